@@ -1,0 +1,222 @@
+"""The pipeline's streaming backend: ``save`` / ``save_batch`` to a hub, shaped like OpenHCS's.
+
+A pipeline calls ``save(array, path, channel=1, z_index=3)`` or
+``save_batch(arrays, paths, display_config=...)``; each call returns once the hub has
+*accepted* the data (pixels safe in hub memory), never waiting for a viewer. Components come
+from keyword arguments, from ``components=[...]``, from an OpenHCS ``microscope_handler``'s
+filename parser, or from the default ImageXpress-style filename parser
+(``A01_s001_w1_z001_t001.tif``).
+
+Pixels travel by the cheapest way to the hub: on the same host the array is written once into
+a shared-memory segment that the hub adopts without copying; across hosts it is a raw
+zero-copy ZeroMQ frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from hub import shm
+from hub.connection import HubConnection, HubError, HubTimeoutError
+from viewers.base import DisplayConfig
+from viewers.shapes import Shape
+
+log = logging.getLogger(__name__)
+
+__all__ = ["HubError", "HubTimeoutError", "StreamingBackend", "parse_components"]
+
+_FILENAME = re.compile(
+    r"(?P<well>[A-Za-z]+\d+)_s(?P<site>\d+)_w(?P<channel>\d+)"
+    r"(?:_z(?P<z_index>\d+))?(?:_t(?P<timepoint>\d+))?"
+)
+_LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def parse_components(path: str | Path) -> dict[str, int | str]:
+    """Components from an ImageXpress-style name ``A01_s001_w2_z003_t001``; {} if no match."""
+    match = _FILENAME.search(Path(path).name)
+    if not match:
+        return {}
+    out: dict[str, int | str] = {}
+    for name, value in match.groupdict().items():
+        if value is not None:
+            out[name] = value if name == "well" else int(value)
+    return out
+
+
+class StreamingBackend:
+    """Streams arrays and shapes to a hub.
+
+    ``endpoint``: the hub's ingest endpoint (default ``tcp://127.0.0.1:7700``); or pass
+    ``hub=`` a handle from ``hub.launch(...)``. ``transport``: ``"auto"`` (shared memory for a
+    hub on this host, frames otherwise), ``"shm"`` or ``"frames"``.
+    """
+
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        *,
+        hub: Any = None,
+        display_config: DisplayConfig | dict[str, Any] | None = None,
+        transport: str = "auto",
+        timeout_s: float = 120.0,
+    ) -> None:
+        if hub is not None:
+            endpoint = hub.ingest
+        self.endpoint = endpoint or "tcp://127.0.0.1:7700"
+        self.display_config = display_config
+        self._conn = HubConnection(self.endpoint, timeout_s=timeout_s)
+        info = self._conn.control("ping", timeout_s=min(timeout_s, 10.0))
+        self.hub_pid: int = info["hub_pid"]
+        self._shm_prefix: str = info["shm_prefix"]
+        if transport == "auto":
+            transport = "shm" if self._same_host() and shm.can_adopt() else "frames"
+        if transport not in ("shm", "frames"):
+            raise ValueError(f"transport must be 'auto', 'shm' or 'frames', got {transport!r}")
+        self.transport = transport
+        self._counter = 0
+
+    def _same_host(self) -> bool:
+        parsed = urlparse(self.endpoint)
+        return parsed.scheme == "ipc" or parsed.hostname in _LOCAL_HOSTS
+
+    # ------------------------------------------------------------------ public API
+
+    def save(self, data: Any, path: str | Path = "", **components: Any) -> dict[str, Any]:
+        """Stream one array or shape list; keyword arguments are its components."""
+        display_config = components.pop("display_config", None)
+        return self.save_batch(
+            [data],
+            [path],
+            components=[components] if components else None,
+            display_config=display_config,
+        )
+
+    def save_batch(
+        self,
+        data_list: Sequence[Any],
+        file_paths: Sequence[str | Path],
+        *,
+        display_config: DisplayConfig | dict[str, Any] | None = None,
+        components: Sequence[dict[str, Any]] | None = None,
+        microscope_handler: Any = None,
+        stack_component: str | None = None,
+        **_openhcs_kwargs: Any,
+    ) -> dict[str, Any]:
+        """Stream several items as one batch: the hub accepts all of them or none.
+
+        ``stack_component`` (for example ``"z_index"``) spreads the first axis of every 3-D
+        array over that component; otherwise a 3-D array is shown as a z-stack.
+        """
+        if len(data_list) != len(file_paths):
+            raise ValueError(
+                f"data_list has {len(data_list)} items but file_paths has {len(file_paths)}"
+            )
+        if components is not None and len(components) != len(data_list):
+            raise ValueError("components must have one dict per item")
+        config = display_config if display_config is not None else self.display_config
+        wire_config = config.to_wire() if isinstance(config, DisplayConfig) else config
+        items: list[dict[str, Any]] = []
+        frames: list[Any] = []
+        segments: list[str] = []
+        try:
+            for i, (data, path) in enumerate(zip(data_list, file_paths)):
+                comps = (
+                    dict(components[i])
+                    if components is not None
+                    else self._components_from_path(path, microscope_handler)
+                )
+                item = self._item(data, str(path), comps, stack_component, frames, segments)
+                items.append(item)
+            header: dict[str, Any] = {"kind": "batch", "items": items}
+            if wire_config:
+                header["display_config"] = wire_config
+            return self._conn.request(header, frames)
+        except BaseException:
+            # Refused, timed out or interrupted: whatever the hub did not adopt is ours to remove.
+            for name in segments:
+                shm.unlink(name)
+            raise
+
+    def clear(self) -> None:
+        self._conn.control("clear")
+
+    def status(self) -> dict[str, Any]:
+        return self._conn.control("status")["status"]
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> StreamingBackend:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ items
+
+    @staticmethod
+    def _components_from_path(path: str | Path, microscope_handler: Any) -> dict[str, Any]:
+        if microscope_handler is not None:
+            parsed = microscope_handler.parser.parse_filename(Path(path).name) or {}
+            return {
+                k: v for k, v in parsed.items() if isinstance(v, (int, str)) and k != "extension"
+            }
+        return parse_components(path)
+
+    def _item(
+        self,
+        data: Any,
+        path: str,
+        components: dict[str, Any],
+        stack_component: str | None,
+        frames: list[Any],
+        segments: list[str],
+    ) -> dict[str, Any]:
+        if _is_shape_list(data):
+            wire = [s.to_wire() if isinstance(s, Shape) else s for s in data]
+            return {"kind": "shapes", "components": components, "shapes": wire, "path": path}
+        array = np.asarray(data)
+        if array.dtype.byteorder not in ("=", "|"):
+            array = array.astype(array.dtype.newbyteorder("="))
+        item: dict[str, Any] = {
+            "kind": "image",
+            "components": components,
+            "dtype": array.dtype.name,
+            "shape": list(array.shape),
+            "path": path,
+        }
+        if stack_component and array.ndim == 3:
+            item["stack_component"] = stack_component
+            item["stack_values"] = list(range(1, array.shape[0] + 1))
+        if self.transport == "shm":
+            item["shm"] = self._write_segment(array, segments)
+        else:
+            frames.append(np.ascontiguousarray(array))
+            item["frame"] = len(frames)
+        return item
+
+    def _write_segment(self, array: np.ndarray, segments: list[str]) -> str:
+        self._counter += 1
+        name = f"{self._shm_prefix}{os.getpid()}-{self._counter}"
+        mapping = shm.create(name, array.nbytes)
+        segments.append(name)
+        try:
+            target = np.frombuffer(mapping, dtype=array.dtype, count=array.size)
+            np.copyto(target.reshape(array.shape), array)
+            del target
+        finally:
+            mapping.close()
+        return name
+
+
+def _is_shape_list(data: Any) -> bool:
+    return isinstance(data, (list, tuple)) and all(isinstance(s, (Shape, dict)) for s in data)

@@ -1,0 +1,288 @@
+"""The ``hub`` command.
+
+hub --viewers fiji,napari            run a hub with these viewers (same as ``hub serve``)
+hub status [--json]                  state of a running hub and its viewers
+hub stop | hub clear                 shut a hub down / start a new scene
+hub screenshot VIEWER PATH           PNG of what a viewer shows
+hub viewers                          installed viewer plugins
+hub demo                             stream a synthetic plate through a hub
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from hub.connection import HubConnection, HubError
+from hub.protocol import Limits
+from hub.server import DEFAULT_BUDGET, DEFAULT_PORT
+
+COMMANDS = ("serve", "status", "stop", "clear", "screenshot", "viewers", "demo")
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1024,
+    "kb": 1024,
+    "kib": 1024,
+    "m": 1024**2,
+    "mb": 1024**2,
+    "mib": 1024**2,
+    "g": 1024**3,
+    "gb": 1024**3,
+    "gib": 1024**3,
+}
+
+
+def parse_size(text: str) -> int:
+    """'4GiB', '512M', '1000000' -> bytes."""
+    number = text.strip()
+    for i, ch in enumerate(number):
+        if not (ch.isdigit() or ch == "."):
+            value, unit = number[:i], number[i:].strip().lower()
+            break
+    else:
+        value, unit = number, ""
+    if unit not in _UNITS or not value:
+        raise argparse.ArgumentTypeError(f"cannot read size {text!r}; use e.g. 4GiB, 512MiB")
+    return int(float(value) * _UNITS[unit])
+
+
+def _endpoint(args: argparse.Namespace) -> str:
+    return args.endpoint or f"tcp://{args.host}:{args.port}"
+
+
+def _add_connection(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="hub host (default loopback)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="hub ingest port")
+    parser.add_argument("--endpoint", help="full ZeroMQ endpoint, overrides --host/--port")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hub", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    sub = parser.add_subparsers(dest="command")
+
+    serve = sub.add_parser("serve", help="run a hub (the default command)")
+    serve.add_argument("--viewers", default="", help="comma-separated viewer plugins")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="interface to bind (default loopback only)"
+    )
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="ingest port (0: any)")
+    serve.add_argument("--viewer-port", type=int, help="viewer port (default port+1)")
+    serve.add_argument(
+        "--memory-budget",
+        type=parse_size,
+        default=DEFAULT_BUDGET,
+        help="bytes of pixels the scene may hold (e.g. 4GiB)",
+    )
+    serve.add_argument(
+        "--viewer-options",
+        action="append",
+        default=[],
+        metavar="PLUGIN=JSON",
+        help="options for a viewer plugin",
+    )
+    serve.add_argument(
+        "--backpressure-timeout",
+        type=float,
+        default=60.0,
+        help="seconds a producer waits for budget before an error",
+    )
+    serve.add_argument(
+        "--heartbeat-timeout",
+        type=float,
+        default=5.0,
+        help="seconds without heartbeat before a viewer counts as hung",
+    )
+    serve.add_argument(
+        "--hang-restart",
+        type=float,
+        default=30.0,
+        help="seconds a viewer may stay hung before it is restarted",
+    )
+    serve.add_argument(
+        "--max-message",
+        type=parse_size,
+        default=Limits.max_message_bytes,
+        help="largest accepted message",
+    )
+    serve.add_argument("--ready-file", type=Path, help=argparse.SUPPRESS)
+
+    status = sub.add_parser("status", help="show a running hub's state")
+    _add_connection(status)
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    for name, text in (("stop", "shut a hub down"), ("clear", "start a new scene")):
+        _add_connection(sub.add_parser(name, help=text))
+    shot = sub.add_parser("screenshot", help="write a PNG of what a viewer shows")
+    _add_connection(shot)
+    shot.add_argument("viewer")
+    shot.add_argument("path", type=Path)
+    sub.add_parser("viewers", help="list installed viewer plugins")
+    demo = sub.add_parser("demo", help="stream a synthetic plate through a hub")
+    demo.add_argument("--viewers", default="recorder", help="comma-separated viewer plugins")
+    demo.add_argument(
+        "--out",
+        type=Path,
+        default=Path("viewerhub-demo"),
+        help="folder for screenshots and recordings",
+    )
+    demo.add_argument("--headless", action="store_true", help="no screen needed (Xvfb)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
+        # `hub --viewers x` means `hub serve --viewers x`; leading -v flags stay global.
+        flags = [a for a in argv if a in ("-v", "-vv", "--verbose")]
+        argv = flags + ["serve"] + [a for a in argv if a not in flags]
+    args = build_parser().parse_args(argv)
+    verbosity = args.verbose + (1 if args.command in ("serve", "demo") else 0)
+    logging.basicConfig(
+        level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(verbosity, 2)],
+        format="%(asctime)s hub %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return COMMAND_FUNCS[args.command](args)
+    except HubError as exc:
+        print(f"hub: {exc}", file=sys.stderr)
+        return 2
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from hub.server import Hub, HubConfig
+    from viewers.registry import UnknownViewerError, resolve
+
+    names = [v.strip() for v in args.viewers.split(",") if v.strip()]
+    try:
+        resolve(names)
+    except UnknownViewerError as exc:
+        print(f"hub: {exc}", file=sys.stderr)
+        return 2
+    options: dict[str, dict[str, Any]] = {}
+    for spec in args.viewer_options:
+        plugin, _, text = spec.partition("=")
+        try:
+            options[plugin] = json.loads(text)
+        except json.JSONDecodeError as exc:
+            print(f"hub: --viewer-options {plugin}: not JSON: {exc}", file=sys.stderr)
+            return 2
+    config = HubConfig(
+        host=args.host,
+        port=args.port,
+        viewer_port=args.viewer_port,
+        memory_budget=args.memory_budget,
+        viewers=names,
+        viewer_options=options,
+        backpressure_timeout_s=args.backpressure_timeout,
+        heartbeat_timeout_s=args.heartbeat_timeout,
+        hang_restart_s=args.hang_restart,
+        limits=replace(Limits(), max_message_bytes=args.max_message),
+        ready_file=args.ready_file,
+    )
+    Hub(config).serve()
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    conn = HubConnection(_endpoint(args), timeout_s=5.0)
+    status = conn.control("status")["status"]
+    if args.json:
+        print(json.dumps(status, indent=2))
+    else:
+        print(format_status(status))
+    return 0
+
+
+def format_status(status: dict[str, Any]) -> str:
+    """A plain-text table of the hub and its viewers."""
+    hub = status["hub"]
+    lines = [
+        f"hub pid {hub['pid']}  ingest {hub['ingest']}  viewers {hub['viewer_endpoint']}",
+        f"scene {hub['scene']}: {hub['items']} items, {hub['bytes'] / 1e6:.1f} of "
+        f"{hub['memory_budget'] / 1e6:.0f} MB; accepted {hub['accepted_items']}; "
+        f"errors {hub['errors_total']} {hub['errors'] or ''}; "
+        f"waiting requests {hub['pending_requests']}",
+        "",
+        f"{'viewer':<16}{'state':<12}{'pid':>8}{'shown':>8}{'queued':>8}{'items/s':>9}"
+        f"{'restarts':>10}  last error",
+    ]
+    for name, v in status["viewers"].items():
+        lines.append(
+            f"{name:<16}{v['state']:<12}{v.get('pid') or '-':>8}{v.get('shown', 0):>8}"
+            f"{v.get('queued', 0):>8}{v.get('items_per_s', 0):>9}{v['restarts']:>10}  "
+            f"{(v.get('last_error') or '')[:60]}"
+        )
+    if not status["viewers"]:
+        lines.append("(no viewers)")
+    return "\n".join(lines)
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    HubConnection(_endpoint(args), timeout_s=5.0).control("shutdown")
+    return 0
+
+
+def cmd_clear(args: argparse.Namespace) -> int:
+    HubConnection(_endpoint(args), timeout_s=5.0).control("clear")
+    return 0
+
+
+def cmd_screenshot(args: argparse.Namespace) -> int:
+    reply = HubConnection(_endpoint(args), timeout_s=60.0).control(
+        "screenshot", viewer=args.viewer, path=str(args.path.absolute())
+    )
+    print(reply["path"])
+    return 0
+
+
+def cmd_viewers(args: argparse.Namespace) -> int:
+    from viewers.registry import available
+
+    for name, ep in available().items():
+        dist = ep.dist.name if ep.dist else "?"
+        print(f"{name:<16}{ep.value:<48}({dist})")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from hub.demo import run_demo
+
+    names = [v.strip() for v in args.viewers.split(",") if v.strip()]
+
+    def progress(done: int, total: int) -> None:
+        bar = "#" * (30 * done // total)
+        print(f"\rstreaming plate [{bar:<30}] {done}/{total} items", end="", flush=True)
+
+    result = run_demo(names, args.out, headless=args.headless, progress=progress)
+    print(
+        f"\nstreamed {result['items']} items in {result['stream_s']:.2f} s; "
+        f"all viewers showed them after {result['shown_s']:.2f} s"
+    )
+    for name, path in result["screenshots"].items():
+        print(f"screenshot of {name}: {path}")
+    print(f"everything is in {result['out']}")
+    return 0
+
+
+COMMAND_FUNCS = {
+    "serve": cmd_serve,
+    "status": cmd_status,
+    "stop": cmd_stop,
+    "clear": cmd_clear,
+    "screenshot": cmd_screenshot,
+    "viewers": cmd_viewers,
+    "demo": cmd_demo,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

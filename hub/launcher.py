@@ -1,0 +1,151 @@
+"""Start a hub from Python (a pipeline, a GUI, a test) and talk to it.
+
+``launch`` starts ``python -m hub.cli serve`` in its own process, waits until it has bound its
+sockets and returns a :class:`HubHandle`. ``connect`` gives a handle to a hub that is already
+running. The handle is all a caller needs: ``status()``, ``clear()``, ``screenshot()``,
+``stop()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from hub.connection import HubConnection, HubError
+
+
+class HubHandle:
+    """A running hub: its endpoints and, if we started it, its process."""
+
+    def __init__(
+        self,
+        ingest: str,
+        process: subprocess.Popen | None = None,
+        viewer_endpoint: str | None = None,
+        pid: int | None = None,
+    ) -> None:
+        self.ingest = ingest
+        self.process = process
+        self.viewer_endpoint = viewer_endpoint
+        self.pid = pid
+        self._conn = HubConnection(ingest, timeout_s=30.0)
+
+    def ping(self, timeout_s: float = 5.0) -> dict[str, Any]:
+        return self._conn.control("ping", timeout_s=timeout_s)
+
+    def status(self) -> dict[str, Any]:
+        return self._conn.control("status")["status"]
+
+    def clear(self) -> None:
+        self._conn.control("clear")
+
+    def screenshot(self, viewer: str, path: str | Path) -> Path:
+        reply = self._conn.control(
+            "screenshot", timeout_s=60.0, viewer=viewer, path=str(Path(path).absolute())
+        )
+        return Path(reply["path"])
+
+    def wait_viewers(
+        self, n_items: int | None = None, timeout_s: float = 60.0, names: list[str] | None = None
+    ) -> dict[str, Any]:
+        """Wait until every viewer runs (and has shown ``n_items`` if given); return status."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            status = self.status()
+            viewers = {n: v for n, v in status["viewers"].items() if not names or n in names}
+            ready = viewers and all(
+                v["state"] == "running"
+                and v.get("connected")
+                and (n_items is None or v.get("shown", 0) >= n_items)
+                for v in viewers.values()
+            )
+            if ready:
+                return status
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"viewers not ready after {timeout_s} s: {viewers}")
+            time.sleep(0.1)
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Ask the hub to shut down (viewers too) and wait for its process."""
+        with contextlib.suppress(HubError):
+            self._conn.control("shutdown", timeout_s=5.0)
+        if self.process is not None:
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._conn.close()
+
+    def __enter__(self) -> HubHandle:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def launch(
+    viewers: list[str] | tuple[str, ...] = (),
+    *,
+    port: int = 0,
+    memory_budget: int | None = None,
+    viewer_options: dict[str, dict[str, Any]] | None = None,
+    extra_args: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    timeout_s: float = 30.0,
+    log_file: str | Path | None = None,
+) -> HubHandle:
+    """Start a hub process with ``viewers`` and return its handle once it answers ``ping``."""
+    ready = Path(tempfile.mkdtemp(prefix="viewerhub-")) / "ready.json"
+    cmd = [
+        sys.executable,
+        "-m",
+        "hub.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--ready-file",
+        str(ready),
+    ]
+    if viewers:
+        cmd += ["--viewers", ",".join(viewers)]
+    if memory_budget is not None:
+        cmd += ["--memory-budget", str(memory_budget)]
+    for plugin, options in (viewer_options or {}).items():
+        cmd += ["--viewer-options", f"{plugin}={json.dumps(options)}"]
+    cmd += extra_args or []
+    out = open(log_file, "ab") if log_file else None  # noqa: SIM115
+    process = subprocess.Popen(
+        cmd,
+        env={**os.environ, **(env or {})},
+        stdout=out,
+        stderr=subprocess.STDOUT if out else None,
+    )
+    if out:
+        out.close()  # the child has its own descriptor
+    deadline = time.monotonic() + timeout_s
+    while not ready.exists():
+        if process.poll() is not None:
+            raise HubError(f"hub exited with code {process.returncode} before it was ready")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise HubError(f"hub was not ready within {timeout_s} s")
+        time.sleep(0.02)
+    info = json.loads(ready.read_text())
+    handle = HubHandle(info["ingest"], process, info["viewers"], info["pid"])
+    handle.ping(timeout_s=timeout_s)
+    return handle
+
+
+def connect(endpoint: str = "tcp://127.0.0.1:7700") -> HubHandle:
+    handle = HubHandle(endpoint)
+    info = handle.ping()
+    handle.viewer_endpoint, handle.pid = info["viewer_endpoint"], info["hub_pid"]
+    return handle

@@ -1,0 +1,137 @@
+"""The scene log: every accepted item, in order, plus one cursor and credit window per viewer.
+
+The log is append-only within a scene; ``clear`` starts a new scene (a new ``scene_id``) and
+releases the old scene's segments. A viewer's cursor is the index of the next item to send
+it; its credits are how many more items it may have in flight. A slow viewer simply keeps a
+low cursor: nothing here ever waits for a viewer, so the producer and the other viewers go
+on. A viewer that (re)connects starts at cursor 0 and receives the whole scene again.
+
+This module holds no sockets: the server asks it what to send and tells it what was acked.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class SceneItem:
+    """An accepted item. ``header`` is what viewers receive; ``segment`` holds its pixels."""
+
+    index: int
+    header: dict[str, Any]
+    segment: str | None
+    nbytes: int
+    accepted_at: float = field(default_factory=time.time)
+
+
+@dataclass
+class Cursor:
+    """Where one viewer stands in the scene."""
+
+    next_index: int = 0
+    credits: int = 0
+    window: int = 0
+    acked: int = 0
+    errors: int = 0
+    last_error: str | None = None
+    in_flight: set[int] = field(default_factory=set)
+    shown_times: list[float] = field(default_factory=list)
+
+    def reset(self, window: int) -> None:
+        self.next_index, self.credits, self.window = 0, window, window
+        self.acked, self.in_flight = 0, set()
+
+
+class SceneLog:
+    """Append-only items of the current scene and the cursors of the connected viewers."""
+
+    def __init__(self, budget_bytes: int, release: Callable[[str], None]) -> None:
+        self.budget_bytes = budget_bytes
+        self._release = release
+        self.scene_id = 1
+        self.items: list[SceneItem] = []
+        self.bytes_used = 0
+        self.cursors: dict[str, Cursor] = {}
+        self.display_config: dict[str, Any] | None = None
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def fits(self, nbytes: int) -> bool:
+        """True if ``nbytes`` more fit the budget. An empty scene takes anything under budget."""
+        return self.bytes_used + nbytes <= self.budget_bytes
+
+    def append(self, header: dict[str, Any], segment: str | None, nbytes: int) -> SceneItem:
+        item = SceneItem(len(self.items), header, segment, nbytes)
+        self.items.append(item)
+        self.bytes_used += nbytes
+        if header.get("display_config"):
+            self.display_config = header["display_config"]
+        return item
+
+    def clear(self) -> None:
+        """Start a new scene; release every segment of the old one."""
+        for item in self.items:
+            if item.segment:
+                self._release(item.segment)
+        self.items, self.bytes_used = [], 0
+        self.scene_id += 1
+        for cursor in self.cursors.values():
+            cursor.reset(cursor.window)
+
+    # -- viewers
+
+    def attach(self, viewer: str, window: int) -> Cursor:
+        """A viewer (re)connected: it gets the whole scene from the start."""
+        cursor = self.cursors.setdefault(viewer, Cursor())
+        cursor.reset(window)
+        return cursor
+
+    def detach(self, viewer: str) -> None:
+        self.cursors.pop(viewer, None)
+
+    def due(self, viewer: str) -> Iterator[SceneItem]:
+        """Items the viewer may receive now, within its credits; advances its cursor."""
+        cursor = self.cursors[viewer]
+        while cursor.credits > 0 and cursor.next_index < len(self.items):
+            item = self.items[cursor.next_index]
+            cursor.next_index += 1
+            cursor.credits -= 1
+            cursor.in_flight.add(item.index)
+            yield item
+
+    def ack(self, viewer: str, scene_id: int, index: int, error: str | None) -> bool:
+        """Record a viewer's display ack; stale acks (old scene, unknown item) are ignored."""
+        cursor = self.cursors.get(viewer)
+        if cursor is None or scene_id != self.scene_id or index not in cursor.in_flight:
+            return False
+        cursor.in_flight.discard(index)
+        cursor.credits += 1
+        cursor.acked += 1
+        now = time.time()
+        cursor.shown_times.append(now)
+        if len(cursor.shown_times) > 200:
+            del cursor.shown_times[:100]
+        if error:
+            cursor.errors += 1
+            cursor.last_error = error
+        return True
+
+    def viewer_status(self, viewer: str) -> dict[str, Any]:
+        cursor = self.cursors.get(viewer)
+        if cursor is None:
+            return {"connected": False}
+        recent = [t for t in cursor.shown_times if t > time.time() - 5.0]
+        return {
+            "connected": True,
+            "shown": cursor.acked,
+            "queued": len(self.items) - cursor.next_index,
+            "in_flight": len(cursor.in_flight),
+            "errors": cursor.errors,
+            "last_error": cursor.last_error,
+            "items_per_s": round(len(recent) / 5.0, 2),
+        }

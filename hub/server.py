@@ -1,0 +1,580 @@
+"""The hub process: ingest socket, viewer socket, scene log, supervision, one poll loop.
+
+One thread owns both ZeroMQ sockets (pyzmq's rule: one socket per thread) and runs a
+``zmq.Poller`` loop. Producers and the CLI talk to the *ingest* ROUTER (DEALER or REQ
+clients); viewers to the *viewer* ROUTER (DEALER clients whose identity is their name).
+
+Ingest never waits for a viewer. An item is accepted once its pixels sit in a hub-owned
+segment and it is in the scene log; then the producer gets its ack. When the memory budget
+is full the request waits in ``_pending`` (its ack delayed) until a ``clear`` frees memory or
+``backpressure_timeout_s`` passes, then gets an error reply: never silent loss.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zmq
+
+from hub import shm
+from hub.protocol import (
+    DEFAULT_LIMITS,
+    PROTOCOL_VERSION,
+    STANDARD_COMPONENTS,
+    ErrorCode,
+    Limits,
+    ProtocolError,
+    array_nbytes,
+    declared_components,
+    decode_header,
+    encode_header,
+    items_of,
+    reply_error,
+    reply_ok,
+)
+from hub.scene import SceneLog
+from hub.supervisor import Supervisor, ViewerState
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 7700
+DEFAULT_BUDGET = 4 * 1024**3
+
+
+@dataclass
+class HubConfig:
+    """Everything a hub is started with. ``port=0`` picks free ports (tests)."""
+
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    viewer_port: int | None = None  # default: port + 1
+    memory_budget: int = DEFAULT_BUDGET
+    limits: Limits = DEFAULT_LIMITS
+    viewers: list[str] = field(default_factory=list)
+    viewer_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    credits: int = 16
+    backpressure_timeout_s: float = 60.0
+    heartbeat_timeout_s: float = 5.0
+    hang_restart_s: float = 30.0
+    control_timeout_s: float = 30.0
+    ready_file: Path | None = None
+
+
+@dataclass
+class _Request:
+    """A producer request kept until it can be answered (backpressure or forwarded control)."""
+
+    identity: bytes
+    envelope: list[bytes]
+    req: Any
+    received: float
+    header: dict[str, Any] | None = None
+    items: list[dict[str, Any]] | None = None
+    frames: list[Any] | None = None
+    nbytes: int = 0
+
+
+class Hub:
+    def __init__(self, config: HubConfig) -> None:
+        self.config = config
+        self.pid = os.getpid()
+        self.ctx = zmq.Context.instance()
+        self.scene = SceneLog(config.memory_budget, shm.unlink)
+        self._segment_counter = 0
+        self._pending: collections.deque[_Request] = collections.deque()
+        self._controls: dict[str, tuple[_Request, float]] = {}
+        self._control_counter = 0
+        self.errors: collections.Counter[str] = collections.Counter()
+        self.last_errors: collections.deque[dict] = collections.deque(maxlen=20)
+        self.accepted_items = 0
+        self.accepted_bytes = 0
+        self.started = time.time()
+        self.running = False
+        self._known_components = set(STANDARD_COMPONENTS)
+
+        self.ingest = self.ctx.socket(zmq.ROUTER)
+        self.viewer_sock = self.ctx.socket(zmq.ROUTER)
+        self.viewer_sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        for sock in (self.ingest, self.viewer_sock):
+            sock.setsockopt(zmq.LINGER, 0)
+        self.ingest_endpoint = self._bind(self.ingest, config.port)
+        viewer_port = config.viewer_port
+        if viewer_port is None:
+            viewer_port = config.port + 1 if config.port else 0
+        self.viewer_endpoint = self._bind(self.viewer_sock, viewer_port)
+        self.supervisor = Supervisor(
+            self.viewer_endpoint,
+            heartbeat_timeout_s=config.heartbeat_timeout_s,
+            hang_restart_s=config.hang_restart_s,
+        )
+
+    def _bind(self, sock: zmq.Socket, port: int) -> str:
+        base = f"tcp://{self.config.host}"
+        if port == 0:
+            port = sock.bind_to_random_port(base)
+        else:
+            sock.bind(f"{base}:{port}")
+        return f"{base}:{port}"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def serve(self) -> None:
+        """Run until ``shutdown`` or SIGTERM/SIGINT; always releases every segment."""
+        shm.sweep(current_hub_pid=self.pid)
+        self.running = True
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+        for plugin in self.config.viewers:
+            self.supervisor.add(plugin, self.config.viewer_options.get(plugin, {}))
+        self._write_ready_file()
+        log.info(
+            "hub %d: ingest %s, viewers %s", self.pid, self.ingest_endpoint, self.viewer_endpoint
+        )
+        poller = zmq.Poller()
+        poller.register(self.ingest, zmq.POLLIN)
+        poller.register(self.viewer_sock, zmq.POLLIN)
+        next_housekeeping = 0.0
+        try:
+            while self.running:
+                events = dict(poller.poll(timeout=50))
+                if self.viewer_sock in events:
+                    self._drain(self.viewer_sock, self._on_viewer_message)
+                if self.ingest in events:
+                    self._drain(self.ingest, self._on_ingest_message)
+                self._pump()
+                now = time.monotonic()
+                if now >= next_housekeeping:
+                    self._housekeeping()
+                    next_housekeeping = now + 0.25
+        finally:
+            self._shutdown()
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        log.info("hub %d: signal %d, shutting down", self.pid, signum)
+        self.running = False
+
+    def _shutdown(self) -> None:
+        for name in self.supervisor.viewers:
+            self._send_viewer(name, {"kind": "shutdown"})
+        self.supervisor.stop_all()
+        for request in self._pending:
+            self._reply(request, reply_error(request.req, "hub is shutting down"))
+        self.scene.clear()
+        shm.sweep(current_hub_pid=None)
+        for segment in shm.list_ours():
+            parsed = shm.parse_name(segment)
+            if parsed and parsed.hub_pid == self.pid:
+                shm.unlink(segment)
+        self.ingest.close()
+        self.viewer_sock.close()
+        if self.config.ready_file:
+            self.config.ready_file.unlink(missing_ok=True)
+        log.info("hub %d stopped", self.pid)
+
+    def _write_ready_file(self) -> None:
+        if not self.config.ready_file:
+            return
+        info = {"pid": self.pid, "ingest": self.ingest_endpoint, "viewers": self.viewer_endpoint}
+        tmp = self.config.ready_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(info))
+        tmp.replace(self.config.ready_file)
+
+    def _housekeeping(self) -> None:
+        for name in self.supervisor.check():
+            self.scene.detach(name)
+        shm.sweep(current_hub_pid=self.pid)
+        self._retry_pending()
+        self._expire_controls()
+
+    @staticmethod
+    def _drain(sock: zmq.Socket, handler: Any, limit: int = 256) -> None:
+        for _ in range(limit):
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            handler(frames)
+
+    # ------------------------------------------------------------------ ingest side
+
+    def _on_ingest_message(self, frames: list[zmq.Frame]) -> None:
+        identity = frames[0].bytes
+        # REQ clients put an empty delimiter frame before the body; DEALER clients do not.
+        envelope = [identity, b""] if len(frames) > 1 and len(frames[1]) == 0 else [identity]
+        body = frames[len(envelope) :]
+        request = _Request(identity, envelope, None, time.monotonic())
+        try:
+            if not body:
+                raise ProtocolError(ErrorCode.MALFORMED, "empty message")
+            total = sum(len(f) for f in body)
+            if total > self.config.limits.max_message_bytes:
+                raise ProtocolError(
+                    ErrorCode.TOO_LARGE,
+                    f"message of {total} bytes is above the cap of "
+                    f"{self.config.limits.max_message_bytes}",
+                )
+            header = decode_header(body[0].buffer, self.config.limits)
+            request.req = header.get("req")
+            request.header = header
+            if header.get("kind") == "control":
+                self._on_control(request, header)
+                return
+            request.items = items_of(header, self._known_components, self.config.limits, len(body))
+            request.frames = body
+            request.nbytes = sum(
+                array_nbytes(tuple(i["shape"]), np.dtype(i["dtype"]))
+                for i in request.items
+                if i["kind"] == "image"
+            )
+        except ProtocolError as exc:
+            self._refuse(request, exc)
+            return
+        if request.nbytes > self.config.memory_budget:
+            self._refuse(
+                request,
+                ProtocolError(
+                    ErrorCode.TOO_LARGE,
+                    f"message needs {request.nbytes} bytes, more than the whole memory budget "
+                    f"of {self.config.memory_budget}",
+                ),
+            )
+            return
+        if self._pending or not self.scene.fits(request.nbytes):
+            log.info("memory budget full: delaying ack of request %r", request.req)
+            self._pending.append(request)
+            return
+        self._accept(request)
+
+    def _refuse(self, request: _Request, exc: ProtocolError) -> None:
+        self.errors[exc.code.value] += 1
+        self.last_errors.append({"time": time.time(), "code": exc.code.value, "error": str(exc)})
+        log.warning("refused request %r: %s", request.req, exc)
+        self._reply(request, reply_error(request.req, exc))
+
+    def _reply(self, request: _Request, body: dict[str, Any]) -> None:
+        try:
+            self.ingest.send_multipart([*request.envelope, encode_header(body)], zmq.NOBLOCK)
+        except zmq.ZMQError as exc:
+            log.warning("could not reply to a producer: %s", exc)
+
+    def _accept(self, request: _Request) -> None:
+        """Move every item's pixels into hub segments and log them, all or nothing."""
+        assert request.items is not None and request.frames is not None
+        placed: list[tuple[str, str | None]] = []  # (hub segment, producer name if adopted)
+        try:
+            prepared = []
+            for item in request.items:
+                segment = None
+                if item["kind"] == "image":
+                    segment, adopted_from = self._ingest_pixels(item, request.frames)
+                    placed.append((segment, adopted_from))
+                prepared.append((item, segment))
+        except ProtocolError as exc:
+            self._roll_back(placed)
+            self._refuse(request, exc)
+            return
+        except OSError as exc:
+            self._roll_back(placed)
+            self._refuse(request, ProtocolError(ErrorCode.INTERNAL, f"shared memory: {exc}"))
+            return
+        indices = []
+        for item, segment in prepared:
+            config = item.get("display_config")
+            if config:
+                self._known_components |= declared_components(config)
+            nbytes = array_nbytes(tuple(item["shape"]), np.dtype(item["dtype"])) if segment else 0
+            logged = self.scene.append(self._viewer_header(item, segment), segment, nbytes)
+            indices.append(logged.index)
+        self.accepted_items += len(indices)
+        self.accepted_bytes += request.nbytes
+        self._reply(request, reply_ok(request.req, scene=self.scene.scene_id, indices=indices))
+
+    def _ingest_pixels(self, item: dict, frames: list[zmq.Frame]) -> tuple[str, str | None]:
+        nbytes = array_nbytes(tuple(item["shape"]), np.dtype(item["dtype"]))
+        hub_name = self._new_segment_name()
+        if "frame" in item:
+            frame = frames[item["frame"]]
+            if len(frame) != nbytes:
+                raise ProtocolError(
+                    ErrorCode.SIZE_MISMATCH,
+                    f"frame {item['frame']} holds {len(frame)} bytes but shape "
+                    f"{item['shape']} x {item['dtype']} needs {nbytes}",
+                    "frame",
+                )
+            self._copy_into(hub_name, frame.buffer, nbytes)
+            return hub_name, None
+        name = item["shm"]
+        parsed = shm.parse_name(name)
+        own = parsed is not None and parsed.hub_pid == self.pid and parsed.producer_pid
+        if not own and not shm.is_openhcs_name(name):
+            raise ProtocolError(
+                ErrorCode.BAD_FIELD,
+                f"shared-memory name {name!r:.80} is not allowed: use a name from the hub's "
+                f"'shm_prefix' (see ping)",
+                "shm",
+            )
+        try:
+            size = shm.segment_size(name)
+        except shm.SegmentError as exc:
+            raise ProtocolError(ErrorCode.MISSING_SEGMENT, str(exc), "shm") from None
+        if size < nbytes:
+            raise ProtocolError(
+                ErrorCode.SIZE_MISMATCH,
+                f"shared-memory segment {name!r} holds {size} bytes but shape {item['shape']} "
+                f"x {item['dtype']} needs {nbytes}",
+                "shm",
+            )
+        if own and shm.can_adopt():
+            shm.adopt(name, hub_name)
+            return hub_name, name
+        source = shm.open_readonly(name, nbytes)
+        try:
+            self._copy_into(hub_name, memoryview(source)[:nbytes], nbytes)
+        finally:
+            source.close()
+        return hub_name, None
+
+    @staticmethod
+    def _copy_into(hub_name: str, source: memoryview, nbytes: int) -> None:
+        target = shm.create(hub_name, nbytes)
+        try:
+            dst = np.frombuffer(target, dtype=np.uint8, count=nbytes)
+            np.copyto(dst, np.frombuffer(source, dtype=np.uint8, count=nbytes))
+            del dst
+        finally:
+            target.close()
+
+    @staticmethod
+    def _roll_back(placed: list[tuple[str, str | None]]) -> None:
+        """Undo a half-accepted batch: give adopted segments back, delete copies."""
+        for segment, adopted_from in placed:
+            if adopted_from:
+                try:
+                    shm.adopt(segment, adopted_from)
+                    continue
+                except OSError:
+                    pass
+            shm.unlink(segment)
+
+    def _new_segment_name(self) -> str:
+        self._segment_counter += 1
+        return shm.hub_segment_name(self.pid, self._segment_counter)
+
+    @staticmethod
+    def _viewer_header(item: dict, segment: str | None) -> dict[str, Any]:
+        keep = (
+            "kind",
+            "components",
+            "dtype",
+            "shape",
+            "path",
+            "display_config",
+            "meta",
+            "stack_component",
+            "stack_values",
+            "id",
+            "shapes",
+            "value_domain",
+        )
+        header = {k: item[k] for k in keep if k in item and item[k] is not None}
+        header.setdefault("components", {})
+        if segment:
+            header["segment"] = segment
+        return header
+
+    def _retry_pending(self) -> None:
+        now = time.monotonic()
+        while self._pending:
+            request = self._pending[0]
+            if self.scene.fits(request.nbytes):
+                self._pending.popleft()
+                self._accept(request)
+            elif now - request.received > self.config.backpressure_timeout_s:
+                self._pending.popleft()
+                self._refuse(
+                    request,
+                    ProtocolError(
+                        ErrorCode.BUDGET_FULL,
+                        f"memory budget of {self.config.memory_budget} bytes stayed full for "
+                        f"{self.config.backpressure_timeout_s:.0f} s ({self.scene.bytes_used} used); "
+                        f"clear the scene or raise --memory-budget",
+                    ),
+                )
+            else:
+                return
+
+    # ------------------------------------------------------------------ control verbs
+
+    def _on_control(self, request: _Request, header: dict[str, Any]) -> None:
+        verb = header.get("verb")
+        args = header.get("args") or {}
+        if not isinstance(args, dict):
+            raise ProtocolError(ErrorCode.BAD_FIELD, "control: 'args' must be an object", "args")
+        if verb == "ping":
+            self._reply(
+                request,
+                reply_ok(
+                    request.req,
+                    pong=True,
+                    hub_pid=self.pid,
+                    version=PROTOCOL_VERSION,
+                    shm_prefix=f"{shm.PREFIX}{self.pid}-p",
+                    viewer_endpoint=self.viewer_endpoint,
+                    scene=self.scene.scene_id,
+                ),
+            )
+        elif verb == "status":
+            self._reply(request, reply_ok(request.req, status=self.status()))
+        elif verb == "clear":
+            self.clear()
+            self._reply(request, reply_ok(request.req, scene=self.scene.scene_id))
+        elif verb == "shutdown":
+            self._reply(request, reply_ok(request.req))
+            self.running = False
+        elif verb == "screenshot":
+            self._forward_control(request, "screenshot", args)
+        else:
+            raise ProtocolError(
+                ErrorCode.UNKNOWN_KIND,
+                f"unknown control verb {verb!r:.40}; expected ping, status, clear, shutdown, "
+                f"screenshot",
+                "verb",
+            )
+
+    def _forward_control(self, request: _Request, verb: str, args: dict[str, Any]) -> None:
+        name = args.get("viewer")
+        viewer = self.supervisor.viewers.get(name) if isinstance(name, str) else None
+        if viewer is None or name not in self.scene.cursors:
+            raise ProtocolError(
+                ErrorCode.NOT_FOUND,
+                f"{verb}: no connected viewer {name!r:.40}; connected: "
+                f"{sorted(self.scene.cursors)}",
+                "args.viewer",
+            )
+        self._control_counter += 1
+        control_id = f"c{self._control_counter}"
+        self._controls[control_id] = (request, time.monotonic())
+        self._send_viewer(name, {"kind": "control", "id": control_id, "verb": verb, "args": args})
+
+    def _expire_controls(self) -> None:
+        now = time.monotonic()
+        for control_id, (request, sent) in list(self._controls.items()):
+            if now - sent > self.config.control_timeout_s:
+                del self._controls[control_id]
+                self._reply(request, reply_error(request.req, "viewer did not answer in time"))
+
+    def clear(self) -> None:
+        self.scene.clear()
+        for name in self.scene.cursors:
+            self._send_viewer(name, {"kind": "clear", "scene": self.scene.scene_id})
+        self._retry_pending()
+
+    def status(self) -> dict[str, Any]:
+        viewers = {}
+        for name in self.supervisor.viewers:
+            viewers[name] = {**self.supervisor.status(name), **self.scene.viewer_status(name)}
+        return {
+            "hub": {
+                "pid": self.pid,
+                "version": PROTOCOL_VERSION,
+                "uptime_s": round(time.time() - self.started, 1),
+                "ingest": self.ingest_endpoint,
+                "viewer_endpoint": self.viewer_endpoint,
+                "scene": self.scene.scene_id,
+                "items": len(self.scene),
+                "bytes": self.scene.bytes_used,
+                "memory_budget": self.config.memory_budget,
+                "pending_requests": len(self._pending),
+                "accepted_items": self.accepted_items,
+                "accepted_bytes": self.accepted_bytes,
+                "errors": dict(self.errors),
+                "errors_total": sum(self.errors.values()),
+                "last_errors": list(self.last_errors)[-5:],
+            },
+            "viewers": viewers,
+        }
+
+    # ------------------------------------------------------------------ viewer side
+
+    def _send_viewer(self, name: str, body: dict[str, Any]) -> None:
+        try:
+            self.viewer_sock.send_multipart([name.encode(), encode_header(body)], zmq.NOBLOCK)
+        except zmq.ZMQError as exc:
+            log.warning("could not send to viewer %s: %s", name, exc)
+
+    def _on_viewer_message(self, frames: list[zmq.Frame]) -> None:
+        name = frames[0].bytes.decode(errors="replace")
+        try:
+            body = decode_header(frames[1].buffer) if len(frames) > 1 else {}
+        except ProtocolError as exc:
+            log.warning("bad message from viewer %s: %s", name, exc)
+            return
+        kind = body.get("kind")
+        if kind == "hello":
+            self._on_hello(name, body)
+        elif kind == "heartbeat":
+            if self.supervisor.heartbeat(name, body) is None:
+                self._on_hello(name, body)  # hub restarted under a running viewer
+        elif kind == "ack":
+            self.scene.ack(name, body.get("scene", -1), body.get("index", -1), body.get("error"))
+            self.supervisor.heartbeat(name)
+            if body.get("error"):
+                log.warning(
+                    "viewer %s could not show item %s: %s", name, body.get("index"), body["error"]
+                )
+        elif kind == "reply":
+            pending = self._controls.pop(str(body.get("id")), None)
+            if pending:
+                request, _ = pending
+                result = {k: v for k, v in body.items() if k not in ("kind", "id")}
+                if result.get("ok"):
+                    self._reply(request, reply_ok(request.req, **result.get("result", {})))
+                else:
+                    self._reply(request, reply_error(request.req, str(result.get("error"))))
+        elif kind == "bye":
+            log.info("viewer %s said goodbye", name)
+            self.scene.detach(name)
+            viewer = self.supervisor.viewers.get(name)
+            if viewer and not viewer.supervised:
+                viewer.state = ViewerState.STOPPED
+        else:
+            log.warning("viewer %s sent unknown kind %r", name, kind)
+
+    def _on_hello(self, name: str, body: dict[str, Any]) -> None:
+        viewer = self.supervisor.viewers.get(name) or self.supervisor.adopt_unsupervised(name, body)
+        viewer.stats = body
+        self.supervisor.heartbeat(name, body)
+        window = int(body.get("credits") or self.config.credits)
+        self.scene.attach(name, max(1, min(window, 1024)))
+        log.info(
+            "viewer %s connected (pid %s); replaying %d item(s)",
+            name,
+            body.get("pid"),
+            len(self.scene),
+        )
+        self._send_viewer(
+            name, {"kind": "welcome", "scene": self.scene.scene_id, "hub_pid": self.pid}
+        )
+
+    def _pump(self) -> None:
+        """Send every viewer what its credits allow."""
+        for name in list(self.scene.cursors):
+            for item in self.scene.due(name):
+                self._send_viewer(
+                    name,
+                    {
+                        "kind": "item",
+                        "scene": self.scene.scene_id,
+                        "index": item.index,
+                        "item": item.header,
+                    },
+                )

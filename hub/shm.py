@@ -1,0 +1,166 @@
+"""POSIX shared-memory segments: naming, creation, adoption and sweeping.
+
+Every segment viewerhub creates is named ``viewerhub-<hubpid>-<n>`` (owned by the hub) or
+``viewerhub-<hubpid>-p<producerpid>-<n>`` (written by a producer on the same host, not yet
+accepted). The names carry the owning process ids so that any hub can tell a leaked segment
+from a live one after ``kill -9`` of anybody: a segment whose hub or producer is dead is
+swept.
+
+Segments are opened through ``_posixshmem`` and ``mmap`` rather than
+``multiprocessing.shared_memory.SharedMemory`` because the latter registers every segment
+with a resource tracker that unlinks it when *any* process that opened it exits; here only
+the hub decides when a segment dies. On Linux the segments are files under ``/dev/shm``,
+which lets the hub adopt a producer's segment by renaming it (no copy).
+
+This module must not know about messages or viewers.
+"""
+
+from __future__ import annotations
+
+import _posixshmem  # the C module behind multiprocessing.shared_memory
+import logging
+import mmap
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+log = logging.getLogger(__name__)
+
+PREFIX = "viewerhub-"
+SHM_DIR = Path("/dev/shm")
+
+_HUB_SEGMENT = re.compile(r"^viewerhub-(\d+)-(\d+)$")
+_PRODUCER_SEGMENT = re.compile(r"^viewerhub-(\d+)-p(\d+)-(\d+)$")
+#: Foreign segments the OpenHCS sender creates: napari_/fiji_ + 12 hex digits.
+_OPENHCS_SEGMENT = re.compile(r"^(napari|fiji)_[0-9a-f]{12}$")
+
+
+class SegmentError(ValueError):
+    """A segment name is not allowed, or the segment is missing or too small."""
+
+
+@dataclass(frozen=True)
+class SegmentName:
+    hub_pid: int
+    producer_pid: int | None
+    number: int
+
+
+def parse_name(name: str) -> SegmentName | None:
+    """Parse one of our segment names; None for anything else (including path tricks)."""
+    if m := _HUB_SEGMENT.match(name):
+        return SegmentName(int(m[1]), None, int(m[2]))
+    if m := _PRODUCER_SEGMENT.match(name):
+        return SegmentName(int(m[1]), int(m[2]), int(m[3]))
+    return None
+
+
+def is_openhcs_name(name: str) -> bool:
+    return bool(_OPENHCS_SEGMENT.match(name))
+
+
+def hub_segment_name(hub_pid: int, number: int) -> str:
+    return f"{PREFIX}{hub_pid}-{number}"
+
+
+def producer_segment_name(hub_pid: int, producer_pid: int, number: int) -> str:
+    return f"{PREFIX}{hub_pid}-p{producer_pid}-{number}"
+
+
+def create(name: str, size: int) -> mmap.mmap:
+    """Create a new segment of ``size`` bytes (at least 1) and map it read-write."""
+    fd = _posixshmem.shm_open("/" + name, os.O_CREAT | os.O_EXCL | os.O_RDWR, mode=0o600)
+    try:
+        os.ftruncate(fd, max(size, 1))
+        return mmap.mmap(fd, max(size, 1))
+    except BaseException:
+        _posixshmem.shm_unlink("/" + name)
+        raise
+    finally:
+        os.close(fd)
+
+
+def open_readonly(name: str, min_size: int) -> mmap.mmap:
+    """Map an existing segment read-only, checking that it holds at least ``min_size`` bytes."""
+    try:
+        fd = _posixshmem.shm_open("/" + name, os.O_RDONLY, mode=0o600)
+    except FileNotFoundError:
+        raise SegmentError(f"shared-memory segment {name!r} does not exist") from None
+    try:
+        size = os.fstat(fd).st_size
+        if size < min_size:
+            raise SegmentError(
+                f"shared-memory segment {name!r} holds {size} bytes, fewer than the "
+                f"{min_size} its shape and dtype need"
+            )
+        return mmap.mmap(fd, max(size, 1), prot=mmap.PROT_READ)
+    finally:
+        os.close(fd)
+
+
+def segment_size(name: str) -> int:
+    try:
+        fd = _posixshmem.shm_open("/" + name, os.O_RDONLY, mode=0o600)
+    except FileNotFoundError:
+        raise SegmentError(f"shared-memory segment {name!r} does not exist") from None
+    try:
+        return os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+
+
+def unlink(name: str) -> bool:
+    """Remove a segment's name; mappings stay valid until closed. False if already gone."""
+    try:
+        _posixshmem.shm_unlink("/" + name)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def adopt(producer_name: str, hub_name: str) -> None:
+    """Take ownership of a producer's segment without copying: rename it to a hub name."""
+    os.rename(SHM_DIR / producer_name, SHM_DIR / hub_name)
+
+
+def can_adopt() -> bool:
+    return SHM_DIR.is_dir()
+
+
+def list_ours() -> list[str]:
+    if not SHM_DIR.is_dir():
+        return []
+    return sorted(p.name for p in SHM_DIR.iterdir() if p.name.startswith(PREFIX))
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        proc = psutil.Process(pid)
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def sweep(current_hub_pid: int | None = None) -> list[str]:
+    """Unlink segments whose hub is dead, and producer segments whose producer is dead.
+
+    The running hub calls this with its own pid: its own hub segments are kept, its pending
+    producer segments are kept while the producer lives.
+    """
+    removed = []
+    for name in list_ours():
+        parsed = parse_name(name)
+        if parsed is None:
+            continue
+        hub_dead = parsed.hub_pid != current_hub_pid and not _alive(parsed.hub_pid)
+        producer_dead = parsed.producer_pid is not None and not _alive(parsed.producer_pid)
+        if (hub_dead or producer_dead) and unlink(name):
+            removed.append(name)
+    if removed:
+        log.info("swept %d leaked shared-memory segment(s): %s", len(removed), removed[:5])
+    return removed

@@ -1,0 +1,218 @@
+"""Viewer processes: start them, notice when they die or hang, restart them.
+
+Each viewer runs ``python -m viewers.runner NAME ...`` in its own process. The supervisor
+owns the ``Popen`` objects and the restart policy (at most ``max_restarts`` within
+``restart_window_s``, then the viewer is marked failed and left alone so a crash loop cannot
+eat the machine). Heartbeats arrive through the server, which calls :meth:`heartbeat`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class ViewerState(str, Enum):
+    STARTING = "starting"
+    RUNNING = "running"
+    HUNG = "hung"
+    RESTARTING = "restarting"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+@dataclass
+class ViewerProcess:
+    """One viewer instance: ``name`` is unique in the hub, ``plugin`` the registry name."""
+
+    name: str
+    plugin: str
+    options: dict[str, Any]
+    supervised: bool = True
+    process: subprocess.Popen | None = None
+    state: ViewerState = ViewerState.STARTING
+    restarts: int = 0
+    restart_times: list[float] = field(default_factory=list)
+    last_heartbeat: float = 0.0
+    started_at: float = 0.0
+    hung_since: float | None = None
+    last_exit: int | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else self.stats.get("pid")
+
+
+class Supervisor:
+    """Starts, watches and restarts viewer processes."""
+
+    def __init__(
+        self,
+        viewer_endpoint: str,
+        heartbeat_timeout_s: float = 5.0,
+        hang_restart_s: float = 30.0,
+        start_timeout_s: float = 120.0,
+        max_restarts: int = 5,
+        restart_window_s: float = 60.0,
+    ) -> None:
+        self.viewer_endpoint = viewer_endpoint
+        self.heartbeat_timeout_s = heartbeat_timeout_s
+        self.hang_restart_s = hang_restart_s
+        self.start_timeout_s = start_timeout_s
+        self.max_restarts = max_restarts
+        self.restart_window_s = restart_window_s
+        self.viewers: dict[str, ViewerProcess] = {}
+
+    def add(self, plugin: str, options: dict[str, Any] | None = None) -> ViewerProcess:
+        """Register and start a viewer; a second instance of a plugin gets a ``-2`` suffix."""
+        name, n = plugin, 1
+        while name in self.viewers:
+            n += 1
+            name = f"{plugin}-{n}"
+        viewer = ViewerProcess(name, plugin, dict(options or {}))
+        self.viewers[name] = viewer
+        self._spawn(viewer)
+        return viewer
+
+    def adopt_unsupervised(self, name: str, stats: dict[str, Any]) -> ViewerProcess:
+        """A viewer started by someone else (a napari dock widget) connected by itself."""
+        viewer = self.viewers.get(name)
+        if viewer is None:
+            viewer = ViewerProcess(name, stats.get("plugin", name), {}, supervised=False)
+            self.viewers[name] = viewer
+        return viewer
+
+    def _spawn(self, viewer: ViewerProcess) -> None:
+        cmd = [
+            sys.executable,
+            "-m",
+            "viewers.runner",
+            viewer.plugin,
+            "--hub",
+            self.viewer_endpoint,
+            "--name",
+            viewer.name,
+            "--hub-pid",
+            str(os.getpid()),
+            "--options",
+            json.dumps(viewer.options),
+        ]
+        log.info("starting viewer %s: %s", viewer.name, " ".join(cmd[:4]))
+        viewer.process = subprocess.Popen(cmd, start_new_session=True)
+        viewer.state = ViewerState.STARTING
+        viewer.started_at = time.monotonic()
+        viewer.last_heartbeat = 0.0
+        viewer.hung_since = None
+
+    def heartbeat(self, name: str, stats: dict[str, Any] | None = None) -> ViewerProcess | None:
+        """Any message from a viewer proves it alive; heartbeats also bring its stats."""
+        viewer = self.viewers.get(name)
+        if viewer is None:
+            return None
+        viewer.last_heartbeat = time.monotonic()
+        if stats is not None:
+            viewer.stats = stats
+        if viewer.state in (ViewerState.STARTING, ViewerState.HUNG, ViewerState.RESTARTING):
+            if viewer.state is ViewerState.HUNG:
+                log.warning("viewer %s responds again", name)
+            viewer.state = ViewerState.RUNNING
+            viewer.hung_since = None
+        return viewer
+
+    def check(self) -> list[str]:
+        """Look at every viewer; returns the names that died or were restarted (to detach)."""
+        gone = []
+        now = time.monotonic()
+        for viewer in self.viewers.values():
+            if viewer.state in (ViewerState.FAILED, ViewerState.STOPPED):
+                continue
+            if viewer.supervised and viewer.process and viewer.process.poll() is not None:
+                viewer.last_exit = viewer.process.returncode
+                log.error("viewer %s exited with code %s", viewer.name, viewer.last_exit)
+                gone.append(viewer.name)
+                self._restart(viewer)
+                continue
+            silent = now - (viewer.last_heartbeat or viewer.started_at)
+            limit = (
+                self.start_timeout_s
+                if viewer.state is ViewerState.STARTING
+                else self.heartbeat_timeout_s
+            )
+            if silent > limit and viewer.state is not ViewerState.HUNG:
+                log.error("viewer %s sent no heartbeat for %.1f s: hung", viewer.name, silent)
+                viewer.state = ViewerState.HUNG
+                viewer.hung_since = now
+            if (
+                viewer.state is ViewerState.HUNG
+                and viewer.supervised
+                and viewer.hung_since is not None
+                and now - viewer.hung_since > self.hang_restart_s
+            ):
+                log.error("viewer %s hung for %.0f s: killing it", viewer.name, self.hang_restart_s)
+                self._kill(viewer)
+                gone.append(viewer.name)
+                self._restart(viewer)
+        return gone
+
+    def _restart(self, viewer: ViewerProcess) -> None:
+        now = time.monotonic()
+        viewer.restart_times = [t for t in viewer.restart_times if now - t < self.restart_window_s]
+        if len(viewer.restart_times) >= self.max_restarts:
+            log.error(
+                "viewer %s restarted %d times in %.0f s: giving up",
+                viewer.name,
+                len(viewer.restart_times),
+                self.restart_window_s,
+            )
+            viewer.state = ViewerState.FAILED
+            return
+        viewer.restart_times.append(now)
+        viewer.restarts += 1
+        self._spawn(viewer)
+        viewer.state = ViewerState.RESTARTING
+
+    @staticmethod
+    def _kill(viewer: ViewerProcess) -> None:
+        if viewer.process and viewer.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(viewer.process.pid, signal.SIGKILL)
+            viewer.process.wait(timeout=10)
+
+    def stop_all(self, grace_s: float = 10.0) -> None:
+        """Wait for viewers told to shut down; kill what is still running after ``grace_s``."""
+        deadline = time.monotonic() + grace_s
+        for viewer in self.viewers.values():
+            viewer.state = ViewerState.STOPPED
+            if not viewer.process:
+                continue
+            try:
+                viewer.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("viewer %s did not stop in time: killing it", viewer.name)
+                self._kill(viewer)
+
+    def status(self, name: str) -> dict[str, Any]:
+        viewer = self.viewers[name]
+        age = time.monotonic() - viewer.last_heartbeat if viewer.last_heartbeat else None
+        return {
+            "plugin": viewer.plugin,
+            "state": viewer.state.value,
+            "pid": viewer.pid,
+            "supervised": viewer.supervised,
+            "restarts": viewer.restarts,
+            "last_exit": viewer.last_exit,
+            "heartbeat_age_s": round(age, 2) if age is not None else None,
+            "viewer": viewer.stats.get("viewer", {}),
+        }

@@ -1,0 +1,92 @@
+"""Shared fixtures: real hub processes with real viewer processes, and leak checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub import shm
+from hub.launcher import HubHandle, launch
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def read_received(outdir: Path) -> list[dict[str, Any]]:
+    """The recorder's log lines (items and clears), in arrival order."""
+    path = Path(outdir) / "received.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def wait_for(predicate: Callable[[], Any], timeout_s: float = 30.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what or predicate}")
+        time.sleep(0.05)
+
+
+def hub_segments(pid: int) -> list[str]:
+    return [n for n in shm.list_ours() if (p := shm.parse_name(n)) and p.hub_pid == pid]
+
+
+@pytest.fixture
+def start_hub(tmp_path: Path) -> Iterator[Callable[..., HubHandle]]:
+    """Start hubs with viewers whose recorder output goes under tmp_path; stops them after."""
+    handles: list[HubHandle] = []
+
+    def _start(
+        viewers: tuple[str, ...] = ("recorder",),
+        *,
+        env: dict | None = None,
+        viewer_options: dict | None = None,
+        **kw: Any,
+    ) -> HubHandle:
+        options = {"recorder": {"outdir": str(tmp_path / "recorder")}}
+        options.update(viewer_options or {})
+        handle = launch(
+            list(viewers), viewer_options=options, env=env, log_file=tmp_path / "hub.log", **kw
+        )
+        handles.append(handle)
+        return handle
+
+    yield _start
+    for handle in handles:
+        if handle.process and handle.process.poll() is None:
+            handle.stop()
+        if handle.pid:
+            wait_for(lambda h=handle: not hub_segments(h.pid), 10, "hub segments to go")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_leaked_segments() -> Iterator[None]:
+    """After the whole suite, nothing with the hub prefix may remain in /dev/shm."""
+    yield
+    time.sleep(0.5)
+    leftover = [n for n in shm.list_ours() if (p := shm.parse_name(n)) and not _alive(p.hub_pid)]
+    assert not leftover, f"leaked shared-memory segments: {leftover[:10]}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def thirdparty_env() -> dict[str, str]:
+    """PYTHONPATH that makes the test package's entry point visible, as if pip-installed."""
+    path = str(FIXTURES / "thirdparty")
+    existing = os.environ.get("PYTHONPATH")
+    return {"PYTHONPATH": f"{path}{os.pathsep}{existing}" if existing else path}

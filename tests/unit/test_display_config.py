@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from viewers.base import DisplayConfigError
+from viewers.hyperstack import HyperstackDisplayConfig
+from viewers.placement import AxisIndex, domain_keys, place
+
+REFERENCE = Path(__file__).parents[2].parent / "shared" / "reference"
+
+
+def _openhcs_configs():
+    configs = []
+    for name in ("openhcs_sample_batch.json", "openhcs_sample_batch_rois.json"):
+        path = REFERENCE / name
+        if path.exists():
+            data = json.loads(path.read_text())
+            configs.append(data["fiji"]["message"]["display_config"])
+    return configs or [
+        {
+            "component_modes": {
+                "site": "frame",
+                "channel": "channel",
+                "z_index": "slice",
+                "timepoint": "frame",
+                "well": "frame",
+            },
+            "component_order": ["site", "channel", "z_index", "timepoint", "well"],
+            "lut": "Grays",
+            "auto_contrast": True,
+        }
+    ]
+
+
+@pytest.mark.parametrize("wire", _openhcs_configs())
+def test_openhcs_fiji_display_config_round_trips(wire):
+    config = HyperstackDisplayConfig.from_wire(wire)
+    assert config.to_wire() == wire
+    assert HyperstackDisplayConfig.from_wire(config.to_wire()) == config
+
+
+def test_our_own_fields_round_trip():
+    config = HyperstackDisplayConfig(
+        channel_colors={"1": "Green", "2": "Magenta"},
+        contrast_limits=(100.0, 4000.0),
+        auto_contrast=False,
+    )
+    assert HyperstackDisplayConfig.from_wire(config.to_wire()) == config
+    assert config.color_for(2) == "Magenta" and config.color_for(9) == "Grays"
+
+
+def test_napari_modes_translate_to_hyperstack_modes():
+    config = HyperstackDisplayConfig.from_wire(
+        {"component_modes": {"well": "layer", "channel": "stack", "site": "stack"}}
+    )
+    assert config.component_modes == {"well": "window", "channel": "channel", "site": "frame"}
+
+
+def test_unknown_lut_is_an_error_listing_known_ones():
+    with pytest.raises(DisplayConfigError, match="Grays"):
+        HyperstackDisplayConfig(color="Plaid")
+
+
+def test_placement_combines_components_on_one_axis_in_order():
+    config = HyperstackDisplayConfig()
+    p = place({"well": "A01", "site": 2, "channel": 1, "z_index": 3, "timepoint": 5}, config)
+    assert p.window == (("well", "A01"),)
+    assert p.axes == {"c": (1,), "z": (3,), "t": (2, 5)}
+    assert p.axis_components["t"] == ("site", "timepoint")
+
+
+def test_axis_positions_are_stable_and_grow():
+    index = AxisIndex()
+    assert index.position("c", (2,)) == (0, True)
+    assert index.position("c", (1,)) == (1, True)
+    assert index.position("c", (2,)) == (0, False)
+    assert index.size("c") == 2
+
+
+def test_value_domain_orders_the_axis():
+    index = AxisIndex()
+    index.seed("t", domain_keys(("site", "timepoint"), {"site": [1, 2], "timepoint": [1, 2]}))
+    assert index.position("t", (2, 1)) == (2, False)

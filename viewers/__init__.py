@@ -1,0 +1,1 @@
+"""Viewer side of viewerhub: the Viewer/DisplayConfig contract, shapes, placement, plugins."""

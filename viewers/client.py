@@ -1,0 +1,217 @@
+"""The viewer's side of the hub connection: hello, items, acks, credits, heartbeats.
+
+An adapter never sees a socket. :class:`ViewerClient` receives items, maps their pixels
+read-only from the hub's shared memory, builds an :class:`~viewers.base.Item`, calls
+``viewer.show`` and acks it (with the error text if ``show`` raised). Every poll also sends a
+heartbeat when one is due, so a viewer whose event loop hangs stops heartbeating and the hub
+notices. The client is single-threaded on purpose: GUI viewers call :meth:`poll_once` from
+their own event loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+import zmq
+
+from hub import shm
+from hub.protocol import ProtocolError, decode_header, encode_header
+from viewers.base import DisplayConfig, Item, Viewer
+from viewers.shapes import ShapeError, parse_shapes
+
+log = logging.getLogger(__name__)
+
+
+class ViewerClient:
+    """Connects one viewer to a hub's viewer endpoint."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        name: str,
+        viewer: Viewer,
+        *,
+        plugin: str | None = None,
+        hub_pid: int | None = None,
+        credits: int = 16,
+        heartbeat_s: float = 0.5,
+    ) -> None:
+        self.endpoint = endpoint
+        self.name = name
+        self.viewer = viewer
+        self.plugin = plugin or name
+        self.hub_pid = hub_pid
+        self.credits = credits
+        self.heartbeat_s = heartbeat_s
+        self.closed = False
+        self.scene: int | None = None
+        self.shown = 0
+        self.errors = 0
+        self.last_error: str | None = None
+        self.last_update: float | None = None
+        self._configs: dict[str, DisplayConfig] = {}
+        self._next_heartbeat = 0.0
+        self._ctx = zmq.Context.instance()
+        self._sock = self._ctx.socket(zmq.DEALER)
+        self._sock.setsockopt(zmq.IDENTITY, name.encode())
+        self._sock.setsockopt(zmq.LINGER, 1000)
+        self._sock.connect(endpoint)
+        self._send({"kind": "hello", **self._stats()})
+
+    # ------------------------------------------------------------------ loop
+
+    def poll_once(self, timeout_ms: int = 100) -> None:
+        """Handle what arrived (waiting up to ``timeout_ms``) and heartbeat if due."""
+        if self.closed:
+            return
+        if self._sock.poll(timeout_ms, zmq.POLLIN):
+            for _ in range(64):
+                try:
+                    frames = self._sock.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                self._handle(frames)
+                if self.closed:
+                    return
+        now = time.monotonic()
+        if now >= self._next_heartbeat:
+            self._next_heartbeat = now + self.heartbeat_s
+            if self.hub_pid is not None and not psutil.pid_exists(self.hub_pid):
+                log.warning("hub %d is gone: %s closes", self.hub_pid, self.name)
+                self.closed = True
+                return
+            self._send({"kind": "heartbeat", **self._stats()})
+
+    def close(self) -> None:
+        if not self._sock.closed:
+            self._send({"kind": "bye"})
+            self._sock.close()
+        self.closed = True
+
+    # ------------------------------------------------------------------ messages
+
+    def _send(self, body: dict[str, Any]) -> None:
+        try:
+            self._sock.send(encode_header(body), zmq.NOBLOCK)
+        except zmq.ZMQError as exc:
+            log.debug("send to hub failed: %s", exc)
+
+    def _stats(self) -> dict[str, Any]:
+        try:
+            viewer_status = self.viewer.status()
+        except Exception as exc:  # a status bug must not stop heartbeats
+            viewer_status = {"status_error": str(exc)}
+        return {
+            "pid": os.getpid(),
+            "plugin": self.plugin,
+            "credits": self.credits,
+            "shown": self.shown,
+            "errors": self.errors,
+            "last_error": self.last_error,
+            "last_update": self.last_update,
+            "viewer": viewer_status,
+        }
+
+    def _handle(self, frames: list[bytes]) -> None:
+        try:
+            body = decode_header(frames[0])
+        except ProtocolError as exc:
+            log.error("bad message from hub: %s", exc)
+            return
+        kind = body.get("kind")
+        if kind == "item":
+            self._on_item(body)
+        elif kind == "welcome":
+            if self.scene is not None and body.get("scene") is not None:
+                self.viewer.clear()  # the hub replays the whole scene from the start
+            self.scene = body.get("scene")
+        elif kind == "clear":
+            self.scene = body.get("scene")
+            self.viewer.clear()
+        elif kind == "control":
+            self._on_control(body)
+        elif kind == "shutdown":
+            log.info("%s: shutdown requested by the hub", self.name)
+            self.closed = True
+        else:
+            log.warning("unknown message kind from hub: %r", kind)
+
+    def _on_item(self, body: dict[str, Any]) -> None:
+        index, scene = body.get("index"), body.get("scene")
+        error = None
+        try:
+            self._show(index, body["item"])
+            self.shown += 1
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            self.errors += 1
+            self.last_error = error
+            log.error("%s could not show item %s: %s", self.name, index, error)
+            log.debug("%s", traceback.format_exc())
+        self.last_update = time.time()
+        self._send({"kind": "ack", "scene": scene, "index": index, "error": error})
+
+    def _config(self, wire: dict[str, Any] | None) -> DisplayConfig:
+        key = json.dumps(wire, sort_keys=True) if wire else ""
+        config = self._configs.get(key)
+        if config is None:
+            config = self.viewer.config_class.from_wire(wire)
+            self._configs[key] = config
+        return config
+
+    def _show(self, index: int, header: dict[str, Any]) -> None:
+        item = Item(
+            index=index,
+            kind=header["kind"],
+            components=header.get("components", {}),
+            config=self._config(header.get("display_config")),
+            path=header.get("path"),
+            meta=header.get("meta") or {},
+            stack_component=header.get("stack_component"),
+            stack_values=header.get("stack_values") or [],
+        )
+        if item.kind == "shapes":
+            try:
+                item.shapes = parse_shapes(header.get("shapes", []))
+            except ShapeError as exc:
+                raise ValueError(f"bad shapes: {exc}") from None
+            self.viewer.show(item)
+            return
+        dtype, shape = np.dtype(header["dtype"]), tuple(header["shape"])
+        nbytes = int(np.prod(shape)) * dtype.itemsize
+        mapping = shm.open_readonly(header["segment"], nbytes)
+        try:
+            item.array = np.frombuffer(mapping, dtype=dtype, count=int(np.prod(shape))).reshape(
+                shape
+            )
+            self.viewer.show(item)
+        finally:
+            item.array = None
+            try:
+                mapping.close()
+            except BufferError:
+                log.debug("viewer kept a view of item %s; the mapping closes with it", index)
+
+    def _on_control(self, body: dict[str, Any]) -> None:
+        verb, args = body.get("verb"), body.get("args") or {}
+        reply: dict[str, Any] = {"kind": "reply", "id": body.get("id")}
+        try:
+            if verb == "screenshot":
+                path = Path(args.get("path") or f"{self.name}-screenshot.png")
+                reply["result"] = {"path": str(self.viewer.screenshot(path))}
+            elif verb == "status":
+                reply["result"] = {"viewer": self.viewer.status()}
+            else:
+                raise ValueError(f"unknown control verb {verb!r}")
+            reply["ok"] = True
+        except Exception as exc:
+            reply.update(ok=False, error=f"{type(exc).__name__}: {exc}")
+        self._send(reply)

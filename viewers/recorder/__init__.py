@@ -1,0 +1,192 @@
+"""The recorder viewer: writes everything it receives to disk. The reference plugin.
+
+It is registered like any third-party viewer (entry point ``recorder``) and is what the tests
+and benchmarks use to check what arrived. Output in ``outdir``:
+
+- ``received.jsonl``: one line per item, in arrival order, flushed at once (so a test can read
+  it while the recorder runs, and nothing is lost if the recorder is killed): scene index,
+  kind, components, dtype, shape, CRC-32 of the pixels, number of shapes.
+- ``<window>.tif``: one ImageJ hyperstack (TZCYX) per window, written when the stream goes
+  idle, on ``screenshot`` and on close; pixel types follow ``viewers.dtypes``.
+- ``<window>.rois.zip``: the window's shapes as ImageJ ROIs with their (c, z, t) positions.
+
+Options: ``outdir`` (default ``viewerhub-recorder``), ``tiff`` (default true; false keeps only
+the log, for benchmarks), ``delay_s`` (sleep per item, to play a slow viewer in tests).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import roifile
+import tifffile
+
+from viewers.base import Item, Viewer
+from viewers.dtypes import imagej_dtype, to_imagej
+from viewers.hyperstack import HyperstackDisplayConfig
+from viewers.imagej_rois import shape_to_rois
+from viewers.placement import AxisIndex, WindowKey, place
+from viewers.png import write_png
+
+log = logging.getLogger(__name__)
+
+IDLE_WRITE_S = 1.0
+
+
+class RecorderDisplayConfig(HyperstackDisplayConfig):
+    """The recorder lays data out like Fiji: windows and C, Z, T hyperstack axes."""
+
+
+@dataclass
+class _Window:
+    name: str
+    index: AxisIndex = field(default_factory=AxisIndex)
+    planes: dict[tuple[int, int, int], np.ndarray] = field(default_factory=dict)
+    rois: list[roifile.ImagejRoi] = field(default_factory=list)
+    luts: dict[int, str] = field(default_factory=dict)
+
+    def position(self, components: dict, config: HyperstackDisplayConfig) -> tuple[int, int, int]:
+        placement = place(components, config)
+        return tuple(  # type: ignore[return-value]
+            self.index.position(axis, placement.axes.get(axis, ()))[0] for axis in "czt"
+        )
+
+    def hyperstack(self) -> np.ndarray:
+        """TZCYX array of every plane, zero-padded to the largest plane."""
+        size = [max(p[i] for p in self.planes) + 1 for i in range(3)]  # c, z, t
+        height = max(a.shape[0] for a in self.planes.values())
+        width = max(a.shape[1] for a in self.planes.values())
+        dtypes = {imagej_dtype(a.dtype) for a in self.planes.values()}
+        dtype = np.float32 if len(dtypes) > 1 else dtypes.pop()
+        out = np.zeros((size[2], size[1], size[0], height, width), dtype=dtype)
+        for (c, z, t), plane in self.planes.items():
+            out[t, z, c, : plane.shape[0], : plane.shape[1]] = plane
+        return out
+
+
+class RecorderViewer(Viewer):
+    config_class = RecorderDisplayConfig
+
+    def __init__(
+        self,
+        outdir: str = "viewerhub-recorder",
+        tiff: bool = True,
+        delay_s: float = 0.0,
+        **options: Any,
+    ) -> None:
+        super().__init__(**options)
+        self.outdir = Path(outdir)
+        self.keep_pixels = tiff
+        self.delay_s = float(delay_s)
+        self.windows: dict[WindowKey, _Window] = {}
+        self.items = 0
+        self._log = None
+        self._dirty_since: float | None = None
+
+    def start(self) -> None:
+        self.outdir.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.outdir / "received.jsonl", "a", buffering=1)  # noqa: SIM115
+
+    def show(self, item: Item) -> None:
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        record: dict[str, Any] = {
+            "index": item.index,
+            "kind": item.kind,
+            "components": item.components,
+            "path": item.path,
+            "time": time.time(),
+        }
+        if item.kind == "image":
+            assert item.array is not None
+            record.update(
+                dtype=str(item.array.dtype),
+                shape=list(item.array.shape),
+                crc32=zlib.crc32(np.ascontiguousarray(item.array)),
+            )
+            if self.keep_pixels:
+                for components, plane in item.planes():
+                    window = self._window(components, item.config)
+                    window.planes[window.position(components, item.config)] = to_imagej(
+                        plane
+                    ).copy()
+        else:
+            record["n_shapes"] = len(item.shapes)
+            record["shape_kinds"] = sorted({s.kind.value for s in item.shapes})
+            if self.keep_pixels:
+                window = self._window(item.components, item.config)
+                c, z, t = window.position(item.components, item.config)
+                for n, shape in enumerate(item.shapes):
+                    window.rois.extend(shape_to_rois(shape, c, z, t, index=len(window.rois) + n))
+        assert self._log is not None
+        self._log.write(json.dumps(record) + "\n")
+        self.items += 1
+        self._dirty_since = time.monotonic()
+
+    def _window(self, components: dict, config: HyperstackDisplayConfig) -> _Window:
+        key = place(components, config).window
+        window = self.windows.get(key)
+        if window is None:
+            label = "_".join(f"{c}-{v}" for c, v in key) or "scene"
+            window = _Window(re.sub(r"[^A-Za-z0-9_.-]", "_", label))
+            self.windows[key] = window
+        return window
+
+    def write_outputs(self) -> list[Path]:
+        """Write every window's hyperstack and ROI zip; returns the written paths."""
+        written = []
+        for window in self.windows.values():
+            if window.planes:
+                path = self.outdir / f"{window.name}.tif"
+                tifffile.imwrite(path, window.hyperstack(), imagej=True, metadata={"axes": "TZCYX"})
+                written.append(path)
+            if window.rois:
+                path = self.outdir / f"{window.name}.rois.zip"
+                path.unlink(missing_ok=True)
+                names = [f"{i:05d}-{roi.name}" for i, roi in enumerate(window.rois)]
+                roifile.roiwrite(path, window.rois, name=names)  # zip entries must be unique
+                written.append(path)
+        self._dirty_since = None
+        return written
+
+    def clear(self) -> None:
+        self.windows.clear()
+        if self._log is not None:
+            self._log.write(json.dumps({"kind": "clear", "time": time.time()}) + "\n")
+
+    def screenshot(self, path: Path) -> Path:
+        """A PNG of the last window's first plane (auto-contrast), after writing outputs."""
+        self.write_outputs()
+        windows = [w for w in self.windows.values() if w.planes]
+        if not windows:
+            raise RuntimeError("nothing to screenshot: no image received yet")
+        plane = next(iter(windows[-1].planes.values())).astype(np.float64)
+        lo, hi = np.percentile(plane, (0.5, 99.5))
+        scaled = np.clip((plane - lo) / max(hi - lo, 1e-12) * 255, 0, 255).astype(np.uint8)
+        return write_png(path, scaled)
+
+    def status(self) -> dict[str, Any]:
+        return {"items": self.items, "windows": len(self.windows), "outdir": str(self.outdir)}
+
+    def run(self, client: Any) -> None:
+        while not client.closed:
+            client.poll_once(timeout_ms=100)
+            if self._dirty_since and time.monotonic() - self._dirty_since > IDLE_WRITE_S:
+                if self.keep_pixels:
+                    self.write_outputs()
+                self._dirty_since = None
+
+    def close(self) -> None:
+        if self.keep_pixels and self.windows:
+            self.write_outputs()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
