@@ -9,29 +9,13 @@ from viewers.base import DisplayConfigError
 from viewers.hyperstack import HyperstackDisplayConfig
 from viewers.placement import AxisIndex, domain_keys, place
 
-REFERENCE = Path(__file__).parents[2].parent / "shared" / "reference"
+FIXTURES = Path(__file__).parents[1] / "fixtures"  # headers recorded from the real sender
 
 
 def _openhcs_configs():
-    configs = []
-    for name in ("openhcs_sample_batch.json", "openhcs_sample_batch_rois.json"):
-        path = REFERENCE / name
-        if path.exists():
-            data = json.loads(path.read_text())
-            configs.append(data["fiji"]["message"]["display_config"])
-    return configs or [
-        {
-            "component_modes": {
-                "site": "frame",
-                "channel": "channel",
-                "z_index": "slice",
-                "timepoint": "frame",
-                "well": "frame",
-            },
-            "component_order": ["site", "channel", "z_index", "timepoint", "well"],
-            "lut": "Grays",
-            "auto_contrast": True,
-        }
+    return [
+        json.loads((FIXTURES / name).read_text())["fiji"]["message"]["display_config"]
+        for name in ("openhcs_sample_batch.json", "openhcs_sample_batch_rois.json")
     ]
 
 
