@@ -46,11 +46,23 @@ class HubHandle:
     def clear(self) -> None:
         self._conn.control("clear")
 
-    def screenshot(self, viewer: str, path: str | Path) -> Path:
+    def screenshot(
+        self, viewer: str, path: str | Path, components: dict[str, Any] | None = None
+    ) -> Path:
+        """PNG of what ``viewer`` shows, after moving to ``components`` if given."""
         reply = self._conn.control(
-            "screenshot", timeout_s=60.0, viewer=viewer, path=str(Path(path).absolute())
+            "screenshot",
+            timeout_s=60.0,
+            viewer=viewer,
+            path=str(Path(path).absolute()),
+            components=components,
         )
         return Path(reply["path"])
+
+    def goto(self, viewer: str, **components: Any) -> dict[str, Any]:
+        """Bring the plane at ``components`` into view in ``viewer``."""
+        reply = self._conn.control("goto", viewer=viewer, components=components)
+        return {k: v for k, v in reply.items() if k not in ("ok", "req")}
 
     def wait_viewers(
         self, n_items: int | None = None, timeout_s: float = 60.0, names: list[str] | None = None

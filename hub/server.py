@@ -27,6 +27,7 @@ import zmq
 
 from hub import shm
 from hub.protocol import (
+    CONTROL_VERBS,
     DEFAULT_LIMITS,
     PROTOCOL_VERSION,
     STANDARD_COMPONENTS,
@@ -440,13 +441,12 @@ class Hub:
         elif verb == "shutdown":
             self._reply(request, reply_ok(request.req))
             self.running = False
-        elif verb == "screenshot":
-            self._forward_control(request, "screenshot", args)
+        elif verb in ("screenshot", "goto"):
+            self._forward_control(request, verb, args)
         else:
             raise ProtocolError(
                 ErrorCode.UNKNOWN_KIND,
-                f"unknown control verb {verb!r:.40}; expected ping, status, clear, shutdown, "
-                f"screenshot",
+                f"unknown control verb {verb!r:.40}; expected one of {sorted(CONTROL_VERBS)}",
                 "verb",
             )
 
@@ -544,8 +544,8 @@ class Hub:
             log.info("viewer %s said goodbye", name)
             self.scene.detach(name)
             viewer = self.supervisor.viewers.get(name)
-            if viewer and not viewer.supervised:
-                viewer.state = ViewerState.STOPPED
+            if viewer:
+                viewer.state = ViewerState.STOPPED  # closed on purpose: not restarted
         else:
             log.warning("viewer %s sent unknown kind %r", name, kind)
 

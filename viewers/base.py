@@ -226,6 +226,10 @@ class Viewer(ABC):
         """Viewer-specific status, merged into ``hub status``."""
         return {}
 
+    def goto(self, components: dict[str, Any]) -> dict[str, Any]:
+        """Bring the plane at these component values into view (sliders, window, frame)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot go to a position")
+
     def run(self, client: Any) -> None:
         while not client.closed:
             client.poll_once(timeout_ms=100)

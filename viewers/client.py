@@ -90,9 +90,11 @@ class ViewerClient:
                 return
             self._send({"kind": "heartbeat", **self._stats()})
 
-    def close(self) -> None:
+    def close(self, clean: bool = True) -> None:
+        """Disconnect. ``clean`` tells the hub this viewer stops on purpose (no restart)."""
         if not self._sock.closed:
-            self._send({"kind": "bye"})
+            if clean:
+                self._send({"kind": "bye"})
             self._sock.close()
         self.closed = True
 
@@ -205,8 +207,12 @@ class ViewerClient:
         reply: dict[str, Any] = {"kind": "reply", "id": body.get("id")}
         try:
             if verb == "screenshot":
+                if args.get("components"):
+                    self.viewer.goto(args["components"])
                 path = Path(args.get("path") or f"{self.name}-screenshot.png")
                 reply["result"] = {"path": str(self.viewer.screenshot(path))}
+            elif verb == "goto":
+                reply["result"] = self.viewer.goto(args.get("components") or {})
             elif verb == "status":
                 reply["result"] = {"viewer": self.viewer.status()}
             else:

@@ -41,10 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     client = ViewerClient(
         args.hub, args.name or args.plugin, viewer, plugin=args.plugin, hub_pid=args.hub_pid
     )
+    clean = False
     try:
         viewer.run(client)
+        clean = True
     finally:
-        client.close()
+        client.close(clean=clean)  # after a crash, no goodbye: the hub restarts us
         viewer.close()
     return 0
 

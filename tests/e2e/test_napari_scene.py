@@ -1,0 +1,112 @@
+"""NapariScene on a real in-process napari viewer: in-place updates, contrast, shapes, masks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from viewers import shapes
+from viewers.base import Item
+from viewers.napari.config import NapariDisplayConfig
+from viewers.napari.scene import NapariScene
+from viewers.napari.stack import GrowableStack
+
+pytestmark = pytest.mark.e2e
+
+
+def image_item(index, components, array, config=None):
+    return Item(index, "image", components, config or NapariDisplayConfig(), array=array)
+
+
+def shapes_item(index, components, shape_list, config=None):
+    return Item(index, "shapes", components, config or NapariDisplayConfig(), shapes=shape_list)
+
+
+def test_growable_stack_grows_geometrically_and_keeps_data():
+    stack = GrowableStack(2, (4, 4), np.dtype(np.uint16))
+    for i in range(9):
+        stack.write((i, 0), np.full((4, 4), i, np.uint16))
+    assert stack.view.shape == (9, 1, 4, 4)
+    assert stack._buffer.shape[0] == 16  # doubled, not grown by one each time
+    assert [int(stack.view[i, 0, 0, 0]) for i in range(9)] == list(range(9))
+    stack.write((0, 0), np.ones((6, 8), np.uint16))  # a larger plane pads every other plane
+    assert stack.view.shape == (9, 1, 6, 8) and stack.view[3, 0, 5, 7] == 0
+
+
+def test_planes_update_the_same_layer_in_place(make_napari_viewer):
+    viewer = make_napari_viewer()
+    scene = NapariScene(viewer)
+    scene.show(image_item(0, {"channel": 1, "z_index": 1}, np.zeros((8, 8), np.uint16)))
+    layer = viewer.layers["channel=1"]
+    for z in range(2, 40):
+        scene.show(image_item(z, {"channel": 1, "z_index": z}, np.full((8, 8), z, np.uint16)))
+    assert viewer.layers["channel=1"] is layer and len(viewer.layers) == 1
+    assert layer.data.shape == (39, 8, 8) and layer.data[38, 0, 0] == 39
+    assert viewer.dims.axis_labels[0] == "z_index"
+
+
+def test_user_contrast_survives_later_updates_and_growth(make_napari_viewer):
+    viewer = make_napari_viewer()
+    scene = NapariScene(viewer)
+    scene.show(
+        image_item(0, {"channel": 1, "z_index": 1}, np.arange(64, dtype=np.uint16).reshape(8, 8))
+    )
+    layer = viewer.layers["channel=1"]
+    assert tuple(layer.contrast_limits) == (0, 63)  # auto from the first plane
+    layer.contrast_limits = (10, 20)  # the user drags the slider
+    scene.show(image_item(1, {"channel": 1, "z_index": 1}, np.full((8, 8), 5000, np.uint16)))
+    scene.show(image_item(2, {"channel": 1, "z_index": 7}, np.full((8, 8), 9000, np.uint16)))
+    scene.show(image_item(3, {"channel": 1, "z_index": 8}, np.full((12, 12), 1, np.uint16)))
+    assert tuple(layer.contrast_limits) == (10, 20)
+
+
+def test_channel_colormaps_come_from_the_config(make_napari_viewer):
+    viewer = make_napari_viewer()
+    config = NapariDisplayConfig.from_wire({"channel_colors": {"1": "green", "2": "Magenta"}})
+    scene = NapariScene(viewer)
+    for c in (1, 2):
+        scene.show(image_item(c, {"channel": c}, np.ones((4, 4), np.uint8), config))
+    assert viewer.layers["channel=1"].colormap.name == "green"
+    assert viewer.layers["channel=2"].colormap.name == "magenta"
+
+
+def test_shapes_points_and_masks_become_layers_on_the_image_dims(make_napari_viewer):
+    viewer = make_napari_viewer()
+    scene = NapariScene(viewer)
+    comps = {"channel": 1, "z_index": 3, "timepoint": 5}
+    scene.show(image_item(0, comps, np.zeros((32, 32), np.uint16)))
+    outline = shapes.polygon(
+        [[2, 2], [2, 10], [10, 10]],
+        name="cell",
+        color="#ff0000",
+        properties={"area": 32.0, "label": 1},
+    )
+    ellipse = shapes.parse_shape({"kind": "ellipse", "coords": [[12, 12], [20, 24]]})
+    spots = shapes.points([[5, 5], [6, 7]], color="#00ffff")
+    mask_array = np.zeros((4, 4), bool)
+    mask_array[1:3, 1:3] = True
+    scene.show(
+        shapes_item(1, comps, [outline, ellipse, spots, shapes.mask(mask_array, origin=(20, 20))])
+    )
+    shapes_layer = viewer.layers["channel=1 shapes"]
+    assert shapes_layer.shape_type == ["polygon", "ellipse"]
+    assert shapes_layer.ndim == 4
+    np.testing.assert_array_equal(shapes_layer.data[0][:, :2], [[0, 0]] * 3)
+    assert list(shapes_layer.features["area"][:1]) == [32.0]
+    assert list(shapes_layer.features["name"]) == ["cell", ""]
+    points_layer = viewer.layers["channel=1 points"]
+    assert points_layer.data.shape == (2, 4)
+    labels = viewer.layers["channel=1 masks"]
+    assert labels.data.shape == (1, 1, 32, 32)
+    assert labels.data[0, 0, 21, 21] == 1 and labels.data[0, 0, 20, 20] == 0
+    # a second timepoint grows every layer of the group together
+    scene.show(image_item(2, {**comps, "timepoint": 6}, np.zeros((32, 32), np.uint16)))
+    scene.show(shapes_item(3, {**comps, "timepoint": 6}, [outline]))
+    assert viewer.layers["channel=1 shapes"].data[2][0, :2].tolist() == [0, 1]
+
+
+def test_item_with_other_stack_components_is_refused(make_napari_viewer):
+    scene = NapariScene(make_napari_viewer())
+    scene.show(image_item(0, {"channel": 1, "z_index": 1}, np.zeros((4, 4), np.uint8)))
+    with pytest.raises(ValueError, match="sliders"):
+        scene.show(image_item(1, {"channel": 1, "timepoint": 1}, np.zeros((4, 4), np.uint8)))

@@ -1,0 +1,64 @@
+"""napari's display config: each component is a dims slider (``stack``) or splits layers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from viewers.base import DisplayConfig, DisplayConfigError
+
+#: ImageJ LUT names a producer may send for Fiji, and the napari colormap that matches.
+IMAGEJ_TO_NAPARI = {
+    "grays": "gray",
+    "grey": "gray",
+    "fire": "inferno",
+    "ice": "twilight",
+    "spectrum": "turbo",
+    "mpl-viridis": "viridis",
+    "mpl-magma": "magma",
+    "mpl-inferno": "inferno",
+    "mpl-plasma": "plasma",
+    "glasbey": "turbo",
+}
+
+
+def napari_colormap(name: str) -> str:
+    """The napari colormap for ``name`` (napari or ImageJ spelling); error if there is none."""
+    from napari.utils.colormaps import AVAILABLE_COLORMAPS
+
+    lowered = name.lower()
+    candidate = IMAGEJ_TO_NAPARI.get(lowered, lowered)
+    for known in (name, candidate):
+        if known in AVAILABLE_COLORMAPS:
+            return known
+    raise DisplayConfigError(
+        f"unknown colormap {name!r}; napari has {', '.join(sorted(AVAILABLE_COLORMAPS)[:15])}, ..."
+    )
+
+
+@dataclass
+class NapariDisplayConfig(DisplayConfig):
+    MODES: ClassVar[tuple[str, ...]] = ("stack", "layer")
+    #: Channels as separate layers (each its own colormap, blended additively) and wells as
+    #: separate layers; every other component is a dims slider.
+    DEFAULT_MODES: ClassVar[dict[str, str]] = {
+        "well": "layer",
+        "channel": "layer",
+        "site": "stack",
+        "z_index": "stack",
+        "timepoint": "stack",
+    }
+    WINDOW_MODE: ClassVar[str] = "layer"
+    COLOR_KEY: ClassVar[str] = "colormap"
+    DEFAULT_COLOR: ClassVar[str] = "gray"
+
+    def axis_for_mode(self, mode: str, component: str) -> str | None:
+        return None if mode == "layer" else component
+
+    def check_color(self, name: str) -> None:
+        napari_colormap(name)
+
+    @property
+    def variable_size_handling(self) -> str:
+        """``pad_to_max`` (default: a layer grows to its largest plane) or ``separate_layers``."""
+        return str(self.extra.get("variable_size_handling", "pad_to_max"))
