@@ -38,7 +38,7 @@ NAPARI_SHAPE_TYPES = {
 DEFAULT_SHAPE_COLOR = "#ffff00"
 
 
-class ItemDoesNotFit(ValueError):
+class ItemDoesNotFitError(ValueError):
     """An item cannot go into the layer its components map to."""
 
 
@@ -62,7 +62,7 @@ class LayerGroup:
         missing = [a for a in self.stack_axes if a not in axes]
         extra = [a for a in axes if a not in self.stack_axes]
         if missing or extra:
-            raise ItemDoesNotFit(
+            raise ItemDoesNotFitError(
                 f"layer {self.name!r} has sliders {list(self.stack_axes)} but the item's stack "
                 f"components are {list(axes)}"
             )
@@ -118,15 +118,15 @@ class NapariScene:
         if not np.can_cast(plane.dtype, stack.dtype, casting="same_kind") or (
             plane.dtype.kind == "f" and stack.dtype.kind in "ui"
         ):
-            raise ItemDoesNotFit(
+            raise ItemDoesNotFitError(
                 f"a {plane.dtype} plane does not fit layer {group.name!r} of {stack.dtype}"
             )
-        if config.variable_size_handling not in ("pad_to_max", "separate_layers"):
-            if group.image_layer is not None and plane.shape != tuple(stack.shape[-2:]):
-                raise ItemDoesNotFit(
-                    f"a {plane.shape} plane does not fit layer {group.name!r} of "
-                    f"{tuple(stack.shape[-2:])}"
-                )
+        strict = config.variable_size_handling not in ("pad_to_max", "separate_layers")
+        if strict and group.image_layer is not None and plane.shape != tuple(stack.shape[-2:]):
+            raise ItemDoesNotFitError(
+                f"a {plane.shape} plane does not fit layer {group.name!r} of "
+                f"{tuple(stack.shape[-2:])}"
+            )
         grew = stack.write(position, plane)
         layer = group.image_layer
         if layer is None:
@@ -227,7 +227,7 @@ class NapariScene:
         assert shape.mask is not None
         (oy, ox), mask = shape.mask.origin, shape.mask.array
         if oy < 0 or ox < 0:
-            raise ItemDoesNotFit(f"mask origin {shape.mask.origin} lies outside the image")
+            raise ItemDoesNotFitError(f"mask origin {shape.mask.origin} lies outside the image")
         if group.labels is None:
             plane = tuple(group.image.shape[-2:]) if group.image else (0, 0)
             group.labels = GrowableStack(len(position), plane, np.dtype(np.int32))

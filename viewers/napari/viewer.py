@@ -7,6 +7,7 @@ viewer as hung instead of waiting on it).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -81,8 +82,6 @@ class NapariViewer(Viewer):
 
     def close(self) -> None:
         if self.viewer is not None:
-            try:
+            with contextlib.suppress(RuntimeError):  # the window may already be gone
                 self.viewer.close()
-            except RuntimeError:  # the window is already gone
-                pass
             self.viewer = None
