@@ -59,6 +59,11 @@ class HubHandle:
         )
         return Path(reply["path"])
 
+    def inspect(self, viewer: str, **query: Any) -> dict[str, Any]:
+        """What ``viewer`` really holds, read back from it (see each viewer's ``inspect``)."""
+        reply = self._conn.control("inspect", viewer=viewer, query=query)
+        return {k: v for k, v in reply.items() if k not in ("ok", "req")}
+
     def goto(self, viewer: str, **components: Any) -> dict[str, Any]:
         """Bring the plane at ``components`` into view in ``viewer``."""
         reply = self._conn.control("goto", viewer=viewer, components=components)

@@ -441,7 +441,7 @@ class Hub:
         elif verb == "shutdown":
             self._reply(request, reply_ok(request.req))
             self.running = False
-        elif verb in ("screenshot", "goto"):
+        elif verb in ("screenshot", "goto", "inspect"):
             self._forward_control(request, verb, args)
         else:
             raise ProtocolError(

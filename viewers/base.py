@@ -226,6 +226,10 @@ class Viewer(ABC):
         """Viewer-specific status, merged into ``hub status``."""
         return {}
 
+    def inspect(self, query: dict[str, Any]) -> dict[str, Any]:
+        """What the viewer really holds, read back from it (dimensions, LUTs, ROIs...)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be inspected")
+
     def goto(self, components: dict[str, Any]) -> dict[str, Any]:
         """Bring the plane at these component values into view (sliders, window, frame)."""
         raise NotImplementedError(f"{type(self).__name__} cannot go to a position")

@@ -211,6 +211,8 @@ class ViewerClient:
                     self.viewer.goto(args["components"])
                 path = Path(args.get("path") or f"{self.name}-screenshot.png")
                 reply["result"] = {"path": str(self.viewer.screenshot(path))}
+            elif verb == "inspect":
+                reply["result"] = self.viewer.inspect(args.get("query") or {})
             elif verb == "goto":
                 reply["result"] = self.viewer.goto(args.get("components") or {})
             elif verb == "status":

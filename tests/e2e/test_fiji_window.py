@@ -1,0 +1,90 @@
+"""HyperstackWindow on a real ImageJ in this process: growth keeps the user's display."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from viewers.base import Item
+from viewers.fiji.config import FijiDisplayConfig
+from viewers.placement import place
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def ij():
+    from viewers.fiji import jvm
+
+    return jvm.start(headless=not os.environ.get("DISPLAY"))
+
+
+@pytest.fixture
+def viewer(ij):
+    from viewers.fiji import FijiViewer
+
+    fiji = FijiViewer(headless=ij.headless)
+    fiji.ij, fiji.fiji_luts = ij, None
+    yield fiji
+    fiji.close()
+
+
+def show(viewer, index, components, array, config=None):
+    viewer.show(Item(index, "image", components, config or FijiDisplayConfig(), array=array))
+
+
+def test_user_lut_and_contrast_survive_new_channels_slices_and_frames(viewer, ij):
+    config = FijiDisplayConfig.from_wire({"channel_colors": {"1": "Red", "2": "Cyan"}})
+    show(
+        viewer,
+        0,
+        {"channel": 1, "z_index": 1},
+        np.arange(100, dtype=np.uint16).reshape(10, 10),
+        config,
+    )
+    window = viewer.current
+    imp = window.imp
+    imp.setDisplayRange(5, 50)  # the user adjusts contrast ...
+    imp.setLut(ij.LUT(ij.LutLoader.getLut("fire"), 5.0, 50.0))  # ... and picks another LUT
+    show(viewer, 1, {"channel": 1, "z_index": 2}, np.full((10, 10), 9000, np.uint16), config)
+    show(viewer, 2, {"channel": 2, "z_index": 1}, np.full((10, 10), 7, np.uint16), config)
+    show(
+        viewer,
+        3,
+        {"channel": 2, "z_index": 1, "timepoint": 2},
+        np.full((10, 10), 8, np.uint16),
+        config,
+    )
+    described = window.describe()
+    assert described["dimensions"] == [10, 10, 2, 2, 2]
+    fire, cyan = described["channels"]
+    assert fire["display_range"] == [5.0, 50.0]
+    assert fire["lut_max_rgb"] == [255, 255, 255]  # Fire ends in white; Red would be [255,0,0]
+    assert cyan["lut_max_rgb"] == [0, 255, 255]
+
+
+def test_frames_append_without_rebuilding_and_values_stay(viewer):
+    for t in range(1, 8):
+        show(viewer, t, {"channel": 1, "timepoint": t}, np.full((8, 8), t, np.uint8))
+    window = viewer.current
+    assert window.dims == (1, 1, 7)
+    stack = window.imp.getStack()
+    assert [stack.getProcessor(n).get(0, 0) for n in range(1, 8)] == list(range(1, 8))
+
+
+def test_other_dtypes_follow_the_documented_rule(viewer):
+    show(viewer, 0, {"channel": 1}, np.full((4, 4), -3, np.int16))
+    window = viewer.current
+    assert window.imp.getBitDepth() == 32
+    assert window.imp.getProcessor().getf(0, 0) == -3.0  # no wrap-around to 65533
+
+
+def test_placement_is_shared_with_the_recorder_and_napari(viewer):
+    config = FijiDisplayConfig()
+    components = {"well": "A01", "site": 2, "channel": 1, "z_index": 1, "timepoint": 3}
+    show(viewer, 0, components, np.zeros((4, 4), np.uint8), config)
+    placement = place(components, config)
+    window = viewer.windows[placement.window]
+    assert window.index.keys["t"] == [(2, 3)]  # site and timepoint combined on frames

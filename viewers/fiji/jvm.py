@@ -1,0 +1,145 @@
+"""Starting ImageJ in this process: a user's Fiji through pyimagej, or Debian's ij.jar.
+
+Two ways in, both ending at the same ImageJ1 classes (the display core of Fiji):
+
+1. ``fiji`` given (or ``FIJI_HOME`` set): ``imagej.init(path, mode="interactive")`` from
+   pyimagej starts the user's Fiji installation, with its plugins and LUT files.
+2. Otherwise the embedded default: Debian's ``ij.jar`` (package ``libij-java``) on the
+   class path of a JVM started by scyjava/JPype. scyjava is told never to fetch a JDK
+   (``set_java_constraints(fetch="never")``) and JAVA_HOME points at the installed runtime;
+   nothing is ever downloaded.
+
+JVM options are chosen for pixel streaming: big pixel arrays are allocated straight into
+the old generation (``-XX:+UseSerialGC -XX:PretenureSizeThreshold=1m``) so a growing
+hyperstack is never copied by the garbage collector; ``heap`` and ``pretouch`` trade start-up
+time and resident memory for allocation speed (see docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_JARS = (Path("/usr/share/java/ij.jar"),)
+JVM_OPTIONS = ("-XX:+UseSerialGC", "-XX:PretenureSizeThreshold=1m")
+
+
+class ImageJStartError(RuntimeError):
+    """ImageJ could not be started; the message says what is missing and how to get it."""
+
+
+@dataclass
+class ImageJ:
+    """Handles to the ImageJ1 classes the adapter uses, whichever way ImageJ was started."""
+
+    jpype: Any
+    IJ: Any
+    ImagePlus: Any
+    ImageStack: Any
+    CompositeImage: Any
+    ByteProcessor: Any
+    ShortProcessor: Any
+    FloatProcessor: Any
+    LUT: Any
+    LutLoader: Any
+    RoiDecoder: Any
+    RoiManager: Any
+    Overlay: Any
+    ByteOrder: Any
+    source: str
+    headless: bool
+
+    @property
+    def version(self) -> str:
+        return str(self.IJ.getVersion())
+
+
+def _java_home() -> str | None:
+    if os.environ.get("JAVA_HOME"):
+        return os.environ["JAVA_HOME"]
+    java = shutil.which("java")
+    if java:
+        return str(Path(java).resolve().parent.parent)
+    return None
+
+
+def start(
+    fiji: str | os.PathLike | None = None,
+    headless: bool = False,
+    heap: str | None = None,
+    pretouch: bool = False,
+) -> ImageJ:
+    """Start ImageJ once per process and return the class handles."""
+    fiji = fiji or os.environ.get("FIJI_HOME")
+    options = list(JVM_OPTIONS)
+    if heap:
+        options += [f"-Xms{heap}", f"-Xmx{heap}"]
+    if pretouch:
+        options.append("-XX:+AlwaysPreTouch")
+    options.append(f"-Djava.awt.headless={'true' if headless else 'false'}")
+    import scyjava.config
+
+    scyjava.config.set_java_constraints(fetch="never")
+    java_home = _java_home()
+    if java_home is None:
+        raise ImageJStartError("no Java runtime found: apt-get install default-jre-headless")
+    os.environ["JAVA_HOME"] = java_home
+    for option in options:
+        scyjava.config.add_option(option)
+    if fiji:
+        source = _start_fiji(Path(fiji), headless)
+    else:
+        jar = next((j for j in EMBEDDED_JARS if j.exists()), None)
+        if jar is None:
+            raise ImageJStartError(
+                "no ImageJ found: apt-get install libij-java (for /usr/share/java/ij.jar), "
+                "or give a Fiji installation with --viewer-options fiji='{\"fiji\": PATH}' "
+                "or FIJI_HOME"
+            )
+        scyjava.config.add_classpath(str(jar))
+        scyjava.start_jvm()
+        source = str(jar)
+    import jpype
+
+    def cls(name: str) -> Any:
+        return jpype.JClass(name)
+
+    ij = ImageJ(
+        jpype=jpype,
+        IJ=cls("ij.IJ"),
+        ImagePlus=cls("ij.ImagePlus"),
+        ImageStack=cls("ij.ImageStack"),
+        CompositeImage=cls("ij.CompositeImage"),
+        ByteProcessor=cls("ij.process.ByteProcessor"),
+        ShortProcessor=cls("ij.process.ShortProcessor"),
+        FloatProcessor=cls("ij.process.FloatProcessor"),
+        LUT=cls("ij.process.LUT"),
+        LutLoader=cls("ij.plugin.LutLoader"),
+        RoiDecoder=cls("ij.io.RoiDecoder"),
+        RoiManager=cls("ij.plugin.frame.RoiManager"),
+        Overlay=cls("ij.gui.Overlay"),
+        ByteOrder=cls("java.nio.ByteOrder"),
+        source=source,
+        headless=headless,
+    )
+    log.info("ImageJ %s from %s (headless=%s)", ij.version, source, headless)
+    return ij
+
+
+def _start_fiji(path: Path, headless: bool) -> str:
+    if not path.is_dir():
+        raise ImageJStartError(f"Fiji installation {str(path)!r} is not a folder")
+    try:
+        import imagej
+    except ImportError:
+        raise ImageJStartError(
+            "starting a Fiji installation needs pyimagej: pip install 'viewerhub[imagej]'"
+        ) from None
+    imagej.init(str(path), mode="headless" if headless else "interactive")
+    return str(path)

@@ -1,0 +1,134 @@
+"""The Fiji viewer plugin: ImageJ hyperstack windows and ROI Managers fed by the hub.
+
+Options: ``fiji`` (path of a Fiji installation; default ``FIJI_HOME`` or Debian's ij.jar),
+``headless`` (no windows; default: headless when there is no DISPLAY), ``heap`` and
+``pretouch`` (JVM memory, see ``viewers.fiji.jvm``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from viewers.base import Item, Viewer
+from viewers.fiji import jvm
+from viewers.fiji.config import FijiDisplayConfig
+from viewers.fiji.window import HyperstackWindow
+from viewers.placement import WindowKey, place
+from viewers.png import write_png
+
+log = logging.getLogger(__name__)
+
+
+class FijiViewer(Viewer):
+    config_class = FijiDisplayConfig
+
+    def __init__(
+        self,
+        fiji: str | None = None,
+        headless: bool | None = None,
+        heap: str | None = None,
+        pretouch: bool = False,
+        **options: Any,
+    ) -> None:
+        super().__init__(**options)
+        self.fiji = fiji
+        self.headless = (not os.environ.get("DISPLAY")) if headless is None else headless
+        self.heap, self.pretouch = heap, pretouch
+        self.ij: jvm.ImageJ | None = None
+        self.windows: dict[WindowKey, HyperstackWindow] = {}
+        self.current: HyperstackWindow | None = None
+        self.items = 0
+        self.last_update: float | None = None
+        self._last_config: FijiDisplayConfig | None = None
+
+    def start(self) -> None:
+        self.ij = jvm.start(
+            self.fiji, headless=self.headless, heap=self.heap, pretouch=self.pretouch
+        )
+        fiji_home = self.fiji or os.environ.get("FIJI_HOME")
+        self.fiji_luts = Path(fiji_home) / "luts" if fiji_home else None
+
+    def _window(self, key: WindowKey) -> HyperstackWindow:
+        window = self.windows.get(key)
+        if window is None:
+            title = " ".join(f"{c}={v}" for c, v in key) or "viewerhub"
+            assert self.ij is not None
+            window = HyperstackWindow(
+                self.ij, title, show=not self.headless, fiji_luts=self.fiji_luts
+            )
+            self.windows[key] = window
+        return window
+
+    def show(self, item: Item) -> None:
+        config = item.config
+        assert isinstance(config, FijiDisplayConfig)
+        self._last_config = config
+        if item.kind == "image":
+            for components, plane in item.planes():
+                placement = place(components, config)
+                window = self._window(placement.window)
+                window.put_plane(placement, plane, config)
+                self.current = window
+        else:
+            placement = place(item.components, config)
+            window = self._window(placement.window)
+            window.add_shapes(placement, item.shapes)
+        self.items += 1
+        self.last_update = time.time()
+
+    def clear(self) -> None:
+        for window in self.windows.values():
+            window.close()
+        self.windows.clear()
+        self.current = None
+
+    def goto(self, components: dict[str, Any]) -> dict[str, Any]:
+        placement = place(components, self._any_config())
+        window = self.windows.get(placement.window)
+        if window is None:
+            raise KeyError(
+                f"no window for {dict(placement.window)}; windows: "
+                f"{[w.title for w in self.windows.values()]}"
+            )
+        window.goto(placement)
+        self.current = window
+        return {
+            "window": window.title,
+            "position": [window.imp.getC(), window.imp.getZ(), window.imp.getT()],
+        }
+
+    def _any_config(self) -> FijiDisplayConfig:
+        return self._last_config or FijiDisplayConfig()
+
+    def screenshot(self, path: Path) -> Path:
+        if self.current is None or self.current.imp is None:
+            raise RuntimeError("nothing to screenshot: no image received yet")
+        return write_png(path, self.current.flatten_rgb())
+
+    def inspect(self, query: dict[str, Any]) -> dict[str, Any]:
+        """What ImageJ holds, read back from it: for tests, support and the curious."""
+        planes = [tuple(p) for p in query.get("planes", [])]
+        return {
+            "windows": [
+                w.describe(planes if w is self.current else None) for w in self.windows.values()
+            ]
+        }
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "imagej": self.ij.version if self.ij else None,
+            "source": self.ij.source if self.ij else None,
+            "items": self.items,
+            "last_update": self.last_update,
+            "windows": [
+                {"title": w.title, "dims": list(w.dims), "rois": len(w.rois)}
+                for w in self.windows.values()
+            ],
+        }
+
+    def close(self) -> None:
+        self.clear()
