@@ -126,7 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     shot.add_argument("path", type=Path)
     sub.add_parser("viewers", help="list installed viewer plugins")
     demo = sub.add_parser("demo", help="stream a synthetic plate through a hub")
-    demo.add_argument("--viewers", default="recorder", help="comma-separated viewer plugins")
+    demo.add_argument(
+        "--viewers", default="napari,fiji,recorder", help="comma-separated viewer plugins"
+    )
     demo.add_argument(
         "--out",
         type=Path,

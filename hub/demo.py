@@ -123,6 +123,23 @@ def start_xvfb() -> tuple[subprocess.Popen, str] | None:
     return None
 
 
+#: One config for every viewer, each translating modes it does not have to its defaults:
+#: napari shows channels as layers and the rest as sliders; Fiji shows wells as windows and
+#: channel/slice/frame hyperstack axes.
+DEMO_CONFIG = {
+    "component_order": ["well", "site", "channel", "z_index", "timepoint"],
+    "component_modes": {
+        "well": "stack",
+        "site": "stack",
+        "channel": "channel",
+        "z_index": "stack",
+        "timepoint": "stack",
+    },
+    "channel_colors": {"1": "Blue", "2": "Green", "3": "Magenta"},
+}
+DEMO_VIEW = {"well": "A01", "site": 1, "channel": 1, "z_index": 2, "timepoint": 1}
+
+
 def run_demo(
     viewers: list[str],
     out: Path,
@@ -149,7 +166,7 @@ def run_demo(
     handle = launch(viewers, viewer_options=options, env=env, timeout_s=60)
     try:
         handle.wait_viewers(timeout_s=180)
-        backend = StreamingBackend(hub=handle)
+        backend = StreamingBackend(hub=handle, display_config=DEMO_CONFIG)
         sent, start = 0, time.perf_counter()
         total = plate.n_planes + len(plate.wells) * plate.sites * plate.z * plate.t
         for well in plate.wells:
@@ -165,7 +182,7 @@ def run_demo(
         handle.wait_viewers(n_items=sent, timeout_s=300)
         shown_s = time.perf_counter() - start
         shots = {
-            name: str(handle.screenshot(name, out / f"{name}.png"))
+            name: str(handle.screenshot(name, out / f"{name}.png", components=DEMO_VIEW))
             for name in handle.status()["viewers"]
         }
         backend.close()

@@ -36,7 +36,8 @@ class DisplayConfig(ABC):
     """How components map onto a viewer's windows and axes, and how channels are coloured.
 
     Subclasses declare ``MODES`` (the modes they support), ``DEFAULT_MODES`` (per component),
-    ``WINDOW_MODE`` (the mode that splits into windows/layers), ``COLOR_KEY`` (the wire key of
+    ``WINDOW_MODE`` (the mode that splits into windows/layers), ``FALLBACK_MODE`` (for
+    components without a default), ``COLOR_KEY`` (the wire key of
     the default colour: ``lut`` for Fiji, ``colormap`` for napari) and implement
     :meth:`axis_for_mode` and :meth:`check_color`.
 
@@ -47,6 +48,7 @@ class DisplayConfig(ABC):
     MODES: ClassVar[tuple[str, ...]]
     DEFAULT_MODES: ClassVar[dict[str, str]]
     WINDOW_MODE: ClassVar[str]
+    FALLBACK_MODE: ClassVar[str]  # for a component with no default mode
     COLOR_KEY: ClassVar[str]
     DEFAULT_COLOR: ClassVar[str]
 
@@ -87,14 +89,11 @@ class DisplayConfig(ABC):
             return mode
         if mode in WINDOW_LIKE_MODES:
             return self.WINDOW_MODE
-        default = self.DEFAULT_MODES.get(component)
-        if default is not None and default not in WINDOW_LIKE_MODES:
-            return default
-        return next(m for m in self.MODES if m not in WINDOW_LIKE_MODES)
+        return self.DEFAULT_MODES.get(component, self.FALLBACK_MODE)
 
     def mode_of(self, component: str) -> str:
         return self.component_modes.get(component) or self.DEFAULT_MODES.get(
-            component, self.WINDOW_MODE
+            component, self.FALLBACK_MODE
         )
 
     def color_for(self, channel: ComponentValue | None) -> str:

@@ -88,6 +88,7 @@ class HyperstackDisplayConfig(DisplayConfig):
         "timepoint": "frame",
     }
     WINDOW_MODE: ClassVar[str] = "window"
+    FALLBACK_MODE: ClassVar[str] = "frame"
     COLOR_KEY: ClassVar[str] = "lut"
     DEFAULT_COLOR: ClassVar[str] = "Grays"
 

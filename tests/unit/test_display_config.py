@@ -43,6 +43,16 @@ def test_napari_modes_translate_to_hyperstack_modes():
     assert config.component_modes == {"well": "window", "channel": "channel", "site": "frame"}
 
 
+def test_foreign_axis_modes_fall_back_to_our_defaults():
+    config = HyperstackDisplayConfig.from_wire(
+        {
+            "component_modes": {"well": "stack", "plate": "stack"},
+            "component_order": ["plate", "well"],
+        }
+    )
+    assert config.component_modes == {"well": "window", "plate": "frame"}
+
+
 def test_unknown_lut_is_an_error_listing_known_ones():
     with pytest.raises(DisplayConfigError, match="Grays"):
         HyperstackDisplayConfig(color="Plaid")

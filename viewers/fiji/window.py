@@ -64,6 +64,12 @@ def make_lut(ij: ImageJ, name: str, fiji_luts: Any = None) -> Any:
     )
 
 
+def _channel_value(placement: Placement) -> Any:
+    """The item's ``channel`` component, whether it is on the C axis or names the window."""
+    on_axis = dict(zip(placement.axis_components.get("c", ()), placement.axes.get("c", ())))
+    return on_axis.get("channel", dict(placement.window).get("channel"))
+
+
 class HyperstackWindow:
     """An ImagePlus (CompositeImage from two channels on) and its ROI Manager."""
 
@@ -117,7 +123,7 @@ class HyperstackWindow:
             if self.imp.getCurrentSlice() == n:
                 self.imp.updateAndDraw()
         if c not in self.configured_channels:
-            self._configure_channel(c, plane, config)
+            self._configure_channel(c, _channel_value(placement), plane, config)
         return c, z, t
 
     def _fit(self, plane: np.ndarray) -> np.ndarray:
@@ -222,11 +228,9 @@ class HyperstackWindow:
     # ------------------------------------------------------------------ display
 
     def _configure_channel(
-        self, c: int, plane: np.ndarray, config: HyperstackDisplayConfig
+        self, c: int, channel_value: Any, plane: np.ndarray, config: HyperstackDisplayConfig
     ) -> None:
         """LUT and contrast for a channel's first plane; never touched again afterwards."""
-        key = self.index.keys["c"][c]
-        channel_value = key[0] if key else None
         lut = make_lut(self.ij, config.color_for(channel_value), self.fiji_luts)
         if config.contrast_limits is not None and not config.auto_contrast:
             lo, hi = config.contrast_limits

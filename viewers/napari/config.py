@@ -49,6 +49,7 @@ class NapariDisplayConfig(DisplayConfig):
         "timepoint": "stack",
     }
     WINDOW_MODE: ClassVar[str] = "layer"
+    FALLBACK_MODE: ClassVar[str] = "stack"
     COLOR_KEY: ClassVar[str] = "colormap"
     DEFAULT_COLOR: ClassVar[str] = "gray"
 

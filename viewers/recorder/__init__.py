@@ -90,12 +90,15 @@ class RecorderViewer(Viewer):
         self.items = 0
         self._log = None
         self._dirty_since: float | None = None
+        self._last_config: RecorderDisplayConfig | None = None
+        self._view: tuple[_Window, tuple[int, int, int]] | None = None
 
     def start(self) -> None:
         self.outdir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.outdir / "received.jsonl", "a", buffering=1)  # noqa: SIM115
 
     def show(self, item: Item) -> None:
+        self._last_config = item.config
         if self.delay_s:
             time.sleep(self.delay_s)
         record: dict[str, Any] = {
@@ -159,16 +162,36 @@ class RecorderViewer(Viewer):
 
     def clear(self) -> None:
         self.windows.clear()
+        self._view = None
         if self._log is not None:
             self._log.write(json.dumps({"kind": "clear", "time": time.time()}) + "\n")
 
+    def goto(self, components: dict[str, Any]) -> dict[str, Any]:
+        """Choose the plane ``screenshot`` renders."""
+        config = self._last_config or RecorderDisplayConfig()
+        placement = place(components, config)
+        window = self.windows.get(placement.window)
+        if window is None:
+            raise KeyError(f"no window for {dict(placement.window)}")
+        position = tuple(
+            window.index.keys.get(axis, [()]).index(placement.axes.get(axis, ())) for axis in "czt"
+        )
+        self._view = (window, position)
+        return {"window": window.name, "position": list(position)}
+
     def screenshot(self, path: Path) -> Path:
-        """A PNG of the last window's first plane (auto-contrast), after writing outputs."""
+        """A PNG of the chosen plane (see ``goto``; default the first plane of the last
+        window) with auto-contrast, after writing outputs."""
         self.write_outputs()
-        windows = [w for w in self.windows.values() if w.planes]
-        if not windows:
-            raise RuntimeError("nothing to screenshot: no image received yet")
-        plane = next(iter(windows[-1].planes.values())).astype(np.float64)
+        if self._view is not None:
+            window, position = self._view
+            plane = window.planes[position]
+        else:
+            windows = [w for w in self.windows.values() if w.planes]
+            if not windows:
+                raise RuntimeError("nothing to screenshot: no image received yet")
+            plane = next(iter(windows[-1].planes.values()))
+        plane = plane.astype(np.float64)
         lo, hi = np.percentile(plane, (0.5, 99.5))
         scaled = np.clip((plane - lo) / max(hi - lo, 1e-12) * 255, 0, 255).astype(np.uint8)
         return write_png(path, scaled)
