@@ -113,6 +113,25 @@ def build_parser() -> argparse.ArgumentParser:
         default=Limits.max_message_bytes,
         help="largest accepted message",
     )
+    serve.add_argument(
+        "--openhcs",
+        action="store_true",
+        help="also accept the OpenHCS/polystore sender on its own ports",
+    )
+    serve.add_argument(
+        "--openhcs-ports",
+        default="napari=5555,fiji=5565",
+        help="viewer ports that sender streams to (default %(default)s)",
+    )
+    serve.add_argument(
+        "--openhcs-transports", default="ipc,tcp", help="ipc and/or tcp (default %(default)s)"
+    )
+    serve.add_argument(
+        "--openhcs-ack-port",
+        type=int,
+        default=7555,
+        help="that sender's ack port (default %(default)s)",
+    )
     serve.add_argument("--ready-file", type=Path, help=argparse.SUPPRESS)
 
     status = sub.add_parser("status", help="show a running hub's state")
@@ -178,6 +197,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except json.JSONDecodeError as exc:
             print(f"hub: --viewer-options {plugin}: not JSON: {exc}", file=sys.stderr)
             return 2
+    compat = None
+    if args.openhcs:
+        from hub.openhcs import CompatConfig
+
+        try:
+            ports = {k: int(v) for k, v in (p.split("=") for p in args.openhcs_ports.split(","))}
+        except ValueError:
+            print(
+                f"hub: --openhcs-ports: expected name=port,..., got {args.openhcs_ports!r}",
+                file=sys.stderr,
+            )
+            return 2
+        transports = tuple(t.strip() for t in args.openhcs_transports.split(",") if t.strip())
+        compat = CompatConfig(ports=ports, transports=transports, ack_port=args.openhcs_ack_port)
     config = HubConfig(
         host=args.host,
         port=args.port,
@@ -190,6 +223,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         hang_restart_s=args.hang_restart,
         limits=replace(Limits(), max_message_bytes=args.max_message),
         ready_file=args.ready_file,
+        openhcs=compat,
     )
     Hub(config).serve()
     return 0

@@ -121,6 +121,15 @@ class SceneLog:
             cursor.last_error = error
         return True
 
+    def shown_by_all(self, index: int) -> bool:
+        """True once every connected viewer has acked item ``index`` (and one is connected)."""
+        if not self.cursors:
+            return False
+        return all(
+            index < cursor.next_index and index not in cursor.in_flight
+            for cursor in self.cursors.values()
+        )
+
     def viewer_status(self, viewer: str) -> dict[str, Any]:
         cursor = self.cursors.get(viewer)
         if cursor is None:

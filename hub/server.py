@@ -18,14 +18,15 @@ import logging
 import os
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import zmq
 
-from hub import shm
+from hub import openhcs, shm
+from hub.openhcs import CompatConfig
 from hub.protocol import (
     CONTROL_VERBS,
     DEFAULT_LIMITS,
@@ -68,6 +69,7 @@ class HubConfig:
     hang_restart_s: float = 30.0
     control_timeout_s: float = 30.0
     ready_file: Path | None = None
+    openhcs: CompatConfig | None = None  # serve the OpenHCS/polystore sender's endpoints
 
 
 @dataclass
@@ -82,6 +84,24 @@ class _Request:
     items: list[dict[str, Any]] | None = None
     frames: list[Any] | None = None
     nbytes: int = 0
+    socket: zmq.Socket | None = None  # where the reply goes (default: the ingest socket)
+    openhcs: _CompatSource | None = None  # set for batches from the OpenHCS sender
+
+
+@dataclass
+class _CompatSource:
+    """Where an OpenHCS batch came from, to answer and ack it the way that sender expects."""
+
+    viewer_type: str
+    port: int
+    transport: str
+    image_ids: list[str] = field(default_factory=list)
+
+
+def _image_bytes(items: list[dict[str, Any]]) -> int:
+    return sum(
+        array_nbytes(tuple(i["shape"]), np.dtype(i["dtype"])) for i in items if i["kind"] == "image"
+    )
 
 
 class Hub:
@@ -112,6 +132,13 @@ class Hub:
         if viewer_port is None:
             viewer_port = config.port + 1 if config.port else 0
         self.viewer_endpoint = self._bind(self.viewer_sock, viewer_port)
+        self._compat_sockets: dict[zmq.Socket, tuple[str, str, int, str]] = {}
+        self._compat_acks: collections.deque[tuple[int, int, str, int, str, str]] = (
+            collections.deque()
+        )  # (scene, index, image id, port, viewer type, transport), in index order
+        self._ack_sockets: dict[str, zmq.Socket] = {}
+        if config.openhcs is not None:
+            self._bind_openhcs(config.openhcs)
         self.supervisor = Supervisor(
             self.viewer_endpoint,
             heartbeat_timeout_s=config.heartbeat_timeout_s,
@@ -125,6 +152,24 @@ class Hub:
         else:
             sock.bind(f"{base}:{port}")
         return f"{base}:{port}"
+
+    def _bind_openhcs(self, compat: CompatConfig) -> None:
+        """Data and control sockets on every address the OpenHCS sender may use."""
+        for viewer_type, port in compat.ports.items():
+            for role, bound_port in (("data", port), ("control", port + openhcs.CONTROL_OFFSET)):
+                for transport in compat.transports:
+                    sock = self.ctx.socket(zmq.ROUTER)
+                    sock.setsockopt(zmq.LINGER, 0)
+                    for endpoint in openhcs.endpoints(
+                        bound_port, replace(compat, transports=(transport,))
+                    ):
+                        if endpoint.startswith("ipc://"):
+                            Path(endpoint[6:]).unlink(missing_ok=True)  # stale file of a dead hub
+                        sock.bind(endpoint)
+                    self._compat_sockets[sock] = (role, viewer_type, port, transport)
+        log.info(
+            "OpenHCS compatibility on ports %s (%s)", compat.ports, "/".join(compat.transports)
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -143,6 +188,8 @@ class Hub:
         poller = zmq.Poller()
         poller.register(self.ingest, zmq.POLLIN)
         poller.register(self.viewer_sock, zmq.POLLIN)
+        for sock in self._compat_sockets:
+            poller.register(sock, zmq.POLLIN)
         next_housekeeping = 0.0
         try:
             while self.running:
@@ -151,7 +198,13 @@ class Hub:
                     self._drain(self.viewer_sock, self._on_viewer_message)
                 if self.ingest in events:
                     self._drain(self.ingest, self._on_ingest_message)
+                for sock in self._compat_sockets:
+                    if sock in events:
+                        self._drain(
+                            sock, lambda frames, s=sock: self._on_openhcs_message(s, frames)
+                        )
                 self._pump()
+                self._send_compat_acks()
                 now = time.monotonic()
                 if now >= next_housekeeping:
                     self._housekeeping()
@@ -177,6 +230,8 @@ class Hub:
                 shm.unlink(segment)
         self.ingest.close()
         self.viewer_sock.close()
+        for sock in [*self._compat_sockets, *self._ack_sockets.values()]:
+            sock.close()
         if self.config.ready_file:
             self.config.ready_file.unlink(missing_ok=True)
         log.info("hub %d stopped", self.pid)
@@ -231,14 +286,14 @@ class Hub:
                 return
             request.items = items_of(header, self._known_components, self.config.limits, len(body))
             request.frames = body
-            request.nbytes = sum(
-                array_nbytes(tuple(i["shape"]), np.dtype(i["dtype"]))
-                for i in request.items
-                if i["kind"] == "image"
-            )
+            request.nbytes = _image_bytes(request.items)
         except ProtocolError as exc:
             self._refuse(request, exc)
             return
+        self._admit(request)
+
+    def _admit(self, request: _Request) -> None:
+        """Accept a validated request now, or hold its reply while the budget is full."""
         if request.nbytes > self.config.memory_budget:
             self._refuse(
                 request,
@@ -262,8 +317,17 @@ class Hub:
         self._reply(request, reply_error(request.req, exc))
 
     def _reply(self, request: _Request, body: dict[str, Any]) -> None:
+        if request.openhcs is not None:
+            ok = bool(body.get("ok"))
+            message = (
+                f"accepted {len(body.get('indices', []))} item(s) into the viewerhub scene"
+                if ok
+                else str(body.get("error"))
+            )
+            body = openhcs.reply(ok, message)
         try:
-            self.ingest.send_multipart([*request.envelope, encode_header(body)], zmq.NOBLOCK)
+            sock = request.socket or self.ingest
+            sock.send_multipart([*request.envelope, encode_header(body)], zmq.NOBLOCK)
         except zmq.ZMQError as exc:
             log.warning("could not reply to a producer: %s", exc)
 
@@ -295,6 +359,20 @@ class Hub:
             nbytes = array_nbytes(tuple(item["shape"]), np.dtype(item["dtype"])) if segment else 0
             logged = self.scene.append(self._viewer_header(item, segment), segment, nbytes)
             indices.append(logged.index)
+        if request.openhcs is not None:
+            source = request.openhcs
+            for index, image_id in zip(indices, source.image_ids):
+                if image_id:
+                    self._compat_acks.append(
+                        (
+                            self.scene.scene_id,
+                            index,
+                            image_id,
+                            source.port,
+                            source.viewer_type,
+                            source.transport,
+                        )
+                    )
         self.accepted_items += len(indices)
         self.accepted_bytes += request.nbytes
         self._reply(request, reply_ok(request.req, scene=self.scene.scene_id, indices=indices))
@@ -399,7 +477,7 @@ class Hub:
             if self.scene.fits(request.nbytes):
                 self._pending.popleft()
                 self._accept(request)
-            elif now - request.received > self.config.backpressure_timeout_s:
+            elif now - request.received > self._reply_deadline(request):
                 self._pending.popleft()
                 self._refuse(
                     request,
@@ -412,6 +490,99 @@ class Hub:
                 )
             else:
                 return
+
+    def _reply_deadline(self, request: _Request) -> float:
+        """The OpenHCS sender gives up after 30 s: answer it before, with our reason."""
+        limit = self.config.backpressure_timeout_s
+        if request.openhcs is not None and self.config.openhcs is not None:
+            limit = min(limit, self.config.openhcs.reply_timeout_s)
+        return limit
+
+    # ------------------------------------------------------------------ OpenHCS sender
+
+    def _on_openhcs_message(self, sock: zmq.Socket, frames: list[zmq.Frame]) -> None:
+        role, viewer_type, port, transport = self._compat_sockets[sock]
+        identity = frames[0].bytes
+        envelope = [identity, b""] if len(frames) > 1 and len(frames[1]) == 0 else [identity]
+        body = frames[len(envelope)].bytes if len(frames) > len(envelope) else b""
+        source = _CompatSource(viewer_type, port, transport)
+        request = _Request(identity, envelope, None, time.monotonic(), socket=sock, openhcs=source)
+        try:
+            if body[:1] == b"\x80":
+                raise ProtocolError(
+                    ErrorCode.MALFORMED,
+                    "pickle is refused: viewerhub speaks JSON only (use polystore >= 0.2)",
+                )
+            message = decode_header(body, self.config.limits)
+            if role == "control":
+                self._on_openhcs_control(request, message, port)
+                return
+            items, source.image_ids = openhcs.translate_batch(message)
+            header = {"kind": "batch", "items": items}
+            request.items = items_of(header, self._known_components, self.config.limits, 1)
+            request.frames = []
+            request.nbytes = _image_bytes(request.items)
+        except ProtocolError as exc:
+            self._refuse(request, exc)
+            return
+        self._admit(request)
+
+    def _on_openhcs_control(self, request: _Request, message: dict, port: int) -> None:
+        kind = message.get("type")
+        if kind == "ping":
+            pong = {
+                "type": "pong",
+                "status": "success",
+                "port": port,
+                "control_port": port + openhcs.CONTROL_OFFSET,
+                "ready": True,
+                "server": "viewerhub",
+                "hub_pid": self.pid,
+            }
+            request.openhcs = None  # a pong is not a batch reply
+            self._reply(request, pong)
+        elif kind == "status":
+            request.openhcs = None
+            self._reply(request, {"status": "success", "payload": self.status()})
+        else:
+            raise ProtocolError(
+                ErrorCode.UNKNOWN_KIND,
+                f"control type {kind!r:.40}: only ping and status are served",
+                "type",
+            )
+
+    def _send_compat_acks(self) -> None:
+        """Ack OpenHCS items once every connected viewer has shown them."""
+        while self._compat_acks:
+            scene, index, image_id, port, viewer_type, transport = self._compat_acks[0]
+            if scene == self.scene.scene_id and not self.scene.shown_by_all(index):
+                return
+            self._compat_acks.popleft()
+            if scene != self.scene.scene_id:
+                continue  # cleared before it was shown
+            sock = self._ack_socket(transport)
+            try:
+                sock.send(
+                    encode_header(openhcs.image_ack(image_id, port, viewer_type, None)), zmq.NOBLOCK
+                )
+            except zmq.ZMQError:
+                log.debug("OpenHCS ack for %s not delivered (nobody listening)", image_id)
+
+    def _ack_socket(self, transport: str) -> zmq.Socket:
+        sock = self._ack_sockets.get(transport)
+        if sock is None:
+            assert self.config.openhcs is not None
+            sock = self.ctx.socket(zmq.PUSH)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.SNDHWM, 10_000)
+            targets = openhcs.ack_endpoint(transport, self.config.openhcs)
+            sock.connect(
+                targets[0]
+                if targets
+                else f"ipc://{openhcs.ipc_path(self.config.openhcs.ack_port, *openhcs.IPC_FLAVOURS[0])}"
+            )
+            self._ack_sockets[transport] = sock
+        return sock
 
     # ------------------------------------------------------------------ control verbs
 
