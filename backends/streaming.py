@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from backends.segment_pool import SegmentPool
 from hub import shm
 from hub.connection import HubConnection, HubError, HubTimeoutError
 from viewers.base import DisplayConfig
@@ -82,7 +83,9 @@ class StreamingBackend:
         if transport not in ("shm", "frames"):
             raise ValueError(f"transport must be 'auto', 'shm' or 'frames', got {transport!r}")
         self.transport = transport
-        self._counter = 0
+        self._pool = (
+            SegmentPool(f"{self._shm_prefix}{os.getpid()}-") if transport == "shm" else None
+        )
 
     def _same_host(self) -> bool:
         parsed = urlparse(self.endpoint)
@@ -153,6 +156,8 @@ class StreamingBackend:
         return self._conn.control("status")["status"]
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
         self._conn.close()
 
     def __enter__(self) -> StreamingBackend:
@@ -205,9 +210,8 @@ class StreamingBackend:
         return item
 
     def _write_segment(self, array: np.ndarray, segments: list[str]) -> str:
-        self._counter += 1
-        name = f"{self._shm_prefix}{os.getpid()}-{self._counter}"
-        mapping = shm.create(name, array.nbytes)
+        assert self._pool is not None
+        name, mapping = self._pool.take(array.nbytes)
         segments.append(name)
         try:
             target = np.frombuffer(mapping, dtype=array.dtype, count=array.size)

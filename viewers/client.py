@@ -59,6 +59,14 @@ class ViewerClient:
         self.last_update: float | None = None
         self._configs: dict[str, DisplayConfig] = {}
         self._next_heartbeat = 0.0
+        # VIEWERHUB_TRACE_DIR=/some/dir: one JSON line per item with receive and shown
+        # times (benchmarks and debugging; off by default).
+        trace_dir = os.environ.get("VIEWERHUB_TRACE_DIR")
+        self._trace = (
+            open(Path(trace_dir) / f"{name}.jsonl", "a", buffering=1)  # noqa: SIM115
+            if trace_dir
+            else None
+        )
         self._ctx = zmq.Context.instance()
         self._sock = self._ctx.socket(zmq.DEALER)
         self._sock.setsockopt(zmq.IDENTITY, name.encode())
@@ -96,6 +104,9 @@ class ViewerClient:
             if clean:
                 self._send({"kind": "bye"})
             self._sock.close()
+        if self._trace is not None:
+            self._trace.close()
+            self._trace = None
         self.closed = True
 
     # ------------------------------------------------------------------ messages
@@ -148,6 +159,7 @@ class ViewerClient:
 
     def _on_item(self, body: dict[str, Any]) -> None:
         index, scene = body.get("index"), body.get("scene")
+        received = time.time()
         error = None
         try:
             self._show(index, body["item"])
@@ -159,6 +171,21 @@ class ViewerClient:
             log.error("%s could not show item %s: %s", self.name, index, error)
             log.debug("%s", traceback.format_exc())
         self.last_update = time.time()
+        if self._trace is not None:
+            item = body.get("item", {})
+            self._trace.write(
+                json.dumps(
+                    {
+                        "index": index,
+                        "id": item.get("id"),
+                        "meta": item.get("meta"),
+                        "received": received,
+                        "shown": self.last_update,
+                        "error": error,
+                    }
+                )
+                + "\n"
+            )
         self._send({"kind": "ack", "scene": scene, "index": index, "error": error})
 
     def _config(self, wire: dict[str, Any] | None) -> DisplayConfig:

@@ -70,6 +70,19 @@ def _channel_value(placement: Placement) -> Any:
     return on_axis.get("channel", dict(placement.window).get("channel"))
 
 
+def _appends(old: tuple[int, int, int], new: tuple[int, int, int]) -> bool:
+    """True if growing ``old`` to ``new`` only adds slices after the existing ones.
+
+    The stack is ordered c fastest, then z, then t: growing the outermost axis that has more
+    than one value keeps every existing slice's number, so it is an append, not a rebuild.
+    """
+    grown = [i for i in range(3) if new[i] != old[i]]
+    if len(grown) != 1:
+        return False
+    axis = grown[0]
+    return all(old[j] == 1 for j in range(axis + 1, 3))
+
+
 class HyperstackWindow:
     """An ImagePlus (CompositeImage from two channels on) and its ROI Manager."""
 
@@ -196,13 +209,13 @@ class HyperstackWindow:
         """New component values: keep pixels, LUTs, display ranges, position and window."""
         saved = self._channel_state()
         position = (self.imp.getC(), self.imp.getZ(), self.imp.getT())
-        old_nc, old_nz, old_nt = self.dims
-        if dims[:2] == (old_nc, old_nz):  # only frames grew: append slices in order
+        if _appends(self.dims, dims):  # new slices go at the end of the stack, in order
             stack = self.imp.getStack()
-            for t in range(old_nt, dims[2]):
-                for z in range(dims[1]):
-                    for c in range(dims[0]):
-                        stack.addSlice(self._label(c, z, t), self._pixels_at(c, z, t))
+            first = self.imp.getStackSize()
+            nc, nz, _ = dims
+            for n in range(first, dims[0] * dims[1] * dims[2]):
+                c, z, t = n % nc, (n // nc) % nz, n // (nc * nz)
+                stack.addSlice(self._label(c, z, t), self._pixels_at(c, z, t))
         else:
             stack = self._stack(dims)
         if dims[0] > 1 and not self.imp.isComposite():

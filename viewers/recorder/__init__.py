@@ -11,7 +11,8 @@ and benchmarks use to check what arrived. Output in ``outdir``:
 - ``<window>.rois.zip``: the window's shapes as ImageJ ROIs with their (c, z, t) positions.
 
 Options: ``outdir`` (default ``viewerhub-recorder``), ``tiff`` (default true; false keeps only
-the log, for benchmarks), ``delay_s`` (sleep per item, to play a slow viewer in tests).
+the log, for benchmarks), ``checksum`` (default true; false leaves the pixels untouched, to
+measure the hub alone), ``delay_s`` (sleep per item, to play a slow viewer in tests).
 """
 
 from __future__ import annotations
@@ -80,9 +81,11 @@ class RecorderViewer(Viewer):
         outdir: str = "viewerhub-recorder",
         tiff: bool = True,
         delay_s: float = 0.0,
+        checksum: bool = True,
         **options: Any,
     ) -> None:
         super().__init__(**options)
+        self.checksum = checksum
         self.outdir = Path(outdir)
         self.keep_pixels = tiff
         self.delay_s = float(delay_s)
@@ -113,7 +116,7 @@ class RecorderViewer(Viewer):
             record.update(
                 dtype=str(item.array.dtype),
                 shape=list(item.array.shape),
-                crc32=zlib.crc32(np.ascontiguousarray(item.array)),
+                crc32=zlib.crc32(np.ascontiguousarray(item.array)) if self.checksum else None,
             )
             if self.keep_pixels:
                 for components, plane in item.planes():

@@ -1,0 +1,239 @@
+"""Hub benchmarks: ingest vs memcpy, fan-out, latency, scale. Real hub and viewer processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+
+from backends import StreamingBackend
+from benchmarks.common import fresh_shm_gbps, memcpy_gbps, percentile
+from hub.launcher import launch
+
+
+def _planes(shape: tuple[int, int], dtype: str, n: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 4000, shape).astype(dtype) for _ in range(n)]
+
+
+def ingest(quick: bool) -> list[dict[str, Any]]:
+    """Producer -> hub (accepted) throughput, shm and frame transports, against memcpy."""
+    cases = [((512, 512), "uint16"), ((2048, 2048), "uint16"), ((2048, 2048), "float32")]
+    n = 20 if quick else 200
+    rows = []
+    hub = launch([], memory_budget=64 * 1024**3)
+    try:
+        for shape, dtype in cases:
+            planes = _planes(shape, dtype, 4)
+            for transport in ("shm", "frames"):
+                with StreamingBackend(hub=hub, transport=transport) as backend:
+                    backend.save(planes[0], "", channel=1)  # warm up
+                    hub.clear()
+                    start = time.perf_counter()
+                    for i in range(n):
+                        backend.save(planes[i % 4], "", channel=1, z_index=i)
+                    seconds = time.perf_counter() - start
+                    hub.clear()
+                gbps = n * planes[0].nbytes / seconds / 1e9
+                rows.append(
+                    {
+                        "shape": f"{shape[0]}x{shape[1]}",
+                        "dtype": dtype,
+                        "transport": transport,
+                        "planes_per_s": n / seconds,
+                        "gb_per_s": gbps,
+                        "memcpy_gb_per_s": memcpy_gbps(shape, dtype),
+                        "fresh_pages_gb_per_s": fresh_shm_gbps(shape, dtype),
+                    }
+                )
+                rows[-1]["ratio"] = rows[-1]["gb_per_s"] / rows[-1]["memcpy_gb_per_s"]
+                rows[-1]["ratio_fresh"] = rows[-1]["gb_per_s"] / rows[-1]["fresh_pages_gb_per_s"]
+    finally:
+        hub.stop()
+    return rows
+
+
+def _recorder_hub(n_viewers: int, slow: int = 0, delay_s: float = 0.05, trace: str | None = None):
+    options = {
+        "recorder": {
+            "outdir": tempfile.mkdtemp(prefix="vh-bench-"),
+            "tiff": False,
+            "checksum": False,
+        }
+    }
+    viewers = ["recorder"] * n_viewers
+    env = {"VIEWERHUB_TRACE_DIR": trace} if trace else None
+    hub = launch(viewers, viewer_options=options, memory_budget=64 * 1024**3, env=env)
+    hub.wait_viewers(timeout_s=60)
+    return hub
+
+
+def fanout(quick: bool) -> dict[str, Any]:
+    """Producer throughput with 1, 2, 4, 8 viewers; the hub never copies per viewer."""
+    n = 30 if quick else 200
+    planes = _planes((2048, 2048), "uint16", 4)
+    rows = []
+    for n_viewers in (1, 2, 4, 8):
+        hub = _recorder_hub(n_viewers)
+        try:
+            with StreamingBackend(hub=hub) as backend:
+                start = time.perf_counter()
+                for i in range(n):
+                    backend.save(planes[i % 4], "", channel=1, z_index=i)
+                produce_s = time.perf_counter() - start
+                hub.wait_viewers(n_items=n, timeout_s=300)
+                all_shown_s = time.perf_counter() - start
+        finally:
+            hub.stop()
+        rows.append(
+            {
+                "viewers": n_viewers,
+                "producer_planes_per_s": n / produce_s,
+                "all_shown_planes_per_s": n / all_shown_s,
+            }
+        )
+    base = rows[0]["producer_planes_per_s"]
+    for row in rows:
+        row["vs_1_viewer"] = row["producer_planes_per_s"] / base
+    return {"rows": rows, "slow_viewer": slow_viewer(quick)}
+
+
+def slow_viewer(quick: bool) -> dict[str, Any]:
+    """One recorder sleeps 50 ms per item: the producer and the fast viewer do not wait."""
+    n = 40 if quick else 200
+    planes = _planes((512, 512), "uint16", 4)
+    options = {"recorder": {"outdir": tempfile.mkdtemp(prefix="vh-bench-"), "tiff": False}}
+    hub = launch(["recorder"], viewer_options=options, memory_budget=8 * 1024**3)
+    slow_dir = tempfile.mkdtemp(prefix="vh-slow-")
+    import subprocess
+    import sys
+
+    slow = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "viewers.runner",
+            "recorder",
+            "--hub",
+            hub.viewer_endpoint,
+            "--name",
+            "slow",
+            "--options",
+            json.dumps({"outdir": slow_dir, "tiff": False, "delay_s": 0.05}),
+        ]
+    )
+    try:
+        hub.wait_viewers(timeout_s=60)
+        with StreamingBackend(hub=hub) as backend:
+            start = time.perf_counter()
+            for i in range(n):
+                backend.save(planes[i % 4], "", channel=1, z_index=i)
+            produce_s = time.perf_counter() - start
+            hub.wait_viewers(n_items=n, timeout_s=120, names=["recorder"])
+            fast_s = time.perf_counter() - start
+            hub.wait_viewers(n_items=n, timeout_s=600, names=["slow"])
+            slow_s = time.perf_counter() - start
+    finally:
+        hub.stop()
+        slow.wait(30)
+    return {
+        "items": n,
+        "producer_s": produce_s,
+        "fast_viewer_done_s": fast_s,
+        "slow_viewer_done_s": slow_s,
+        "slow_viewer_floor_s": n * 0.05,
+    }
+
+
+def latency(quick: bool) -> dict[str, Any]:
+    """save() -> the recorder has the pixels, for 512x512 uint16, one item at a time."""
+    n = 100 if quick else 1000
+    trace = tempfile.mkdtemp(prefix="vh-trace-")
+    hub = _recorder_hub(1, trace=trace)
+    planes = _planes((512, 512), "uint16", 4)
+    sent: dict[int, float] = {}
+    try:
+        with StreamingBackend(hub=hub) as backend:
+            for i in range(n):
+                t0 = time.time()
+                reply = backend.save(planes[i % 4], "", channel=1, z_index=i)
+                sent[reply["indices"][0]] = t0
+                time.sleep(0.002)  # a pipeline's pace, so queueing does not dominate
+            hub.wait_viewers(n_items=n, timeout_s=120)
+    finally:
+        hub.stop()
+    shown = {}
+    for line in Path(trace, "recorder.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        shown[record["index"]] = record["shown"]
+    ms = [(shown[i] - sent[i]) * 1000 for i in sent if i in shown]
+    return {
+        "items": len(ms),
+        "p50_ms": percentile(ms, 50),
+        "p99_ms": percentile(ms, 99),
+        "max_ms": max(ms),
+        "samples_ms": ms,
+    }
+
+
+def scale(quick: bool) -> dict[str, Any]:
+    """Per-plane ingest cost as the scene grows, and hub RSS over a long stream."""
+    n = 1000 if quick else 10_000
+    checkpoints = [10, 100, 1000] + ([] if quick else [10_000])
+    planes = _planes((256, 256), "uint16", 4)
+    hub = launch(
+        ["recorder"],
+        viewer_options={
+            "recorder": {"outdir": tempfile.mkdtemp(prefix="vh-bench-"), "tiff": False}
+        },
+        memory_budget=4 * 1024**3,
+    )
+    hub.wait_viewers(timeout_s=60)
+    hub_process = psutil.Process(hub.pid)
+    per_plane: dict[int, float] = {}
+    rss: list[tuple[int, float]] = []
+    window: list[float] = []
+    try:
+        with StreamingBackend(hub=hub) as backend:
+            for i in range(1, n + 1):
+                start = time.perf_counter()
+                backend.save(planes[i % 4], "", channel=1, z_index=i % 50, timepoint=i // 50)
+                window.append(time.perf_counter() - start)
+                if i in checkpoints:
+                    per_plane[i] = float(np.median(window[-10:])) * 1000
+                if i % max(1, n // 50) == 0:
+                    rss.append((i, hub_process.memory_info().rss / 1e6))
+            hub.wait_viewers(n_items=n, timeout_s=600)
+    finally:
+        hub.stop()
+    return {
+        "planes": n,
+        "per_plane_ms": per_plane,
+        "rss_mb": rss,
+        "scene_mb": n * planes[0].nbytes / 1e6,
+    }
+
+
+def run(quick: bool) -> dict[str, Any]:
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    out = {}
+    for name, fn in (
+        ("ingest", ingest),
+        ("fanout", fanout),
+        ("latency", latency),
+        ("scale", scale),
+    ):
+        started = time.perf_counter()
+        out[name] = fn(quick)
+        out[name + "_seconds"] = time.perf_counter() - started
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(quick=True), indent=1, default=str)[:3000])

@@ -1,0 +1,64 @@
+"""Helpers shared by the benchmarks: machine facts, timing, memcpy reference."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import psutil
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 1024**3, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
+
+
+def memcpy_gbps(shape: tuple[int, ...], dtype: str, repeats: int = 20) -> float:
+    """numpy.copyto bandwidth for one buffer of this size (warm buffers, median)."""
+    src = np.random.default_rng(0).integers(0, 1000, shape).astype(dtype)
+    dst = np.empty_like(src)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.copyto(dst, src)
+        times.append(time.perf_counter() - start)
+    return src.nbytes / statistics.median(times) / 1e9
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+def fresh_shm_gbps(shape: tuple[int, ...], dtype: str, repeats: int = 20) -> float:
+    """Copy into a *new* shared-memory segment each time: the kernel must hand out and zero
+    fresh pages, which is what accepting new data into a growing scene costs at minimum."""
+    from hub import shm
+
+    src = np.random.default_rng(0).integers(0, 1000, shape).astype(dtype)
+    times = []
+    for i in range(repeats):
+        name = f"vh-bench-{os.getpid()}-{i}"
+        start = time.perf_counter()
+        mapping = shm.create(name, src.nbytes)
+        np.copyto(np.frombuffer(mapping, dtype=src.dtype).reshape(src.shape), src)
+        times.append(time.perf_counter() - start)
+        mapping.close()
+        shm.unlink(name)
+    return src.nbytes / statistics.median(times) / 1e9

@@ -1,0 +1,318 @@
+"""Turn the benchmark results into docs/benchmarks.md and PNG plots beside it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def _plots(results: dict[str, Any], out: Path) -> dict[str, str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = {}
+    hub = results["hub"]
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    rows = hub["ingest"]
+    labels = [f"{r['shape']} {r['dtype']}\n{r['transport']}" for r in rows]
+    x = np.arange(len(rows))
+    ax.bar(x - 0.27, [r["gb_per_s"] for r in rows], 0.27, label="hub ingest")
+    ax.bar(x, [r["fresh_pages_gb_per_s"] for r in rows], 0.27, label="copy into fresh pages")
+    ax.bar(x + 0.27, [r["memcpy_gb_per_s"] for r in rows], 0.27, label="memcpy (warm)")
+    ax.set_xticks(x, labels, fontsize=7)
+    ax.set_ylabel("GB/s")
+    ax.set_yscale("log")
+    ax.legend(fontsize=7)
+    ax.set_title("Producer -> hub ingest against this machine's limits")
+    fig.tight_layout()
+    fig.savefig(out / "bench_ingest.png", dpi=110)
+    files["ingest"] = "bench_ingest.png"
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    fan = hub["fanout"]["rows"]
+    axes[0].plot(
+        [r["viewers"] for r in fan],
+        [r["producer_planes_per_s"] for r in fan],
+        "o-",
+        label="producer",
+    )
+    axes[0].plot(
+        [r["viewers"] for r in fan],
+        [r["all_shown_planes_per_s"] for r in fan],
+        "s--",
+        label="all viewers shown",
+    )
+    axes[0].set_xlabel("viewers")
+    axes[0].set_ylabel("2048x2048 planes/s")
+    axes[0].set_ylim(bottom=0)
+    axes[0].legend(fontsize=7)
+    axes[0].set_title("Fan-out")
+    samples = np.sort(hub["latency"]["samples_ms"])
+    axes[1].plot(samples, np.linspace(0, 1, len(samples)))
+    axes[1].set_xscale("log")
+    axes[1].set_xlabel("save() -> viewer has pixels (ms)")
+    axes[1].set_ylabel("fraction of items")
+    axes[1].set_title("Latency, 512x512 uint16")
+    fig.tight_layout()
+    fig.savefig(out / "bench_fanout_latency.png", dpi=110)
+    files["fanout"] = "bench_fanout_latency.png"
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    scale = hub["scale"]
+    rss = np.asarray(scale["rss_mb"])
+    axes[0].plot(rss[:, 0], rss[:, 1])
+    axes[0].set_xlabel("planes streamed")
+    axes[0].set_ylabel("hub RSS (MB)")
+    axes[0].set_ylim(bottom=0)
+    axes[0].set_title(f"Hub memory (scene pixels: {scale['scene_mb']:.0f} MB in shm)")
+    costs = np.asarray(results["napari"]["costs_ms"])
+    axes[1].plot(np.arange(1, len(costs) + 1), costs, ".", ms=2, alpha=0.4)
+    window = min(25, len(costs))
+    axes[1].plot(
+        np.arange(window, len(costs) + 1),
+        np.convolve(costs, np.ones(window) / window, "valid"),
+        "r-",
+        label="mean",
+    )
+    axes[1].set_xlabel("plane number")
+    axes[1].set_ylabel("show + draw (ms)")
+    axes[1].set_yscale("log")
+    axes[1].set_title("napari: cost per plane as the scene grows")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "bench_scale.png", dpi=110)
+    files["scale"] = "bench_scale.png"
+
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    rows = results["openhcs"]["rows"]
+    labels = [f"{r['viewers']} viewer(s)\n{r['planes_per_call']} plane(s)/call" for r in rows]
+    x = np.arange(len(rows))
+    ax.bar(x - 0.2, [r["openhcs_s_per_100"] for r in rows], 0.4, label="OpenHCS sender today")
+    ax.bar(x + 0.2, [r["hub_s_per_100"] for r in rows], 0.4, label="viewerhub")
+    ax.set_xticks(x, labels, fontsize=8)
+    ax.set_ylabel("producer s per 100 planes")
+    ax.legend(fontsize=8)
+    ax.set_title("2048x2048 uint16: producer time, same data, same machine")
+    fig.tight_layout()
+    fig.savefig(out / "bench_openhcs.png", dpi=110)
+    files["openhcs"] = "bench_openhcs.png"
+    plt.close("all")
+    return files
+
+
+def write_report(results: dict[str, Any], out: Path) -> Path:
+    files = _plots(results, out)
+    m, hub = results["machine"], results["hub"]
+    nap, fiji, fiji4 = results["napari"], results["fiji"], results["fiji_pretouched"]
+    ingest_2k = [r for r in hub["ingest"] if r["shape"] == "2048x2048" and r["transport"] == "shm"]
+    best_ratio = max(r["ratio"] for r in ingest_2k)
+    fan = {r["viewers"]: r for r in hub["fanout"]["rows"]}
+    slow = hub["fanout"]["slow_viewer"]
+    lat = hub["latency"]
+    per = hub["scale"]["per_plane_ms"]
+    first, last = min(per), max(per)
+    napari_ratio = nap["ratio_last_vs_10"]
+    rows_openhcs = results["openhcs"]["rows"]
+    quick = " (quick mode: small sizes, not representative)" if results["quick"] else ""
+
+    text = f"""# Benchmarks
+
+Measured by `python -m benchmarks.run` on {m["date"]}{quick}: {m["cores"]} cores
+({m["cpu"]}), {m["memory_gib"]} GiB, Python {m["python"]}, Linux {m["kernel"]}. Every limit
+below was measured in the same run. The whole run took {results["seconds"]:.0f} s.
+
+## Headlines
+
+| what | result | target | |
+|---|---|---|---|
+| ingest, 2048² planes, vs warm memcpy | {best_ratio:.0%} | ≥ 50 % | {_met(best_ratio >= 0.5)} |
+| ingest, 2048² planes, vs copy into fresh pages | {
+        max(r["ratio_fresh"] for r in ingest_2k):.0%} | | |
+| fan-out: 8 viewers vs 1 (producer planes/s) | {fan[8]["vs_1_viewer"]:.0%} | ≥ 90 % | {
+        _met(fan[8]["vs_1_viewer"] >= 0.9)
+    } |
+| latency save → viewer, 512² uint16, p50 / p99 | {lat["p50_ms"]:.2f} / {
+        lat["p99_ms"]:.2f} ms | < 5 / < 50 ms | {_met(lat["p50_ms"] < 5 and lat["p99_ms"] < 50)} |
+| napari: cost of plane {max(nap["per_plane_ms"])} vs plane 10 | {napari_ratio:.2f}× | ≤ 1.2× | {
+        _met(napari_ratio <= 1.2)
+    } |
+| napari: {nap["polygons"]} polygons into one Shapes layer | {nap["polygons_s"]:.2f} s | | |
+| ImageJ: numpy → Java pixels, bulk copy | {fiji["bulk_copy_gb_per_s"]:.1f} GB/s ({
+        fiji["bulk_vs_memcpy"]:.0%} of memcpy) | ≥ 3 GB/s | {
+        _met(fiji["bulk_copy_gb_per_s"] >= 3)
+    } |
+| ImageJ: numpy → growing hyperstack, default JVM / 4 GB pre-touched heap | {
+        fiji["hyperstack_gb_per_s"]:.2f} / {fiji4["hyperstack_gb_per_s"]:.2f} GB/s | ≥ 3 GB/s | {
+        _met(fiji4["hyperstack_gb_per_s"] >= 3)
+    } with the heap option |
+| ImageJ: {fiji["rois"]} positioned polygon ROIs into the ROI Manager | {
+        fiji["rois_s"]:.2f} s | ≤ 2 s | {_met(fiji["rois_s"] <= 2)} |
+| OpenHCS sender vs hub, 2 viewers, 1 plane/call | {rows_openhcs[2]["speedup"]:.0f}× faster | | |
+
+## 1. Ingest: producer → hub
+
+A producer calls `save()` back to back; a call returns when the hub has accepted the plane
+(pixels in hub-owned shared memory, item in the scene log). `shm`: the backend writes the
+plane into a shared-memory segment the hub adopts without copying (pre-faulted by a
+background thread); `frames`: the plane travels as a raw ZeroMQ frame and the hub copies it.
+
+{
+        _table(
+            [
+                "plane",
+                "dtype",
+                "transport",
+                "planes/s",
+                "GB/s",
+                "memcpy GB/s",
+                "fresh pages GB/s",
+                "vs memcpy",
+                "vs fresh",
+            ],
+            [
+                [
+                    r["shape"],
+                    r["dtype"],
+                    r["transport"],
+                    r["planes_per_s"],
+                    r["gb_per_s"],
+                    r["memcpy_gb_per_s"],
+                    r["fresh_pages_gb_per_s"],
+                    f"{r['ratio']:.0%}",
+                    f"{r['ratio_fresh']:.0%}",
+                ]
+                for r in hub["ingest"]
+            ],
+        )
+    }
+
+![ingest]({files["ingest"]})
+
+Every accepted plane needs memory the scene did not have before, and on this machine the
+kernel hands out fresh pages (zeroed, faulted in) at the rate in the "fresh pages" column,
+five or more times below memcpy into memory that is already mapped. That, not the hub, is
+why the 50 %-of-memcpy target is not met: ingest runs at the fresh-page rate minus one
+round trip. Small planes are bound by the request/reply round trip (about 0.7 ms). Closing
+the gap needs memory reuse (recycling the segments of a cleared scene), not yet built.
+
+## 2. Fan-out
+
+One producer, N recorder viewers that receive every item but do not touch its pixels, so
+the figure isolates the hub: it sends each viewer a small header per item and never copies
+pixels per viewer.
+
+{
+        _table(
+            ["viewers", "producer planes/s", "all shown planes/s", "vs 1 viewer"],
+            [
+                [
+                    r["viewers"],
+                    r["producer_planes_per_s"],
+                    r["all_shown_planes_per_s"],
+                    f"{r['vs_1_viewer']:.0%}",
+                ]
+                for r in hub["fanout"]["rows"]
+            ],
+        )
+    }
+
+With 8 viewer processes on {m["cores"]} cores the viewers' own event loops compete with the
+producer for CPU; the hub's work per viewer is one small message per item.
+
+A deliberately slow viewer (50 ms per item) beside a normal one, {slow["items"]} items of
+512²: the producer finished in {slow["producer_s"]:.2f} s, the normal viewer had everything
+after {slow["fast_viewer_done_s"]:.2f} s, the slow one after {slow["slow_viewer_done_s"]:.2f} s
+(its own floor: {slow["slow_viewer_floor_s"]:.1f} s). Nobody waited for it.
+
+![fan-out and latency]({files["fanout"]})
+
+## 3. Latency
+
+`save()` of one 512² uint16 plane until the recorder viewer has the pixels, {lat["items"]}
+items at a pipeline's pace: p50 {lat["p50_ms"]:.2f} ms, p99 {lat["p99_ms"]:.2f} ms,
+max {lat["max_ms"]:.2f} ms. Until napari has drawn it: the napari figure below (show + draw
+of one plane) adds about {nap["per_plane_ms"][min(nap["per_plane_ms"])]:.0f} ms.
+
+## 4. Scale
+
+Ingest cost per plane (median of 10) after N accumulated 256² planes, with a recorder
+viewer attached: {", ".join(f"{k}: {v:.2f} ms" for k, v in per.items())}
+({per[last] / per[first]:.2f}× from first to last checkpoint). Hub resident memory over the
+stream stays flat: the pixels live in shared memory segments, bounded by `--memory-budget`,
+not in the hub's heap.
+
+## 5. Viewers
+
+**napari** ({nap["planes"]} planes of {nap["plane_shape"][0]}² uint16 over channel × z × t,
+each shown and drawn): {
+        ", ".join(f"plane {k}: {v:.1f} ms" for k, v in nap["per_plane_ms"].items())
+    }.
+Layers are updated in place and grown geometrically, so the cost stays flat.
+{nap["polygons"]} polygons into one Shapes layer: {nap["polygons_s"]:.2f} s.
+
+**ImageJ** {fiji["imagej"]} (Debian's ij.jar): numpy → Java pixel array through a direct NIO
+buffer {fiji["bulk_copy_gb_per_s"]:.1f} GB/s against memcpy {fiji["memcpy_gb_per_s"]:.1f} GB/s
+({fiji["bulk_vs_memcpy"]:.0%}); element by element, as the reference receiver did,
+{fiji["elementwise_gb_per_s"] * 1000:.0f} MB/s. Into a growing hyperstack (a new Java array
+per plane): {fiji["hyperstack_gb_per_s"]:.2f} GB/s with the default JVM, where allocating
+fresh heap dominates, and {fiji4["hyperstack_gb_per_s"]:.2f} GB/s with
+`--viewer-options fiji='{{"heap": "4g", "pretouch": true}}'` (the heap is committed at start).
+{fiji["rois"]} polygon ROIs with (c, z, t) positions decoded by `RoiDecoder` into the ROI
+Manager: {fiji["rois_s"]:.2f} s.
+
+![scale]({files["scale"]})
+
+## 6. OpenHCS sender today vs the hub
+
+Same 2048² uint16 planes, same machine. "Today": polystore 0.2.19's sender, one blocking
+REQ/REP connection per viewer per call (with its fixed 0.1 s connect sleep), to stand-in
+viewer servers that copy the pixels and reply (no drawing on either side). "Hub": our
+`StreamingBackend` sends once; the hub serves every recorder viewer.
+
+{
+        _table(
+            [
+                "viewers",
+                "planes per call",
+                "OpenHCS s/100 planes",
+                "hub s/100 planes",
+                "hub faster by",
+            ],
+            [
+                [
+                    r["viewers"],
+                    r["planes_per_call"],
+                    r["openhcs_s_per_100"],
+                    r["hub_s_per_100"],
+                    f"{r['speedup']:.1f}×",
+                ]
+                for r in rows_openhcs
+            ],
+        )
+    }
+
+![openhcs]({files["openhcs"]})
+"""
+    path = out / "benchmarks.md"
+    path.write_text(text)
+    return path
