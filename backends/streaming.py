@@ -24,7 +24,6 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from backends.segment_pool import SegmentPool
 from hub import shm
 from hub.connection import HubConnection, HubError, HubTimeoutError
 from viewers.base import DisplayConfig
@@ -58,7 +57,8 @@ class StreamingBackend:
 
     ``endpoint``: the hub's ingest endpoint (default ``tcp://127.0.0.1:7700``); or pass
     ``hub=`` a handle from ``hub.launch(...)``. ``transport``: ``"auto"`` (shared memory for a
-    hub on this host, frames otherwise), ``"shm"`` or ``"frames"``.
+    hub on this host, frames otherwise), ``"shm"`` or ``"frames"``. ``keys_dir``: CURVE keys
+    for a hub that listens beyond loopback (made by ``hub keys``; or ``VIEWERHUB_KEYS_DIR``).
     """
 
     def __init__(
@@ -69,12 +69,13 @@ class StreamingBackend:
         display_config: DisplayConfig | dict[str, Any] | None = None,
         transport: str = "auto",
         timeout_s: float = 120.0,
+        keys_dir: str | Path | None = None,
     ) -> None:
         if hub is not None:
             endpoint = hub.ingest
         self.endpoint = endpoint or "tcp://127.0.0.1:7700"
         self.display_config = display_config
-        self._conn = HubConnection(self.endpoint, timeout_s=timeout_s)
+        self._conn = HubConnection(self.endpoint, timeout_s=timeout_s, keys_dir=keys_dir)
         info = self._conn.control("ping", timeout_s=min(timeout_s, 10.0))
         self.hub_pid: int = info["hub_pid"]
         self._shm_prefix: str = info["shm_prefix"]
@@ -83,9 +84,7 @@ class StreamingBackend:
         if transport not in ("shm", "frames"):
             raise ValueError(f"transport must be 'auto', 'shm' or 'frames', got {transport!r}")
         self.transport = transport
-        self._pool = (
-            SegmentPool(f"{self._shm_prefix}{os.getpid()}-") if transport == "shm" else None
-        )
+        self._counter = 0
 
     def _same_host(self) -> bool:
         parsed = urlparse(self.endpoint)
@@ -156,8 +155,6 @@ class StreamingBackend:
         return self._conn.control("status")["status"]
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
         self._conn.close()
 
     def __enter__(self) -> StreamingBackend:
@@ -210,8 +207,9 @@ class StreamingBackend:
         return item
 
     def _write_segment(self, array: np.ndarray, segments: list[str]) -> str:
-        assert self._pool is not None
-        name, mapping = self._pool.take(array.nbytes)
+        self._counter += 1
+        name = f"{self._shm_prefix}{os.getpid()}-{self._counter}"
+        mapping = shm.create(name, array.nbytes)
         segments.append(name)
         try:
             target = np.frombuffer(mapping, dtype=array.dtype, count=array.size)

@@ -6,6 +6,7 @@ one plane per call and ten planes per call."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -15,9 +16,12 @@ import time
 import numpy as np
 import zmq
 
-from backends import StreamingBackend
-from hub.launcher import launch
-from hub.openhcs import IPC_FLAVOURS, ipc_path
+# The sender binds an ack listener on its ack port; keep ours off a real OpenHCS's 7555.
+os.environ.setdefault("POLYSTORE_ZMQ_ACK_PORT", "7999")
+
+from backends import StreamingBackend  # noqa: E402
+from hub.launcher import launch  # noqa: E402
+from hub.openhcs import IPC_FLAVOURS, ipc_path  # noqa: E402
 
 
 def _openhcs(planes, n_viewers: int, per_call: int) -> float:

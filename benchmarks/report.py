@@ -173,8 +173,10 @@ below was measured in the same run. The whole run took {results["seconds"]:.0f} 
 
 A producer calls `save()` back to back; a call returns when the hub has accepted the plane
 (pixels in hub-owned shared memory, item in the scene log). `shm`: the backend writes the
-plane into a shared-memory segment the hub adopts without copying (pre-faulted by a
-background thread); `frames`: the plane travels as a raw ZeroMQ frame and the hub copies it.
+plane into a new shared-memory segment that the hub adopts without copying; `frames`: the
+plane travels as a raw ZeroMQ frame and the hub copies it into a new segment. "fresh pages"
+is the same number of planes copied into as many new segments without any hub (the memory
+pattern of a growing scene); "memcpy" copies into memory that is already mapped.
 
 {
         _table(
@@ -210,10 +212,13 @@ background thread); `frames`: the plane travels as a raw ZeroMQ frame and the hu
 
 Every accepted plane needs memory the scene did not have before, and on this machine the
 kernel hands out fresh pages (zeroed, faulted in) at the rate in the "fresh pages" column,
-five or more times below memcpy into memory that is already mapped. That, not the hub, is
-why the 50 %-of-memcpy target is not met: ingest runs at the fresh-page rate minus one
-round trip. Small planes are bound by the request/reply round trip (about 0.7 ms). Closing
-the gap needs memory reuse (recycling the segments of a cleared scene), not yet built.
+several times below memcpy into memory that is already mapped; on this virtual machine,
+memory the guest has never touched is slower again (seen: 2 GB/s on a second pass, 0.4 GB/s
+on the first). That, not the hub, is why the 50 %-of-memcpy target is not met: ingest runs
+close to the fresh-page rate. Small planes are bound by the request/reply round trip (about
+0.7 ms). A producer-side pool of pre-faulted segments was tried and measured slower at 200
+planes (page faults in two threads contend), so it was removed. Closing the gap needs memory
+reuse (recycling the segments of a cleared scene into producers), not built yet.
 
 ## 2. Fan-out
 

@@ -21,7 +21,7 @@ from hub.connection import HubConnection, HubError
 from hub.protocol import Limits
 from hub.server import DEFAULT_BUDGET, DEFAULT_PORT
 
-COMMANDS = ("serve", "status", "stop", "clear", "screenshot", "viewers", "demo")
+COMMANDS = ("serve", "status", "stop", "clear", "screenshot", "viewers", "demo", "keys")
 
 _UNITS = {
     "": 1,
@@ -56,10 +56,15 @@ def _endpoint(args: argparse.Namespace) -> str:
     return args.endpoint or f"tcp://{args.host}:{args.port}"
 
 
+def _connect(args: argparse.Namespace, timeout_s: float = 5.0) -> HubConnection:
+    return HubConnection(_endpoint(args), timeout_s=timeout_s, keys_dir=args.keys)
+
+
 def _add_connection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="hub host (default loopback)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="hub ingest port")
     parser.add_argument("--endpoint", help="full ZeroMQ endpoint, overrides --host/--port")
+    parser.add_argument("--keys", type=Path, help="CURVE key directory (see `hub keys`)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,7 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run a hub (the default command)")
     serve.add_argument("--viewers", default="", help="comma-separated viewer plugins")
     serve.add_argument(
-        "--host", default="127.0.0.1", help="interface to bind (default loopback only)"
+        "--host",
+        default="127.0.0.1",
+        help="interface to bind (default loopback only; any other needs --keys)",
+    )
+    serve.add_argument(
+        "--keys", type=Path, help="CURVE key directory from `hub keys`: encrypt and authenticate"
     )
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="ingest port (0: any)")
     serve.add_argument("--viewer-port", type=int, help="viewer port (default port+1)")
@@ -144,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     shot.add_argument("viewer")
     shot.add_argument("path", type=Path)
     sub.add_parser("viewers", help="list installed viewer plugins")
+    keys = sub.add_parser("keys", help="create CURVE keys for a hub reachable from other hosts")
+    keys.add_argument(
+        "--dir", type=Path, default=None, help="key directory (default ~/.config/viewerhub/keys)"
+    )
     demo = sub.add_parser("demo", help="stream a synthetic plate through a hub")
     demo.add_argument(
         "--viewers", default="napari,fiji,recorder", help="comma-separated viewer plugins"
@@ -180,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from hub.security import SecurityError
     from hub.server import Hub, HubConfig
     from viewers.registry import UnknownViewerError, resolve
 
@@ -224,13 +239,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
         limits=replace(Limits(), max_message_bytes=args.max_message),
         ready_file=args.ready_file,
         openhcs=compat,
+        keys_dir=args.keys,
     )
-    Hub(config).serve()
+    try:
+        hub = Hub(config)
+    except SecurityError as exc:
+        print(f"hub: {exc}", file=sys.stderr)
+        return 2
+    hub.serve()
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    conn = HubConnection(_endpoint(args), timeout_s=5.0)
+    conn = _connect(args, timeout_s=5.0)
     status = conn.control("status")["status"]
     if args.json:
         print(json.dumps(status, indent=2))
@@ -264,20 +285,35 @@ def format_status(status: dict[str, Any]) -> str:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    HubConnection(_endpoint(args), timeout_s=5.0).control("shutdown")
+    _connect(args, timeout_s=5.0).control("shutdown")
     return 0
 
 
 def cmd_clear(args: argparse.Namespace) -> int:
-    HubConnection(_endpoint(args), timeout_s=5.0).control("clear")
+    _connect(args, timeout_s=5.0).control("clear")
     return 0
 
 
 def cmd_screenshot(args: argparse.Namespace) -> int:
-    reply = HubConnection(_endpoint(args), timeout_s=60.0).control(
+    reply = _connect(args, timeout_s=60.0).control(
         "screenshot", viewer=args.viewer, path=str(args.path.absolute())
     )
     print(reply["path"])
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from hub.security import DEFAULT_KEYS_DIR, make_keys
+
+    directory = args.dir or DEFAULT_KEYS_DIR
+    files = make_keys(directory)
+    print(f"hub keys written to {directory}")
+    print(f"  run the hub with:   hub --host 0.0.0.0 --keys {directory} ...")
+    print(
+        f"  give producers:     {files['server_public']} and {files['client']} "
+        f"(StreamingBackend(keys_dir=...) or VIEWERHUB_KEYS_DIR)"
+    )
+    print(f"  allow more clients: put their public .key files in {files['authorized']}")
     return 0
 
 
@@ -318,6 +354,7 @@ COMMAND_FUNCS = {
     "screenshot": cmd_screenshot,
     "viewers": cmd_viewers,
     "demo": cmd_demo,
+    "keys": cmd_keys,
 }
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """A producer's or controller's connection to a hub's ingest endpoint (request/reply).
 
-One DEALER socket; every request carries a ``req`` number and waits for the reply with that
+One DEALER socket (a CURVE client when ``keys_dir`` or ``VIEWERHUB_KEYS_DIR`` is given);
+every request carries a ``req`` number and waits for the reply with that
 number, so a reply that arrives after its request timed out is recognised and dropped. A hub
 that does not answer within ``timeout_s`` raises :class:`HubTimeoutError` instead of hanging.
 """
@@ -8,13 +9,16 @@ that does not answer within ``timeout_s`` raises :class:`HubTimeoutError` instea
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import zmq
 
 from hub.protocol import decode_header, encode_header
+from hub.security import client_curve
 
 
 class HubError(RuntimeError):
@@ -31,12 +35,17 @@ class HubTimeoutError(HubError, TimeoutError):
 
 
 class HubConnection:
-    def __init__(self, endpoint: str, timeout_s: float = 60.0) -> None:
+    def __init__(
+        self, endpoint: str, timeout_s: float = 60.0, keys_dir: str | Path | None = None
+    ) -> None:
         self.endpoint = endpoint
         self.timeout_s = timeout_s
         self._ids = itertools.count(1)
         self._sock = zmq.Context.instance().socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 0)
+        keys_dir = keys_dir or os.environ.get("VIEWERHUB_KEYS_DIR")
+        if keys_dir:
+            client_curve(self._sock, Path(keys_dir))
         self._sock.connect(endpoint)
 
     def request(

@@ -30,12 +30,14 @@ class HubHandle:
         process: subprocess.Popen | None = None,
         viewer_endpoint: str | None = None,
         pid: int | None = None,
+        keys_dir: str | Path | None = None,
     ) -> None:
         self.ingest = ingest
         self.process = process
         self.viewer_endpoint = viewer_endpoint
         self.pid = pid
-        self._conn = HubConnection(ingest, timeout_s=30.0)
+        self.keys_dir = keys_dir
+        self._conn = HubConnection(ingest, timeout_s=30.0, keys_dir=keys_dir)
 
     def ping(self, timeout_s: float = 5.0) -> dict[str, Any]:
         return self._conn.control("ping", timeout_s=timeout_s)
@@ -118,6 +120,7 @@ def launch(
     env: dict[str, str] | None = None,
     timeout_s: float = 30.0,
     log_file: str | Path | None = None,
+    keys_dir: str | Path | None = None,
 ) -> HubHandle:
     """Start a hub process with ``viewers`` and return its handle once it answers ``ping``."""
     ready = Path(tempfile.mkdtemp(prefix="viewerhub-")) / "ready.json"
@@ -137,6 +140,8 @@ def launch(
         cmd += ["--memory-budget", str(memory_budget)]
     for plugin, options in (viewer_options or {}).items():
         cmd += ["--viewer-options", f"{plugin}={json.dumps(options)}"]
+    if keys_dir is not None:
+        cmd += ["--keys", str(keys_dir)]
     cmd += extra_args or []
     out = open(log_file, "ab") if log_file else None  # noqa: SIM115
     process = subprocess.Popen(
@@ -156,13 +161,15 @@ def launch(
             raise HubError(f"hub was not ready within {timeout_s} s")
         time.sleep(0.02)
     info = json.loads(ready.read_text())
-    handle = HubHandle(info["ingest"], process, info["viewers"], info["pid"])
+    handle = HubHandle(info["ingest"], process, info["viewers"], info["pid"], keys_dir)
     handle.ping(timeout_s=timeout_s)
     return handle
 
 
-def connect(endpoint: str = "tcp://127.0.0.1:7700") -> HubHandle:
-    handle = HubHandle(endpoint)
+def connect(
+    endpoint: str = "tcp://127.0.0.1:7700", keys_dir: str | Path | None = None
+) -> HubHandle:
+    handle = HubHandle(endpoint, keys_dir=keys_dir)
     info = handle.ping()
     handle.viewer_endpoint, handle.pid = info["viewer_endpoint"], info["hub_pid"]
     return handle

@@ -44,12 +44,14 @@ from hub.protocol import (
     reply_ok,
 )
 from hub.scene import SceneLog
+from hub.security import SecurityError, ServerCurve, is_loopback
 from hub.supervisor import Supervisor, ViewerState
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 7700
 DEFAULT_BUDGET = 4 * 1024**3
+SWEEP_INTERVAL_S = 2.0
 
 
 @dataclass
@@ -70,6 +72,7 @@ class HubConfig:
     control_timeout_s: float = 30.0
     ready_file: Path | None = None
     openhcs: CompatConfig | None = None  # serve the OpenHCS/polystore sender's endpoints
+    keys_dir: Path | None = None  # CURVE keys; required to bind anything but loopback
 
 
 @dataclass
@@ -121,8 +124,17 @@ class Hub:
         self.started = time.time()
         self.running = False
         self._known_components = set(STANDARD_COMPONENTS)
+        self._next_sweep = 0.0
 
+        if not is_loopback(config.host) and config.keys_dir is None:
+            raise SecurityError(
+                f"refusing to listen on {config.host} without authentication: give --keys DIR "
+                f"(create it with `hub keys`), or stay on 127.0.0.1"
+            )
+        self.curve = ServerCurve(config.keys_dir) if config.keys_dir else None
         self.ingest = self.ctx.socket(zmq.ROUTER)
+        if self.curve is not None:
+            self.curve.apply(self.ctx, self.ingest)
         self.viewer_sock = self.ctx.socket(zmq.ROUTER)
         self.viewer_sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
         for sock in (self.ingest, self.viewer_sock):
@@ -131,7 +143,7 @@ class Hub:
         viewer_port = config.viewer_port
         if viewer_port is None:
             viewer_port = config.port + 1 if config.port else 0
-        self.viewer_endpoint = self._bind(self.viewer_sock, viewer_port)
+        self.viewer_endpoint = self._bind(self.viewer_sock, viewer_port, host="127.0.0.1")
         self._compat_sockets: dict[zmq.Socket, tuple[str, str, int, str]] = {}
         self._compat_acks: collections.deque[tuple[int, int, str, int, str, str]] = (
             collections.deque()
@@ -145,8 +157,8 @@ class Hub:
             hang_restart_s=config.hang_restart_s,
         )
 
-    def _bind(self, sock: zmq.Socket, port: int) -> str:
-        base = f"tcp://{self.config.host}"
+    def _bind(self, sock: zmq.Socket, port: int, host: str | None = None) -> str:
+        base = f"tcp://{host or self.config.host}"
         if port == 0:
             port = sock.bind_to_random_port(base)
         else:
@@ -232,6 +244,8 @@ class Hub:
         self.viewer_sock.close()
         for sock in [*self._compat_sockets, *self._ack_sockets.values()]:
             sock.close()
+        if self.curve is not None:
+            self.curve.stop()
         if self.config.ready_file:
             self.config.ready_file.unlink(missing_ok=True)
         log.info("hub %d stopped", self.pid)
@@ -247,7 +261,10 @@ class Hub:
     def _housekeeping(self) -> None:
         for name in self.supervisor.check():
             self.scene.detach(name)
-        shm.sweep(current_hub_pid=self.pid)
+        now = time.monotonic()
+        if now >= self._next_sweep:  # segments of producers that died before sending
+            shm.sweep(current_hub_pid=self.pid)
+            self._next_sweep = now + SWEEP_INTERVAL_S
         self._retry_pending()
         self._expire_controls()
 

@@ -158,12 +158,19 @@ def sweep(current_hub_pid: int | None = None) -> list[str]:
     producer segments are kept while the producer lives.
     """
     removed = []
+    alive: dict[int, bool] = {}  # one liveness check per process, however many segments
+
+    def is_alive(pid: int) -> bool:
+        if pid not in alive:
+            alive[pid] = _alive(pid)
+        return alive[pid]
+
     for name in list_ours():
         parsed = parse_name(name)
         if parsed is None:
             continue
-        hub_dead = parsed.hub_pid != current_hub_pid and not _alive(parsed.hub_pid)
-        producer_dead = parsed.producer_pid is not None and not _alive(parsed.producer_pid)
+        hub_dead = parsed.hub_pid != current_hub_pid and not is_alive(parsed.hub_pid)
+        producer_dead = parsed.producer_pid is not None and not is_alive(parsed.producer_pid)
         if (hub_dead or producer_dead) and unlink(name):
             removed.append(name)
     if removed:
