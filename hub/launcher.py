@@ -162,7 +162,12 @@ def launch(
         time.sleep(0.02)
     info = json.loads(ready.read_text())
     handle = HubHandle(info["ingest"], process, info["viewers"], info["pid"], keys_dir)
-    handle.ping(timeout_s=timeout_s)
+    try:
+        handle.ping(timeout_s=timeout_s)
+    except HubError:
+        process.kill()  # never leave an unreachable hub behind
+        process.wait()
+        raise
     return handle
 
 

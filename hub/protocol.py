@@ -245,7 +245,7 @@ def check_display_config(config: Any, where: str) -> dict[str, Any]:
             "display_config.component_modes",
         )
     for component, mode in modes.items():
-        if mode not in KNOWN_MODES:
+        if not isinstance(mode, str) or mode not in KNOWN_MODES:
             raise ProtocolError(
                 ErrorCode.BAD_FIELD,
                 f"{where}: unknown mode {mode!r:.40} for component {component!r:.40}; "
@@ -385,6 +385,8 @@ def check_item(item: Any, known: set[str], limits: Limits, n_frames: int, where:
     if not isinstance(item, dict):
         raise ProtocolError(ErrorCode.MALFORMED, f"{where}: an item must be a JSON object")
     kind = item.get("kind")
+    if not isinstance(kind, str):
+        kind = repr(kind)
     if kind == "image":
         return check_image_item(item, known, limits, n_frames, where)
     if kind == "shapes":
@@ -403,6 +405,8 @@ def items_of(header: dict, known_base: set[str], limits: Limits, n_frames: int) 
     so a producer can introduce a component and use it in the same batch.
     """
     kind = header.get("kind")
+    if not isinstance(kind, str):
+        kind = repr(kind)
     if kind == "batch":
         items = _require(header, "items", list, "batch")
         if not items:

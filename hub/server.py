@@ -304,10 +304,18 @@ class Hub:
             request.items = items_of(header, self._known_components, self.config.limits, len(body))
             request.frames = body
             request.nbytes = _image_bytes(request.items)
+            self._admit(request)
         except ProtocolError as exc:
             self._refuse(request, exc)
-            return
-        self._admit(request)
+        except Exception as exc:  # a bug must cost one request, never the hub
+            self._internal_error(request, exc)
+
+    def _internal_error(self, request: _Request, exc: Exception) -> None:
+        log.exception("internal error on request %r", request.req)
+        self._refuse(
+            request,
+            ProtocolError(ErrorCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}"),
+        )
 
     def _admit(self, request: _Request) -> None:
         """Accept a validated request now, or hold its reply while the budget is full."""
@@ -493,7 +501,10 @@ class Hub:
             request = self._pending[0]
             if self.scene.fits(request.nbytes):
                 self._pending.popleft()
-                self._accept(request)
+                try:
+                    self._accept(request)
+                except Exception as exc:
+                    self._internal_error(request, exc)
             elif now - request.received > self._reply_deadline(request):
                 self._pending.popleft()
                 self._refuse(
@@ -539,10 +550,11 @@ class Hub:
             request.items = items_of(header, self._known_components, self.config.limits, 1)
             request.frames = []
             request.nbytes = _image_bytes(request.items)
+            self._admit(request)
         except ProtocolError as exc:
             self._refuse(request, exc)
-            return
-        self._admit(request)
+        except Exception as exc:
+            self._internal_error(request, exc)
 
     def _on_openhcs_control(self, request: _Request, message: dict, port: int) -> None:
         kind = message.get("type")
@@ -700,6 +712,12 @@ class Hub:
             log.warning("could not send to viewer %s: %s", name, exc)
 
     def _on_viewer_message(self, frames: list[zmq.Frame]) -> None:
+        try:
+            self._handle_viewer_message(frames)
+        except Exception:  # a misbehaving viewer must not take the hub down
+            log.exception("bad message from a viewer")
+
+    def _handle_viewer_message(self, frames: list[zmq.Frame]) -> None:
         name = frames[0].bytes.decode(errors="replace")
         try:
             body = decode_header(frames[1].buffer) if len(frames) > 1 else {}

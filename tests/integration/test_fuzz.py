@@ -1,0 +1,201 @@
+"""Property-based fuzzing of the wire protocol and the OpenHCS compatibility port.
+
+Thousands of malformed or mutated messages go to a real hub; every one must get a reply
+(never a hang), the hub must keep answering ``ping`` and a valid item must still arrive.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+import zmq
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from backends import StreamingBackend
+from tests.conftest import read_received
+
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**63),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+TEMPLATES = [
+    {"kind": "image", "components": {"channel": 1}, "dtype": "uint16", "shape": [4, 4], "frame": 1},
+    {
+        "kind": "image",
+        "components": {"z_index": 2},
+        "dtype": "uint8",
+        "shape": [2, 4, 4],
+        "shm": "viewerhub-1-p2-3",
+        "stack_component": "z_index",
+        "stack_values": [1, 2],
+    },
+    {
+        "kind": "shapes",
+        "components": {"channel": 1},
+        "shapes": [{"kind": "polygon", "coords": [[1, 2], [3, 4], [5, 1]]}],
+    },
+    {
+        "kind": "batch",
+        "items": [
+            {"kind": "image", "components": {}, "dtype": "float32", "shape": [2, 2], "frame": 1}
+        ],
+    },
+    {"kind": "control", "verb": "status"},
+]
+FIELDS = [
+    "kind",
+    "components",
+    "dtype",
+    "shape",
+    "frame",
+    "shm",
+    "shapes",
+    "items",
+    "verb",
+    "args",
+    "display_config",
+    "stack_values",
+    "path",
+    "meta",
+]
+
+
+@st.composite
+def mutated(draw):
+    header = json.loads(json.dumps(draw(st.sampled_from(TEMPLATES))))
+    for _ in range(draw(st.integers(1, 3))):
+        action = draw(st.sampled_from(["drop", "replace", "add"]))
+        if action == "drop" and header:
+            header.pop(draw(st.sampled_from(sorted(header))))
+        else:
+            header[draw(st.sampled_from(FIELDS))] = draw(json_values)
+    frames = draw(st.lists(st.binary(max_size=64), max_size=2))
+    return header, frames
+
+
+def _ask(sock: zmq.Socket, frames: list[bytes]) -> dict:
+    sock.send_multipart(frames)
+    assert sock.poll(5000), f"no reply to {frames[0][:120]!r}"
+    return json.loads(sock.recv_multipart()[-1])
+
+
+@pytest.fixture(scope="module")
+def fuzz_hub(tmp_path_factory):
+    from hub.launcher import launch
+
+    out = tmp_path_factory.mktemp("fuzz")
+    base = random.randrange(50000, 59000, 20)
+    hub = launch(
+        ["recorder"],
+        viewer_options={"recorder": {"outdir": str(out)}},
+        extra_args=[
+            "--openhcs",
+            "--openhcs-ports",
+            f"napari={base}",
+            "--openhcs-transports",
+            "tcp",
+        ],
+    )
+    hub.wait_viewers(timeout_s=60)
+    hub.outdir, hub.compat = out, f"tcp://127.0.0.1:{base}"
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture(scope="module")
+def dealer(fuzz_hub):
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(fuzz_hub.ingest)
+    yield sock
+    sock.close()
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(message=mutated())
+def test_mutated_messages_always_get_a_reply(dealer, message):
+    header, frames = message
+    reply = _ask(dealer, [json.dumps(header).encode(), *frames])
+    assert isinstance(reply.get("ok"), bool)
+    if not reply["ok"]:
+        assert reply["error"] and reply["code"]
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(frames=st.lists(st.binary(max_size=200), min_size=1, max_size=3))
+def test_random_bytes_always_get_a_reply(dealer, frames):
+    reply = _ask(dealer, frames)
+    assert reply["ok"] is False or frames[0][:1] == b"{"
+
+
+@settings(max_examples=700, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    batch=st.one_of(
+        json_values,
+        st.fixed_dictionaries(
+            {
+                "type": st.just("batch"),
+                "images": st.lists(
+                    st.dictionaries(
+                        st.sampled_from(
+                            [
+                                "path",
+                                "shape",
+                                "dtype",
+                                "shm_name",
+                                "data_type",
+                                "metadata",
+                                "image_id",
+                                "shapes",
+                                "rois",
+                                "plane_axis",
+                                "plane_component_values",
+                            ]
+                        ),
+                        json_values,
+                        max_size=6,
+                    ),
+                    max_size=3,
+                ),
+                "display_config": json_values,
+            }
+        ),
+    )
+)
+def test_openhcs_port_always_answers_in_its_own_form(fuzz_hub, batch):
+    sock = zmq.Context.instance().socket(zmq.REQ)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(fuzz_hub.compat)
+    try:
+        sock.send(json.dumps(batch).encode())
+        assert sock.poll(5000), "the OpenHCS sender would hang"
+        reply = json.loads(sock.recv())
+        assert reply["status"] in ("success", "error") and "message" in reply
+    finally:
+        sock.close()
+
+
+def test_after_the_fuzzing_the_hub_still_serves(fuzz_hub):
+    assert fuzz_hub.ping()["pong"] is True
+    status = fuzz_hub.status()["hub"]
+    assert status["errors_total"] > 1000
+    with StreamingBackend(hub=fuzz_hub) as backend:
+        reply = backend.save(np.full((8, 8), 42, np.uint16), "", channel=1, z_index=99)
+    fuzz_hub.wait_viewers(n_items=reply["indices"][0] + 1, timeout_s=60)
+    last = [r for r in read_received(fuzz_hub.outdir) if r["kind"] == "image"][-1]
+    assert last["components"] == {"channel": 1, "z_index": 99}
