@@ -178,3 +178,58 @@ def connect(
     info = handle.ping()
     handle.viewer_endpoint, handle.pid = info["viewer_endpoint"], info["hub_pid"]
     return handle
+
+
+class HubLauncher:
+    """What a pipeline GUI holds: start a hub with chosen viewers, or attach to a running one.
+
+    GUI-free (the Qt panel in ``hub.qt`` sits on top of it). ``endpoint`` names a hub to
+    attach to if one answers there; otherwise ``start`` launches a new one.
+    """
+
+    def __init__(self, endpoint: str | None = None, **launch_options: Any) -> None:
+        self.endpoint = endpoint
+        self.launch_options = launch_options
+        self.handle: HubHandle | None = None
+
+    @staticmethod
+    def available_viewers() -> list[str]:
+        from viewers.registry import available
+
+        return list(available())
+
+    @property
+    def running(self) -> bool:
+        return self.handle is not None
+
+    def start(self, viewers: list[str] | tuple[str, ...]) -> HubHandle:
+        if self.handle is not None:
+            return self.handle
+        if self.endpoint:
+            try:
+                self.handle = connect(self.endpoint)
+                return self.handle
+            except HubError:
+                pass  # nobody there: start our own
+        self.handle = launch(list(viewers), **self.launch_options)
+        return self.handle
+
+    def stop(self) -> None:
+        """Stop a hub we started; just let go of one we attached to."""
+        if self.handle is None:
+            return
+        if self.handle.process is not None:
+            self.handle.stop()
+        self.handle = None
+
+    def status(self) -> dict[str, Any] | None:
+        if self.handle is None:
+            return None
+        try:
+            return self.handle.status()
+        except HubError:
+            return None
+
+    def clear(self) -> None:
+        if self.handle is not None:
+            self.handle.clear()

@@ -22,8 +22,12 @@ TOTAL, SCENE, BATCH = 20_000, 2_000, 50
 
 @pytest.mark.timeout(600)
 def test_soak_twenty_thousand_items_with_a_restart(start_hub, tmp_path):
-    hub = start_hub(("recorder", "recorder"), viewer_options={
-        "recorder": {"outdir": str(tmp_path / "rec"), "tiff": False, "checksum": False}})
+    hub = start_hub(
+        ("recorder", "recorder"),
+        viewer_options={
+            "recorder": {"outdir": str(tmp_path / "rec"), "tiff": False, "checksum": False}
+        },
+    )
     hub.wait_viewers(timeout_s=60)
     process = psutil.Process(hub.pid)
     planes = [np.full((64, 64), i, np.uint16) for i in range(BATCH)]
@@ -31,8 +35,13 @@ def test_soak_twenty_thousand_items_with_a_restart(start_hub, tmp_path):
     killed = False
     with StreamingBackend(hub=hub) as backend:
         for sent in range(0, TOTAL, BATCH):
-            backend.save_batch(planes, [""] * BATCH, components=[
-                {"channel": 1, "z_index": k, "timepoint": sent // BATCH} for k in range(BATCH)])
+            backend.save_batch(
+                planes,
+                [""] * BATCH,
+                components=[
+                    {"channel": 1, "z_index": k, "timepoint": sent // BATCH} for k in range(BATCH)
+                ],
+            )
             done = sent + BATCH
             if done == TOTAL // 2 and not killed:
                 os.kill(hub.status()["viewers"]["recorder-2"]["pid"], signal.SIGKILL)
@@ -40,8 +49,14 @@ def test_soak_twenty_thousand_items_with_a_restart(start_hub, tmp_path):
             if done % SCENE == 0 and done < TOTAL:
                 hub.wait_viewers(n_items=SCENE, timeout_s=120)
                 hub.clear()
-                samples.append({"items": done, "rss_mb": process.memory_info().rss / 1e6,
-                                "fds": process.num_fds(), "segments": len(hub_segments(hub.pid))})
+                samples.append(
+                    {
+                        "items": done,
+                        "rss_mb": process.memory_info().rss / 1e6,
+                        "fds": process.num_fds(),
+                        "segments": len(hub_segments(hub.pid)),
+                    }
+                )
     status = hub.wait_viewers(n_items=SCENE, timeout_s=120)
     assert status["hub"]["accepted_items"] == TOTAL
     assert status["hub"]["errors_total"] == 0
