@@ -50,8 +50,8 @@ def fresh_shm_gbps(shape: tuple[int, ...], dtype: str, count: int) -> float:
     """Copy ``count`` planes into as many *new* shared-memory segments, kept until the end:
     the memory pattern of a scene that grows, without the hub. The kernel must hand out and
     zero fresh pages; on a virtual machine, memory the guest has not touched before is slower
-    still, so the benchmark runs this reference before the hub, which then finds memory as
-    warm as the reference did."""
+    still, so the benchmark runs this twice (the first pass only warms memory) before the
+    hub, which then finds memory as warm as the reference did."""
     from hub import shm
 
     src = np.random.default_rng(0).integers(0, 1000, shape).astype(dtype)

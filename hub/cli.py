@@ -142,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=7555,
         help="that sender's ack port (default %(default)s)",
     )
+    serve.add_argument(
+        "--openhcs-orphan-grace",
+        type=float,
+        default=10.0,
+        help="seconds before unlinking a sender segment the sender left behind",
+    )
     serve.add_argument("--ready-file", type=Path, help=argparse.SUPPRESS)
 
     status = sub.add_parser("status", help="show a running hub's state")
@@ -225,7 +231,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             )
             return 2
         transports = tuple(t.strip() for t in args.openhcs_transports.split(",") if t.strip())
-        compat = CompatConfig(ports=ports, transports=transports, ack_port=args.openhcs_ack_port)
+        compat = CompatConfig(
+            ports=ports,
+            transports=transports,
+            ack_port=args.openhcs_ack_port,
+            orphan_grace_s=args.openhcs_orphan_grace,
+        )
     config = HubConfig(
         host=args.host,
         port=args.port,

@@ -53,6 +53,7 @@ class CompatConfig:
     transports: tuple[str, ...] = ("ipc", "tcp")
     host: str = "127.0.0.1"
     reply_timeout_s: float = 25.0  # below the sender's 30 s, so it gets our error, not its own
+    orphan_grace_s: float = 10.0  # then unlink a sender segment the sender left behind
 
 
 def ipc_path(port: int, app: str, directory: str, prefix: str) -> Path:

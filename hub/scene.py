@@ -11,6 +11,7 @@ This module holds no sockets: the server asks it what to send and tells it what 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +27,16 @@ class SceneItem:
     segment: str | None
     nbytes: int
     accepted_at: float = field(default_factory=time.time)
+    _wire: bytes | None = None
+
+    @property
+    def wire(self) -> bytes:
+        """``{"index": i, "item": header}`` as JSON, encoded once however many viewers."""
+        if self._wire is None:
+            self._wire = json.dumps(
+                {"index": self.index, "item": self.header}, separators=(",", ":"), allow_nan=False
+            ).encode()
+        return self._wire
 
 
 @dataclass

@@ -125,6 +125,7 @@ class Hub:
         self.running = False
         self._known_components = set(STANDARD_COMPONENTS)
         self._next_sweep = 0.0
+        self._foreign_segments: collections.deque[tuple[float, str]] = collections.deque()
 
         if not is_loopback(config.host) and config.keys_dir is None:
             raise SecurityError(
@@ -235,6 +236,7 @@ class Hub:
         for request in self._pending:
             self._reply(request, reply_error(request.req, "hub is shutting down"))
         self.scene.clear()
+        self._unlink_orphans(everything=True)
         shm.sweep(current_hub_pid=None)
         for segment in shm.list_ours():
             parsed = shm.parse_name(segment)
@@ -267,6 +269,7 @@ class Hub:
             self._next_sweep = now + SWEEP_INTERVAL_S
         self._retry_pending()
         self._expire_controls()
+        self._unlink_orphans()
 
     @staticmethod
     def _drain(sock: zmq.Socket, handler: Any, limit: int = 256) -> None:
@@ -445,7 +448,24 @@ class Hub:
             self._copy_into(hub_name, memoryview(source)[:nbytes], nbytes)
         finally:
             source.close()
+        if not own:  # the OpenHCS sender's: see _unlink_orphans
+            self._foreign_segments.append((time.monotonic() + self._orphan_grace_s(), name))
         return hub_name, None
+
+    def _orphan_grace_s(self) -> float:
+        return self.config.openhcs.orphan_grace_s if self.config.openhcs else 10.0
+
+    def _unlink_orphans(self, everything: bool = False) -> None:
+        """Senders' segments we copied and they did not unlink: remove them after a grace.
+
+        polystore 0.2.x unlinks its segments right after our reply; the older OpenHCS sender
+        leaves that to the receiver. Waiting a grace period serves both and leaks nothing.
+        """
+        now = time.monotonic()
+        while self._foreign_segments and (everything or self._foreign_segments[0][0] <= now):
+            _, name = self._foreign_segments.popleft()
+            if shm.unlink(name):
+                log.info("removed sender segment %s that nobody unlinked", name)
 
     @staticmethod
     def _copy_into(hub_name: str, source: memoryview, nbytes: int) -> None:
@@ -731,12 +751,12 @@ class Hub:
             if self.supervisor.heartbeat(name, body) is None:
                 self._on_hello(name, body)  # hub restarted under a running viewer
         elif kind == "ack":
-            self.scene.ack(name, body.get("scene", -1), body.get("index", -1), body.get("error"))
+            scene = body.get("scene", -1)
+            for index, error in body.get("acks", []):
+                self.scene.ack(name, scene, index, error)
+                if error:
+                    log.warning("viewer %s could not show item %s: %s", name, index, error)
             self.supervisor.heartbeat(name)
-            if body.get("error"):
-                log.warning(
-                    "viewer %s could not show item %s: %s", name, body.get("index"), body["error"]
-                )
         elif kind == "reply":
             pending = self._controls.pop(str(body.get("id")), None)
             if pending:
@@ -774,13 +794,8 @@ class Hub:
     def _pump(self) -> None:
         """Send every viewer what its credits allow."""
         for name in list(self.scene.cursors):
-            for item in self.scene.due(name):
+            due = [{"index": item.index, "item": item.header} for item in self.scene.due(name)]
+            if due:  # one message for everything the credits allow: fewer wake-ups per item
                 self._send_viewer(
-                    name,
-                    {
-                        "kind": "item",
-                        "scene": self.scene.scene_id,
-                        "index": item.index,
-                        "item": item.header,
-                    },
+                    name, {"kind": "items", "scene": self.scene.scene_id, "items": due}
                 )

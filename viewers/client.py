@@ -59,6 +59,8 @@ class ViewerClient:
         self.last_update: float | None = None
         self._configs: dict[str, DisplayConfig] = {}
         self._next_heartbeat = 0.0
+        self._acks: list[list[Any]] = []  # [index, error] shown since the last flush
+        self._ack_scene: int | None = None
         # VIEWERHUB_TRACE_DIR=/some/dir: one JSON line per item with receive and shown
         # times (benchmarks and debugging; off by default).
         trace_dir = os.environ.get("VIEWERHUB_TRACE_DIR")
@@ -89,6 +91,7 @@ class ViewerClient:
                 self._handle(frames)
                 if self.closed:
                     return
+            self._flush_acks()
         now = time.monotonic()
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + self.heartbeat_s
@@ -140,8 +143,9 @@ class ViewerClient:
             log.error("bad message from hub: %s", exc)
             return
         kind = body.get("kind")
-        if kind == "item":
-            self._on_item(body)
+        if kind == "items":
+            for entry in body.get("items", []):
+                self._on_item(body.get("scene"), entry.get("index"), entry.get("item", {}))
         elif kind == "welcome":
             if self.scene is not None and body.get("scene") is not None:
                 self.viewer.clear()  # the hub replays the whole scene from the start
@@ -157,12 +161,19 @@ class ViewerClient:
         else:
             log.warning("unknown message kind from hub: %r", kind)
 
-    def _on_item(self, body: dict[str, Any]) -> None:
-        index, scene = body.get("index"), body.get("scene")
+    def _flush_acks(self) -> None:
+        """One ack message for everything shown in this poll (credits come back together)."""
+        if self._acks:
+            self._send({"kind": "ack", "scene": self._ack_scene, "acks": self._acks})
+            self._acks = []
+
+    def _on_item(self, scene: int | None, index: int, item: dict[str, Any]) -> None:
+        if self._acks and scene != self._ack_scene:
+            self._flush_acks()
         received = time.time()
         error = None
         try:
-            self._show(index, body["item"])
+            self._show(index, item)
             self.shown += 1
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
@@ -172,7 +183,6 @@ class ViewerClient:
             log.debug("%s", traceback.format_exc())
         self.last_update = time.time()
         if self._trace is not None:
-            item = body.get("item", {})
             self._trace.write(
                 json.dumps(
                     {
@@ -186,7 +196,8 @@ class ViewerClient:
                 )
                 + "\n"
             )
-        self._send({"kind": "ack", "scene": scene, "index": index, "error": error})
+        self._ack_scene = scene
+        self._acks.append([index, error])
 
     def _config(self, wire: dict[str, Any] | None) -> DisplayConfig:
         key = json.dumps(wire, sort_keys=True) if wire else ""

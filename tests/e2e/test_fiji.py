@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -150,3 +152,46 @@ def test_bad_items_are_reported_and_imagej_keeps_running(fiji_hub):
 def test_inspecting_an_unknown_viewer_is_an_error(fiji_hub):
     with pytest.raises(HubError, match="no connected viewer"):
         fiji_hub.inspect("nobody")
+
+
+def test_headless_imagej_still_takes_screenshots_and_keeps_rois(start_hub, tmp_path):
+    hub = start_hub(("fiji",), viewer_options={"fiji": {"headless": True}})
+    hub.wait_viewers(timeout_s=120)
+    plane = np.zeros((40, 40), np.uint8)
+    plane[10:30, 10:30] = 200
+    with StreamingBackend(hub=hub) as backend:
+        backend.save(plane, "", well="A01", channel=1)
+        backend.save(
+            [
+                {
+                    "kind": "rectangle",
+                    "coords": [[5, 5], [35, 35]],
+                    "color": "#00ff00",
+                    "name": "box",
+                }
+            ],
+            "",
+            well="A01",
+            channel=1,
+        )
+    hub.wait_viewers(n_items=2, timeout_s=60)
+    shot = _read_png(hub.screenshot("fiji", tmp_path / "h.png", components={"well": "A01"}))
+    green = (shot[..., 1] > 200) & (shot[..., 0] < 60)
+    assert shot[20, 20].min() > 150 and green[5, 5:36].sum() > 20
+    assert [r["type_name"] for r in _window(hub)["rois"]] == ["Rectangle"]
+
+
+@pytest.mark.skipif(not os.environ.get("FIJI_HOME"), reason="needs a Fiji install (FIJI_HOME)")
+def test_a_users_fiji_installation_through_pyimagej(start_hub):
+    hub = start_hub(("fiji",), viewer_options={"fiji": {"fiji": os.environ["FIJI_HOME"]}})
+    status = hub.wait_viewers(timeout_s=300)["viewers"]["fiji"]
+    assert status["viewer"]["source"] == os.environ["FIJI_HOME"]
+    with StreamingBackend(hub=hub) as backend:
+        backend.save(
+            np.zeros((16, 16), np.uint16),
+            "",
+            well="A01",
+            channel=1,
+            display_config={"lut": "mpl-viridis"},
+        )  # a LUT only Fiji ships
+    assert hub.wait_viewers(n_items=1, timeout_s=60)["viewers"]["fiji"]["errors"] == 0

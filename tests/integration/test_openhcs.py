@@ -232,3 +232,25 @@ def test_sender_sees_a_clear_error_not_a_hang_when_the_budget_stays_full(start_h
             transport="tcp",
         )
     assert time.monotonic() - start < 10
+
+
+def test_segments_an_older_sender_leaves_behind_are_removed_after_a_grace(start_hub):
+    ports = _ports()
+    hub = start_hub(
+        viewers=(),
+        extra_args=[
+            "--openhcs",
+            "--openhcs-ports",
+            f"napari={ports['napari']}",
+            "--openhcs-orphan-grace",
+            "1",
+        ],
+    )
+    name = "napari_" + "c0ffee" * 2
+    mapping = shm.create(name, 8 * 8 * 2)
+    mapping.close()
+    reply = _req(f"tcp://127.0.0.1:{ports['napari']}", _batch(shm_name=name))
+    assert reply["status"] == "success"
+    assert name in _openhcs_segments()  # copied, not unlinked before the reply
+    wait_for(lambda: name not in _openhcs_segments(), 10, "the orphan to be removed")
+    assert hub.status()["hub"]["items"] == 1

@@ -58,6 +58,11 @@ class LayerGroup:
     labels_layer: Any = None
     next_label: int = 1
 
+    def layers(self) -> list[Any]:
+        """The group's napari layers that exist so far."""
+        candidates = (self.image_layer, self.shapes_layer, self.points_layer, self.labels_layer)
+        return [layer for layer in candidates if layer is not None]
+
     def position(self, axes: dict[str, tuple]) -> tuple[int, ...]:
         missing = [a for a in self.stack_axes if a not in axes]
         extra = [a for a in axes if a not in self.stack_axes]
@@ -261,35 +266,20 @@ class NapariScene:
 
     def clear(self) -> None:
         for group in self.groups.values():
-            for layer in (
-                group.image_layer,
-                group.shapes_layer,
-                group.points_layer,
-                group.labels_layer,
-            ):
-                if layer is not None and layer in self.viewer.layers:
+            for layer in group.layers():
+                if layer in self.viewer.layers:
                     self.viewer.layers.remove(layer)
         self.groups.clear()
 
     def status(self) -> dict[str, Any]:
         layers = []
         for group in self.groups.values():
-            for layer in (
-                group.image_layer,
-                group.shapes_layer,
-                group.points_layer,
-                group.labels_layer,
-            ):
-                if layer is not None:
-                    layers.append(
-                        {
-                            "name": layer.name,
-                            "type": type(layer).__name__,
-                            "shape": list(np.shape(layer.data))
-                            if type(layer).__name__ in ("Image", "Labels")
-                            else [len(layer.data)],
-                        }
-                    )
+            for layer in group.layers():
+                kind = type(layer).__name__
+                shape = (
+                    list(np.shape(layer.data)) if kind in ("Image", "Labels") else [len(layer.data)]
+                )
+                layers.append({"name": layer.name, "type": kind, "shape": shape})
         return {"layers": layers, "items": self.items_shown, "last_update": self.last_update}
 
 
