@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -161,6 +162,7 @@ def launch(
             raise HubError(f"hub was not ready within {timeout_s} s")
         time.sleep(0.02)
     info = json.loads(ready.read_text())
+    shutil.rmtree(ready.parent, ignore_errors=True)  # read once; the hub tolerates its absence
     handle = HubHandle(info["ingest"], process, info["viewers"], info["pid"], keys_dir)
     try:
         handle.ping(timeout_s=timeout_s)

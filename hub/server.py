@@ -507,7 +507,6 @@ class Hub:
             "stack_values",
             "id",
             "shapes",
-            "value_domain",
         )
         header = {k: item[k] for k in keep if k in item and item[k] is not None}
         header.setdefault("components", {})

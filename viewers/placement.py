@@ -9,13 +9,12 @@ mode names. Several components on one axis combine in component order: with Fiji
 
 :class:`AxisIndex` turns the values on an axis into integer positions. Positions never move
 once given (a window can grow without reshuffling what it shows): values are numbered in
-arrival order, unless the producer announced the value domain, in which case they follow it.
+arrival order.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from viewers.base import ComponentValue, DisplayConfig
 
@@ -30,10 +29,6 @@ class Placement:
     window: WindowKey
     axes: dict[str, AxisKey]
     axis_components: dict[str, tuple[str, ...]]
-
-    def window_name(self, base: str = "") -> str:
-        label = " ".join(f"{c}={v}" for c, v in self.window)
-        return f"{base} {label}".strip() if base else (label or "scene")
 
 
 def place(components: dict[str, ComponentValue], config: DisplayConfig) -> Placement:
@@ -62,11 +57,6 @@ class AxisIndex:
 
     keys: dict[str, list[AxisKey]] = field(default_factory=dict)
 
-    def seed(self, axis: str, domain: list[AxisKey] | None) -> None:
-        """Number an empty axis in the producer's announced order (see :func:`domain_keys`)."""
-        if domain and not self.keys.get(axis):
-            self.keys[axis] = list(domain)
-
     def position(self, axis: str, key: AxisKey) -> tuple[int, bool]:
         """Position of ``key`` on ``axis`` and whether the axis just grew to hold it."""
         known = self.keys.setdefault(axis, [])
@@ -83,13 +73,6 @@ class AxisIndex:
         return self.keys[axis][position]
 
 
-def domain_keys(
-    axis_components: tuple[str, ...], value_domain: dict[str, list[Any]] | None
-) -> list[AxisKey] | None:
-    """All keys an axis can take, from the producer's ``component_value_domain`` if complete."""
-    if not value_domain or not all(c in value_domain for c in axis_components):
-        return None
-    keys: list[AxisKey] = [()]
-    for component in axis_components:
-        keys = [k + (v,) for k in keys for v in value_domain[component]]
-    return keys
+def window_label(window: WindowKey, default: str) -> str:
+    """A window's or layer's title: ``well=A01 channel=2``, or ``default`` for no key."""
+    return " ".join(f"{c}={v}" for c, v in window) or default

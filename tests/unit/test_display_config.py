@@ -7,7 +7,7 @@ import pytest
 
 from viewers.base import DisplayConfigError
 from viewers.hyperstack import HyperstackDisplayConfig
-from viewers.placement import AxisIndex, domain_keys, place
+from viewers.placement import AxisIndex, place
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"  # headers recorded from the real sender
 
@@ -72,9 +72,3 @@ def test_axis_positions_are_stable_and_grow():
     assert index.position("c", (1,)) == (1, True)
     assert index.position("c", (2,)) == (0, False)
     assert index.size("c") == 2
-
-
-def test_value_domain_orders_the_axis():
-    index = AxisIndex()
-    index.seed("t", domain_keys(("site", "timepoint"), {"site": [1, 2], "timepoint": [1, 2]}))
-    assert index.position("t", (2, 1)) == (2, False)

@@ -17,7 +17,7 @@ from viewers.base import Item, Viewer
 from viewers.fiji import jvm
 from viewers.fiji.config import FijiDisplayConfig
 from viewers.fiji.window import HyperstackWindow
-from viewers.placement import WindowKey, place
+from viewers.placement import WindowKey, place, window_label
 from viewers.png import write_png
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ class FijiViewer(Viewer):
     def _window(self, key: WindowKey) -> HyperstackWindow:
         window = self.windows.get(key)
         if window is None:
-            title = " ".join(f"{c}={v}" for c, v in key) or "viewerhub"
+            title = window_label(key, "viewerhub")
             assert self.ij is not None
             window = HyperstackWindow(
                 self.ij, title, show=not self.headless, fiji_luts=self.fiji_luts

@@ -23,7 +23,7 @@ import numpy as np
 from viewers.base import Item
 from viewers.napari.config import NapariDisplayConfig, napari_colormap
 from viewers.napari.stack import GrowableStack
-from viewers.placement import AxisIndex, WindowKey, place
+from viewers.placement import AxisIndex, WindowKey, place, window_label
 from viewers.shapes import Shape, ShapeKind
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ class NapariScene:
                 key = (*key, ("size", "x".join(map(str, plane_shape))))
         group = self.groups.get(key)
         if group is None:
-            name = " ".join(f"{c}={v}" for c, v in key) or "hub"
+            name = window_label(key, "hub")
             group = LayerGroup(name, tuple(placement.axes))
             self.groups[key] = group
         return group, group.position(placement.axes)
