@@ -88,3 +88,10 @@ def test_placement_is_shared_with_the_recorder_and_napari(viewer):
     placement = place(components, config)
     window = viewer.windows[placement.window]
     assert window.index.keys["t"] == [(2, 3)]  # site and timepoint combined on frames
+
+
+def test_composite_mode_comes_from_the_config(viewer):
+    config = FijiDisplayConfig.from_wire({"composite_mode": "color"})
+    for c in (1, 2):
+        show(viewer, c, {"channel": c}, np.zeros((4, 4), np.uint8), config)
+    assert viewer.current.imp.getMode() == 2  # IJ.COLOR

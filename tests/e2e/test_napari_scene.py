@@ -110,3 +110,14 @@ def test_item_with_other_stack_components_is_refused(make_napari_viewer):
     scene.show(image_item(0, {"channel": 1, "z_index": 1}, np.zeros((4, 4), np.uint8)))
     with pytest.raises(ValueError, match="sliders"):
         scene.show(image_item(1, {"channel": 1, "timepoint": 1}, np.zeros((4, 4), np.uint8)))
+
+
+def test_separate_layers_for_other_sizes_and_clear_removes_everything(make_napari_viewer):
+    viewer = make_napari_viewer()
+    scene = NapariScene(viewer)
+    config = NapariDisplayConfig.from_wire({"variable_size_handling": "separate_layers"})
+    scene.show(image_item(0, {"channel": 1, "z_index": 1}, np.zeros((8, 8), np.uint8), config))
+    scene.show(image_item(1, {"channel": 1, "z_index": 2}, np.zeros((16, 4), np.uint8), config))
+    assert sorted(layer.name for layer in viewer.layers) == ["channel=1", "channel=1 size=16x4"]
+    scene.clear()
+    assert len(viewer.layers) == 0 and scene.status()["layers"] == []

@@ -64,6 +64,14 @@ def make_lut(ij: ImageJ, name: str, fiji_luts: Any = None) -> Any:
     )
 
 
+def composite_mode(config: HyperstackDisplayConfig) -> int:
+    """ImageJ's composite display mode from the config's ``composite_mode`` key."""
+    name = str(config.extra.get("composite_mode", "composite")).lower()
+    if name not in COMPOSITE_MODES:
+        raise WindowError(f"composite_mode {name!r} is not one of {sorted(COMPOSITE_MODES)}")
+    return COMPOSITE_MODES[name]
+
+
 def _channel_value(placement: Placement) -> Any:
     """The item's ``channel`` component, whether it is on the C axis or names the window."""
     on_axis = dict(zip(placement.axis_components.get("c", ()), placement.axes.get("c", ())))
@@ -104,6 +112,7 @@ class HyperstackWindow:
         self.roi_targets: list[tuple[int, int, int]] = []  # 0-based (c, z, t) of each ROI
         self.overlay = ij.Overlay()
         self.configured_channels: set[int] = set()
+        self.composite_mode = COMPOSITE_MODES["composite"]
         self._blank: Any = None
 
     # ------------------------------------------------------------------ planes
@@ -121,6 +130,8 @@ class HyperstackWindow:
         self, placement: Placement, plane: np.ndarray, config: HyperstackDisplayConfig
     ) -> tuple[int, int, int]:
         """Show ``plane`` at its position; returns the 0-based (c, z, t) it landed on."""
+        if self.imp is None:
+            self.composite_mode = composite_mode(config)
         plane = self._fit(plane)
         (c, z, t), _ = self.position(placement)
         pixels, _ = to_java_pixels(self.ij, plane)
@@ -198,7 +209,7 @@ class HyperstackWindow:
         imp.setDimensions(*dims)
         imp.setOpenAsHyperStack(True)
         if dims[0] > 1:
-            imp = self.ij.CompositeImage(imp, COMPOSITE_MODES["composite"])
+            imp = self.ij.CompositeImage(imp, self.composite_mode)
         self.imp, self.dims = imp, dims
         imp.setOverlay(self.overlay)
         self._position_rois()
@@ -224,7 +235,7 @@ class HyperstackWindow:
             imp = self.ij.ImagePlus(self.title, stack)
             imp.setDimensions(*dims)
             imp.setOpenAsHyperStack(True)
-            self.imp = self.ij.CompositeImage(imp, COMPOSITE_MODES["composite"])
+            self.imp = self.ij.CompositeImage(imp, self.composite_mode)
             self.imp.setOverlay(self.overlay)
             if window_was_shown:
                 old.changes = False
