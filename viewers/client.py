@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 import traceback
@@ -226,12 +227,11 @@ class ViewerClient:
             self.viewer.show(item)
             return
         dtype, shape = np.dtype(header["dtype"]), tuple(header["shape"])
-        nbytes = int(np.prod(shape)) * dtype.itemsize
+        count = math.prod(shape)
+        nbytes = count * dtype.itemsize
         mapping = shm.open_readonly(header["segment"], nbytes)
         try:
-            item.array = np.frombuffer(mapping, dtype=dtype, count=int(np.prod(shape))).reshape(
-                shape
-            )
+            item.array = np.frombuffer(mapping, dtype=dtype, count=count).reshape(shape)
             self.viewer.show(item)
         finally:
             item.array = None
