@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -192,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return COMMAND_FUNCS[args.command](args)
+    except BrokenPipeError:  # `hub viewers | head`: the reader left, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except HubError as exc:
         print(f"hub: {exc}", file=sys.stderr)
         return 2
