@@ -88,4 +88,5 @@ def run(quick: bool, heap: str | None = None) -> dict:
 
 if __name__ == "__main__":
     heap = sys.argv[sys.argv.index("--heap") + 1] if "--heap" in sys.argv else None
-    print(json.dumps(run("--quick" in sys.argv, heap)))
+    print(json.dumps(run("--quick" in sys.argv, heap)), flush=True)
+    os._exit(0)  # do not wait on AWT threads at JVM shutdown: the results are out

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
@@ -18,7 +16,9 @@ pytestmark = pytest.mark.e2e
 def ij():
     from viewers.fiji import jvm
 
-    return jvm.start(headless=not os.environ.get("DISPLAY"))
+    # Headless in the test process itself: AWT threads started here can keep the JVM, and so
+    # pytest, from exiting. Windows under Xvfb are tested in viewer processes (test_fiji.py).
+    return jvm.start(headless=True)
 
 
 @pytest.fixture
