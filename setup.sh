@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 APT_PACKAGES=(
-  xvfb xauth default-jre-headless libij-java
+  xvfb xauth default-jre-headless libij-java imagemagick xdotool x11-utils
   libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0
   libxcb-render-util0 libxcb-xinerama0 libxcb-xfixes0 libxcb-shape0 libxcb-cursor0
   libxcb-xkb1 libdbus-1-3 libegl1 libgl1 libgl1-mesa-dri libfontconfig1
