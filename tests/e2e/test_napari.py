@@ -147,3 +147,16 @@ def test_bad_items_are_reported_and_the_viewer_keeps_showing(napari_hub):
     assert status["errors"] == 2
     assert "colormap" in status["last_error"]
     assert status["viewer"]["layers"][0]["shape"] == [3, 16, 16]
+
+
+def test_viewer_process_runs_napari_on_pyqt6(napari_hub):
+    """PyQt5 is deprecated in napari (a notice in every window); the viewer picks PyQt6."""
+    status = napari_hub.status()["viewers"]["napari"]["viewer"]
+    assert status["qt"] == "PyQt6"
+
+
+def test_prefer_qt_binding_keeps_an_explicit_choice(monkeypatch):
+    from viewers.napari.viewer import prefer_qt_binding
+
+    monkeypatch.setenv("QT_API", "pyside6")
+    assert prefer_qt_binding() == "pyside6"

@@ -8,7 +8,10 @@ viewer as hung instead of waiting on it).
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,27 @@ from viewers.napari.scene import NapariScene
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL_MS = 5
+
+#: Qt bindings in the order napari prefers them (PyQt6 is its default; PyQt5 is deprecated
+#: and makes napari show a deprecation notice in every window).
+PREFERRED_QT_APIS = (("pyqt6", "PyQt6"), ("pyside6", "PySide6"), ("pyqt5", "PyQt5"))
+_QT_MODULES = ("PyQt5", "PyQt6", "PySide2", "PySide6")
+
+
+def prefer_qt_binding() -> str | None:
+    """Point qtpy at napari's preferred binding unless the user or the process already chose.
+
+    qtpy falls back to PyQt5 when ``QT_API`` is unset, so without this a machine that still
+    has PyQt5 installed would start napari on its deprecated binding. An explicit ``QT_API``
+    and a binding already imported in this process (a host application) both win.
+    """
+    if os.environ.get("QT_API") or any(m in sys.modules for m in _QT_MODULES):
+        return os.environ.get("QT_API")
+    for api, module in PREFERRED_QT_APIS:
+        if importlib.util.find_spec(module) is not None:
+            os.environ["QT_API"] = api
+            return api
+    return None
 
 
 class NapariViewer(Viewer):
@@ -36,6 +60,7 @@ class NapariViewer(Viewer):
         self.scene: NapariScene | None = None
 
     def start(self) -> None:
+        log.info("Qt binding: %s", prefer_qt_binding())
         import napari
 
         self.viewer = napari.Viewer(title=self.title, show=self.show_window)
@@ -61,7 +86,9 @@ class NapariViewer(Viewer):
         return Path(path)
 
     def status(self) -> dict[str, Any]:
-        return self.scene.status() if self.scene else {}
+        from qtpy import API_NAME
+
+        return {**(self.scene.status() if self.scene else {}), "qt": API_NAME}
 
     def run(self, client: Any) -> None:
         from qtpy.QtCore import QTimer
@@ -78,7 +105,7 @@ class NapariViewer(Viewer):
         timer = QTimer()
         timer.timeout.connect(tick)
         timer.start(POLL_INTERVAL_MS)
-        app.exec_()
+        app.exec()
 
     def close(self) -> None:
         if self.viewer is not None:
