@@ -2,7 +2,11 @@
 
 Options: ``fiji`` (path of a Fiji installation; default ``FIJI_HOME`` or Debian's ij.jar),
 ``headless`` (no windows; default: headless when there is no DISPLAY), ``heap`` and
-``pretouch`` (JVM memory, see ``viewers.fiji.jvm``).
+``pretouch`` (JVM memory, see ``viewers.fiji.jvm``), ``ui`` (show the ImageJ bar with its
+menus, toolbar and shortcuts; default: whenever there are windows).
+
+A window the user closes is noticed (``status`` lists it under ``closed_windows``); its image
+keeps receiving planes, and ``goto`` to anything in it shows it again as it was.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from viewers.base import Item, Viewer
-from viewers.fiji import jvm
+from viewers.fiji import jvm, screen
 from viewers.fiji.config import FijiDisplayConfig
 from viewers.fiji.window import HyperstackWindow
 from viewers.placement import WindowKey, place, window_label
@@ -32,12 +36,15 @@ class FijiViewer(Viewer):
         headless: bool | None = None,
         heap: str | None = None,
         pretouch: bool = False,
+        ui: bool | None = None,
         **options: Any,
     ) -> None:
         super().__init__(**options)
         self.fiji = fiji
         self.headless = (not os.environ.get("DISPLAY")) if headless is None else headless
         self.heap, self.pretouch = heap, pretouch
+        self.ui = (not self.headless) if ui is None else (ui and not self.headless)
+        self.imagej_bar: Any = None
         self.ij: jvm.ImageJ | None = None
         self.windows: dict[WindowKey, HyperstackWindow] = {}
         self.current: HyperstackWindow | None = None
@@ -51,6 +58,8 @@ class FijiViewer(Viewer):
         )
         fiji_home = self.fiji or os.environ.get("FIJI_HOME")
         self.fiji_luts = Path(fiji_home) / "luts" if fiji_home else None
+        if self.ui:
+            self.imagej_bar = screen.start_user_interface(self.ij)
 
     def _window(self, key: WindowKey) -> HyperstackWindow:
         window = self.windows.get(key)
@@ -87,6 +96,7 @@ class FijiViewer(Viewer):
         self.current = None
 
     def goto(self, components: dict[str, Any]) -> dict[str, Any]:
+        """Show the plane these components name; a window the user closed opens again."""
         placement = place(components, self._any_config())
         window = self.windows.get(placement.window)
         if window is None:
@@ -94,12 +104,10 @@ class FijiViewer(Viewer):
                 f"no window for {dict(placement.window)}; windows: "
                 f"{[w.title for w in self.windows.values()]}"
             )
-        window.goto(placement)
+        was_closed = window.check_closed()
+        position = window.goto(components)
         self.current = window
-        return {
-            "window": window.title,
-            "position": [window.imp.getC(), window.imp.getZ(), window.imp.getT()],
-        }
+        return {"window": window.title, "position": list(position), "reopened": was_closed}
 
     def _any_config(self) -> FijiDisplayConfig:
         return self._last_config or FijiDisplayConfig()
@@ -112,22 +120,34 @@ class FijiViewer(Viewer):
     def inspect(self, query: dict[str, Any]) -> dict[str, Any]:
         """What ImageJ holds, read back from it: for tests, support and the curious."""
         planes = [tuple(p) for p in query.get("planes", [])]
-        return {
+        out: dict[str, Any] = {
             "windows": [
                 w.describe(planes if w is self.current else None) for w in self.windows.values()
             ]
         }
+        if not self.headless and self.ij is not None:
+            out["ui"] = screen.user_interface(self.ij)
+        return out
 
     def status(self) -> dict[str, Any]:
+        """Counts, windows and the windows the user closed (``goto`` reopens them)."""
+        windows = [
+            {
+                "title": w.title,
+                "dims": list(w.dims),
+                "rois": len(w.rois),
+                "open": not w.check_closed() and w.imp is not None and not self.headless,
+            }
+            for w in self.windows.values()
+        ]
         return {
             "imagej": self.ij.version if self.ij else None,
             "source": self.ij.source if self.ij else None,
             "items": self.items,
             "last_update": self.last_update,
-            "windows": [
-                {"title": w.title, "dims": list(w.dims), "rois": len(w.rois)}
-                for w in self.windows.values()
-            ],
+            "imagej_bar": bool(self.imagej_bar is not None and self.imagej_bar.isShowing()),
+            "windows": windows,
+            "closed_windows": [w.title for w in self.windows.values() if w.closed],
         }
 
     def close(self) -> None:

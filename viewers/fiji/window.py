@@ -1,13 +1,15 @@
-"""One ImageJ hyperstack window fed plane by plane, growing without losing what it shows.
+"""One ImageJ hyperstack fed plane by plane, growing without losing what the user sees.
 
-Every plane lands at its (c, z, t) position, given by ``viewers.placement``. A plane at a known
-position replaces that slice's pixel array (one bulk copy, see ``pixels``); a new timepoint
-appends slices; a new channel or slice re-orders the stack's existing pixel arrays (by
-reference, no pixel copy). The window object, its LUTs and the display ranges the user set
-are kept across every change; a second channel turns the image into a CompositeImage once.
+Every plane lands at its (c, z, t) position (``viewers.hyperstack.HyperstackLayout``). A plane
+at a known position replaces that slice's pixel array (one bulk copy, see ``pixels``); a new
+frame appends slices; a new channel or slice re-orders the stack's pixel arrays (by
+reference, no pixel copy). The image is a CompositeImage from the first plane on, marked
+``openAsHyperStack`` before its window exists, so ImageJ gives it one scrollbar per
+dimension; ``screen.ensure_hyperstack_window`` checks that after every growth. The LUTs and
+display ranges the user set, and the (c, z, t) the user is looking at, survive every change.
 
-ROIs go into the window's own (hidden) ROI Manager and its overlay, decoded in memory from
-roifile bytes by ImageJ's ``RoiDecoder``, each with its hyperstack position.
+The ImagePlus ignores ``flush``: when the user closes its window, pixels, LUTs and overlay
+stay, new planes keep arriving into it, and :meth:`reopen` shows it again as it was.
 """
 
 from __future__ import annotations
@@ -18,58 +20,26 @@ from typing import Any
 import numpy as np
 
 from viewers.dtypes import imagej_dtype
+from viewers.fiji import screen
 from viewers.fiji.jvm import ImageJ
+from viewers.fiji.luts import (
+    COMPOSITE_MODES,
+    WindowError,
+    chosen_color,
+    composite_mode,
+    default_color,
+    make_lut,
+)
 from viewers.fiji.pixels import from_processor, to_java_pixels
-from viewers.hyperstack import HyperstackDisplayConfig, imagej_lut_name
+from viewers.fiji.rois import WindowRois
+from viewers.hyperstack import HyperstackDisplayConfig, HyperstackLayout
 from viewers.imagej_rois import shape_to_rois
-from viewers.placement import AxisIndex, Placement
+from viewers.placement import Placement
 from viewers.shapes import Shape
 
 log = logging.getLogger(__name__)
 
-#: Names LutLoader.getLut knows without LUT files (ImageJ 1.x built-ins).
-BUILTIN_LUTS = {
-    "Grays": "grays",
-    "Fire": "fire",
-    "Ice": "ice",
-    "Spectrum": "spectrum",
-    "3-3-2 RGB": "3-3-2 rgb",
-    "Red": "red",
-    "Green": "green",
-    "Blue": "blue",
-    "Cyan": "cyan",
-    "Magenta": "magenta",
-    "Yellow": "yellow",
-    "Red/Green": "redgreen",
-}
-COMPOSITE_MODES = {"composite": 1, "color": 2, "grayscale": 3}  # IJ.COMPOSITE, COLOR, GRAYSCALE
-
-
-class WindowError(ValueError):
-    """An item does not fit its window (size, type) or names an unavailable LUT."""
-
-
-def make_lut(ij: ImageJ, name: str, fiji_luts: Any = None) -> Any:
-    """An ImageJ LUT by name: built-in, or a .lut file of a Fiji installation."""
-    canonical = imagej_lut_name(name)
-    if canonical in BUILTIN_LUTS:
-        return ij.LUT(ij.LutLoader.getLut(BUILTIN_LUTS[canonical]), 0.0, 255.0)
-    if fiji_luts is not None:
-        path = fiji_luts / f"{canonical}.lut"
-        if path.exists():
-            return ij.LutLoader.openLut(str(path))
-    raise WindowError(
-        f"LUT {canonical!r} is not built into ImageJ and no Fiji LUT folder has it; "
-        f"built-in: {', '.join(BUILTIN_LUTS)}"
-    )
-
-
-def composite_mode(config: HyperstackDisplayConfig) -> int:
-    """ImageJ's composite display mode from the config's ``composite_mode`` key."""
-    name = str(config.extra.get("composite_mode", "composite")).lower()
-    if name not in COMPOSITE_MODES:
-        raise WindowError(f"composite_mode {name!r} is not one of {sorted(COMPOSITE_MODES)}")
-    return COMPOSITE_MODES[name]
+__all__ = ["HyperstackWindow", "WindowError"]
 
 
 def _channel_value(placement: Placement) -> Any:
@@ -87,68 +57,83 @@ def _appends(old: tuple[int, int, int], new: tuple[int, int, int]) -> bool:
     grown = [i for i in range(3) if new[i] != old[i]]
     if len(grown) != 1:
         return False
-    axis = grown[0]
-    return all(old[j] == 1 for j in range(axis + 1, 3))
+    return all(old[j] == 1 for j in range(grown[0] + 1, 3))
+
+
+def _lut_rgb(lut: Any) -> tuple[int, int, int]:
+    rgb = np.array(memoryview(lut.getBytes())).view(np.uint8)  # 256 r, 256 g, 256 b
+    return int(rgb[255]), int(rgb[511]), int(rgb[767])
 
 
 class HyperstackWindow:
-    """An ImagePlus (CompositeImage from two channels on) and its ROI Manager."""
+    """A CompositeImage hyperstack, its window (if shown), its ROIs and its channel colours."""
 
     def __init__(self, ij: ImageJ, title: str, show: bool, fiji_luts: Any = None) -> None:
         self.ij = ij
         self.title = title
         self.show_window = show
         self.fiji_luts = fiji_luts
-        self.index = AxisIndex()
+        self.layout = HyperstackLayout()
         self.pixels: dict[tuple[int, int, int], Any] = {}  # (c, z, t) 0-based -> Java array
         self.width = self.height = 0
         self.dtype: np.dtype | None = None
         self.imp: Any = None
         self.dims = (0, 0, 0)  # channels, slices, frames in the ImagePlus
-        # A hidden ROI Manager per window (not the global one); AWT needs a display for it,
-        # so headless windows keep their ROIs in the overlay and ``rois`` only.
-        self.roi_manager = None if ij.headless else ij.RoiManager(True)
-        self.rois: list[Any] = []
-        self.roi_targets: list[tuple[int, int, int]] = []  # 0-based (c, z, t) of each ROI
-        self.overlay = ij.Overlay()
-        self.configured_channels: set[int] = set()
         self.composite_mode = COMPOSITE_MODES["composite"]
+        self.rois = WindowRois(ij, composite_view=True)
+        # Channels coloured by default (no colour from the producer) and the LUT end colour
+        # we gave them: recoloured when a second channel arrives, unless the user changed it.
+        self.default_colored: dict[int, tuple[int, int, int]] = {}
+        self.configured_channels: set[int] = set()
+        self.closed = False  # the user closed the window; reopened by ``reopen``
+        self.reopened = 0
         self._blank: Any = None
 
-    # ------------------------------------------------------------------ planes
+    @property
+    def index(self) -> Any:
+        """The axis positions (``AxisIndex``), as the recorder and napari keep them."""
+        return self.layout.index
 
-    def position(self, placement: Placement) -> tuple[tuple[int, int, int], bool]:
-        grew = False
-        out = []
-        for axis in "czt":
-            pos, new = self.index.position(axis, placement.axes.get(axis, ()))
-            out.append(pos)
-            grew |= new
-        return (out[0], out[1], out[2]), grew
+    # ------------------------------------------------------------------ planes
 
     def put_plane(
         self, placement: Placement, plane: np.ndarray, config: HyperstackDisplayConfig
     ) -> tuple[int, int, int]:
         """Show ``plane`` at its position; returns the 0-based (c, z, t) it landed on."""
+        self.check_closed()
         if self.imp is None:
             self.composite_mode = composite_mode(config)
+            self.rois.composite_view = self.composite_mode == COMPOSITE_MODES["composite"]
         plane = self._fit(plane)
-        (c, z, t), _ = self.position(placement)
+        (c, z, t), _ = self.layout.position(placement)
         pixels, _ = to_java_pixels(self.ij, plane)
         self.pixels[(c, z, t)] = pixels
-        dims = tuple(max(1, self.index.size(a)) for a in "czt")
+        dims = self.layout.dims()
         if self.imp is None:
             self._create(dims)
         elif dims != self.dims:
             self._grow(dims)
-        else:  # same dimensions: swap that one slice's pixel array
-            n = self._slice_number(c, z, t)
-            self.imp.getStack().setPixels(pixels, n)
-            if self.imp.getCurrentSlice() == n:
-                self.imp.updateAndDraw()
+        else:
+            self._replace(c, z, t, pixels)
         if c not in self.configured_channels:
             self._configure_channel(c, _channel_value(placement), plane, config)
         return c, z, t
+
+    def _replace(self, c: int, z: int, t: int, pixels: Any) -> None:
+        """Same dimensions: swap one slice's pixel array; redraw only if it is on screen."""
+        imp = self.imp
+        imp.getStack().setPixels(pixels, self._slice_number(c, z, t))
+        self._set_label(c, z, t)
+        if imp.getZ() != z + 1 or imp.getT() != t + 1:
+            return
+        if imp.getC() == c + 1:
+            imp.getProcessor().setPixels(pixels)
+        if imp.getNChannels() > 1 and imp.getMode() == COMPOSITE_MODES["composite"]:
+            channel_processor = imp.getProcessor(c + 1)
+            if channel_processor is not None:  # the composite's per-channel processor
+                channel_processor.setPixels(pixels)
+        if imp.getC() == c + 1 or imp.getMode() == COMPOSITE_MODES["composite"]:
+            imp.updateAndDraw()
 
     def _fit(self, plane: np.ndarray) -> np.ndarray:
         if self.dtype is None:
@@ -189,65 +174,55 @@ class HyperstackWindow:
         for t in range(nt):
             for z in range(nz):
                 for c in range(nc):
-                    stack.addSlice(self._label(c, z, t), self._pixels_at(c, z, t))
+                    stack.addSlice(self.layout.label(c, z, t), self._pixels_at(c, z, t))
         return stack
 
     def _pixels_at(self, c: int, z: int, t: int) -> Any:
         pixels = self.pixels.get((c, z, t))
         return pixels if pixels is not None else self._blank_pixels()
 
-    def _label(self, c: int, z: int, t: int) -> str:
-        parts = []
-        for axis, pos in zip("czt", (c, z, t)):
-            keys = self.index.keys.get(axis)
-            if keys and keys[pos]:
-                parts.append(f"{axis}={'/'.join(map(str, keys[pos]))}")
-        return " ".join(parts)
+    def _set_label(self, c: int, z: int, t: int) -> None:
+        self.imp.getStack().setSliceLabel(self.layout.label(c, z, t), self._slice_number(c, z, t))
 
     def _create(self, dims: tuple[int, int, int]) -> None:
+        """A CompositeImage marked as hyperstack before its window exists, at (1, 1, 1)."""
         imp = self.ij.ImagePlus(self.title, self._stack(dims))
         imp.setDimensions(*dims)
         imp.setOpenAsHyperStack(True)
-        if dims[0] > 1:
-            imp = self.ij.CompositeImage(imp, self.composite_mode)
+        imp = self.ij.CompositeImage(imp, self.composite_mode)
+        imp.setOpenAsHyperStack(True)
+        imp.setIgnoreFlush(True)  # a closed window keeps the image: see ``reopen``
         self.imp, self.dims = imp, dims
-        imp.setOverlay(self.overlay)
-        self._position_rois()
+        imp.setOverlay(self.rois.overlay)
+        self.rois.position_all(imp)
         if self.show_window:
             imp.show()
+            screen.ensure_hyperstack_window(self.ij, imp)
+            imp.setPosition(1, 1, 1)
 
     def _grow(self, dims: tuple[int, int, int]) -> None:
         """New component values: keep pixels, LUTs, display ranges, position and window."""
+        imp = self.imp
         saved = self._channel_state()
-        position = (self.imp.getC(), self.imp.getZ(), self.imp.getT())
+        position = (imp.getC(), imp.getZ(), imp.getT())
         if _appends(self.dims, dims):  # new slices go at the end of the stack, in order
-            stack = self.imp.getStack()
-            first = self.imp.getStackSize()
+            stack = imp.getStack()
             nc, nz, _ = dims
-            for n in range(first, dims[0] * dims[1] * dims[2]):
+            for n in range(imp.getStackSize(), dims[0] * dims[1] * dims[2]):
                 c, z, t = n % nc, (n // nc) % nz, n // (nc * nz)
-                stack.addSlice(self._label(c, z, t), self._pixels_at(c, z, t))
+                stack.addSlice(self.layout.label(c, z, t), self._pixels_at(c, z, t))
         else:
             stack = self._stack(dims)
-        if dims[0] > 1 and not self.imp.isComposite():
-            window_was_shown = self.imp.getWindow() is not None
-            old = self.imp
-            imp = self.ij.ImagePlus(self.title, stack)
-            imp.setDimensions(*dims)
-            imp.setOpenAsHyperStack(True)
-            self.imp = self.ij.CompositeImage(imp, self.composite_mode)
-            self.imp.setOverlay(self.overlay)
-            if window_was_shown:
-                old.changes = False
-                old.close()
-                self.imp.show()
-        else:
-            self.imp.setStack(stack, *dims)
+        imp.setOpenAsHyperStack(True)
+        imp.setStack(stack, *dims)
         self.dims = dims
-        self._position_rois()
+        if not self.closed:
+            screen.ensure_hyperstack_window(self.ij, imp)
+        self.rois.position_all(imp)
         self._restore_channel_state(saved)
-        self.imp.setPosition(*position)
-        self.imp.updateAndDraw()
+        self._recolor_defaults()
+        imp.setPosition(*position)
+        imp.updateAndDraw()
 
     # ------------------------------------------------------------------ display
 
@@ -255,7 +230,10 @@ class HyperstackWindow:
         self, c: int, channel_value: Any, plane: np.ndarray, config: HyperstackDisplayConfig
     ) -> None:
         """LUT and contrast for a channel's first plane; never touched again afterwards."""
-        lut = make_lut(self.ij, config.color_for(channel_value), self.fiji_luts)
+        name = chosen_color(config, channel_value)
+        if name is None:
+            name = default_color(c, self.dims[0])
+        lut = make_lut(self.ij, name, self.fiji_luts)
         if config.contrast_limits is not None and not config.auto_contrast:
             lo, hi = config.contrast_limits
         else:
@@ -263,32 +241,48 @@ class HyperstackWindow:
             if hi <= lo:
                 hi = lo + 1
         self._set_channel(c, lut, lo, hi)
+        if chosen_color(config, channel_value) is None:
+            self.default_colored[c] = _lut_rgb(lut)
         self.configured_channels.add(c)
+        self._recolor_defaults()
+
+    def _recolor_defaults(self) -> None:
+        """Give default-coloured channels Fiji's colour for the current channel count."""
+        for c, applied in list(self.default_colored.items()):
+            if c >= self.dims[0]:
+                continue
+            lut, lo, hi = self._channel_state()[c]
+            wanted = make_lut(self.ij, default_color(c, self.dims[0]))
+            if _lut_rgb(lut) != applied:  # the user chose another LUT: theirs now
+                del self.default_colored[c]
+            elif _lut_rgb(wanted) != applied:
+                self._set_channel(c, wanted, lo, hi)
+                self.default_colored[c] = _lut_rgb(wanted)
 
     def _set_channel(self, c: int, lut: Any, lo: float, hi: float) -> None:
+        """Set one channel's LUT and display range without moving the user's position."""
         imp = self.imp
-        if imp.isComposite():
-            lut = lut.clone()
-            lut.min, lut.max = lo, hi
-            imp.setChannelLut(lut, c + 1)
-            imp.setPositionWithoutUpdate(c + 1, imp.getZ(), imp.getT())
-            imp.setDisplayRange(lo, hi)
-        else:
-            imp.setLut(lut)
-            imp.setDisplayRange(lo, hi)
+        lut = lut.clone()
+        lut.min, lut.max = float(lo), float(hi)
+        imp.setChannelLut(lut, c + 1)
+        if imp.getC() == c + 1:
+            imp.getProcessor().setLut(lut)
+            imp.setDisplayRange(float(lo), float(hi))
         imp.updateAndDraw()
 
     def _channel_state(self) -> dict[int, tuple[Any, float, float]]:
+        """Each channel's LUT and display range, as the user last left them."""
         imp = self.imp
-        if imp.isComposite():
-            out = {}
-            for c in range(self.dims[0]):
-                lut = imp.getChannelLut(c + 1)
-                out[c] = (lut, float(lut.min), float(lut.max))
-            return out
-        return {
-            0: (imp.getProcessor().getLut(), imp.getDisplayRangeMin(), imp.getDisplayRangeMax())
-        }
+        out = {}
+        single = imp.getNChannels() == 1  # shown through its processor, as a plain image
+        for c in range(min(self.dims[0], imp.getNChannels())):
+            lut = (imp.getProcessor().getLut() if single else imp.getChannelLut(c + 1)).clone()
+            if imp.getC() == c + 1:
+                lo, hi = float(imp.getDisplayRangeMin()), float(imp.getDisplayRangeMax())
+            else:
+                lo, hi = float(lut.min), float(lut.max)
+            out[c] = (lut, lo, hi)
+        return out
 
     def _restore_channel_state(self, saved: dict[int, tuple[Any, float, float]]) -> None:
         for c, (lut, lo, hi) in saved.items():
@@ -298,67 +292,69 @@ class HyperstackWindow:
     # ------------------------------------------------------------------ ROIs
 
     def add_shapes(self, placement: Placement, shapes: list[Shape]) -> int:
-        """Decode every shape's ROI bytes in ImageJ and add it to the manager and overlay."""
-        (c, z, t), _ = self.position(placement)
-        if self.imp is not None:
-            dims = tuple(max(1, self.index.size(a)) for a in "czt")
-            if dims != self.dims:
-                self._grow(dims)
+        """Decode every shape's ROI bytes in ImageJ and add it at each position it targets."""
+        self.check_closed()
+        targets = self.layout.shape_targets(placement)
+        if self.imp is not None and self.layout.dims() != self.dims:
+            self._grow(self.layout.dims())
         added = 0
-        base = len(self.rois)
-        for n, shape in enumerate(shapes):
-            for roi in shape_to_rois(shape, c, z, t, index=base + n):
-                self.add_roi_bytes(roi.tobytes(), roi.name, (c, z, t))
-                added += 1
+        for target in targets:
+            for shape in shapes:
+                c, z, t = target
+                for roi in shape_to_rois(shape, c, z, t, index=len(self.rois)):
+                    self.rois.add_bytes(roi.tobytes(), roi.name, target, self.imp)
+                    added += 1
         if self.imp is not None:
             self.imp.updateAndDraw()
         return added
 
-    def add_roi_bytes(self, data: bytes, name: str, target: tuple[int, int, int]) -> Any:
-        """Decode ImageJ .roi bytes in memory (no temp file) and add the ROI at ``target``."""
-        java_bytes = self.ij.jpype.JArray(self.ij.jpype.JByte)(data)
-        roi = self.ij.RoiDecoder(java_bytes, f"{name}.roi").getRoi()
-        if roi is None:
-            raise WindowError(f"ImageJ could not decode ROI {name!r} ({len(data)} bytes)")
-        self._position_roi(roi, target)
-        if self.roi_manager is not None:
-            self.roi_manager.add(roi, -1)
-        self.overlay.add(roi)
-        self.rois.append(roi)
-        self.roi_targets.append(target)
-        return roi
+    # ------------------------------------------------------------------ window life
 
-    def _position_roi(self, roi: Any, target: tuple[int, int, int]) -> None:
-        """ImageJ draws a ROI by (c, z, t) only on a hyperstack, else by slice number."""
-        if self.imp is None:
+    def check_closed(self) -> bool:
+        """Notice a window the user closed; the image stays, detached from the dead window."""
+        open_before = self.show_window and self.imp is not None and not self.closed
+        if open_before and screen.is_closed(self.imp):
+            log.info("window %r was closed by the user", self.title)
+            self.closed = True
+            self.imp.setWindow(None)
+        return self.closed
+
+    def reopen(self) -> None:
+        """Show a closed window again with its planes, LUTs, ranges, ROIs and position."""
+        if not self.check_closed():
             return
-        if self.imp.isHyperStack():
-            roi.setPosition(target[0] + 1, target[1] + 1, target[2] + 1)
-        else:
-            roi.setPosition(self._slice_number(*target) if self.imp.getStackSize() > 1 else 0)
+        imp = self.imp
+        position = (imp.getC(), imp.getZ(), imp.getT())
+        saved = self._channel_state()
+        imp.setOverlay(self.rois.overlay)
+        imp.show()
+        screen.ensure_hyperstack_window(self.ij, imp)
+        self._restore_channel_state(saved)
+        imp.setPosition(*position)
+        imp.updateAndDraw()
+        self.closed = False
+        self.reopened += 1
+        log.info("window %r reopened", self.title)
 
-    def _position_rois(self) -> None:
-        for roi, target in zip(self.rois, self.roi_targets):
-            self._position_roi(roi, target)
+    def goto(self, components: dict[str, Any]) -> tuple[int, int, int]:
+        """Show the plane these components name (reopening a closed window); 1-based (c, z, t).
 
-    def roi_position(self, roi: Any) -> list[int]:
-        """A ROI's 1-based (c, z, t) as ImageJ holds it, whichever way it is stored."""
-        if roi.hasHyperStackPosition():
-            return [roi.getCPosition(), roi.getZPosition(), roi.getTPosition()]
-        n = roi.getPosition()
-        if n == 0:
-            return [0, 0, 0]
-        nc, nz, _ = self.dims
-        n -= 1
-        return [n % nc + 1, (n // nc) % nz + 1, n // (nc * nz) + 1]
+        Components left out keep the current position on their axis; unknown values are a
+        KeyError, never a new empty position.
+        """
+        target = self.layout.find(components)
+        if self.imp is None:
+            raise KeyError(f"window {self.title!r} has no image yet")
+        self.reopen()
+        current = (self.imp.getC(), self.imp.getZ(), self.imp.getT())
+        position = tuple(cur if p is None else p + 1 for p, cur in zip(target, current))
+        self.imp.setPosition(*position)
+        self.imp.updateAndDraw()
+        if self.show_window and self.imp.getWindow() is not None:
+            self.imp.getWindow().toFront()
+        return int(self.imp.getC()), int(self.imp.getZ()), int(self.imp.getT())
 
     # ------------------------------------------------------------------ inspection
-
-    def goto(self, placement: Placement) -> None:
-        (c, z, t), _ = self.position(placement)
-        if self.imp is not None:
-            self.imp.setPosition(c + 1, z + 1, t + 1)
-            self.imp.updateAndDraw()
 
     def flatten_rgb(self) -> np.ndarray:
         """The current plane as shown (LUTs, composite, overlay) as an RGB array."""
@@ -371,9 +367,10 @@ class HyperstackWindow:
         return rgb
 
     def describe(self, planes: list[tuple[int, int, int]] | None = None) -> dict[str, Any]:
-        """Dimensions, LUTs, display ranges, ROIs and (optionally) plane pixels, from ImageJ."""
+        """Dimensions, LUTs, ranges, ROIs, window geometry and (optionally) plane pixels."""
+        self.check_closed()
         imp = self.imp
-        out: dict[str, Any] = {"title": self.title, "rois": self.roi_rows()}
+        out: dict[str, Any] = {"title": self.title, "rois": self.rois.rows()}
         if imp is None:
             return out
         out.update(
@@ -382,25 +379,23 @@ class HyperstackWindow:
             bit_depth=imp.getBitDepth(),
             dimensions=[int(v) for v in imp.getDimensions()],  # w, h, c, z, t
             composite=bool(imp.isComposite()),
+            mode=int(imp.getMode()),
             position=[imp.getC(), imp.getZ(), imp.getT()],
+            slice_label=str(imp.getStack().getSliceLabel(imp.getCurrentSlice())),
             channels=[],
             axis_keys={a: [list(k) for k in self.index.keys.get(a, [])] for a in "czt"},
+            closed=self.closed,
+            reopened=self.reopened,
         )
-        state = self._channel_state()
-        for _, (lut, lo, hi) in sorted(state.items()):
-            rgb = np.array(memoryview(lut.getBytes())).view(np.uint8)  # 256 r, 256 g, 256 b
-            out["channels"].append(
-                {
-                    "lut_max_rgb": [int(rgb[255]), int(rgb[511]), int(rgb[767])],
-                    "display_range": [lo, hi],
-                }
-            )
+        if self.show_window and not self.closed:
+            out["window"] = screen.window_geometry(imp)
+        for _, (lut, lo, hi) in sorted(self._channel_state().items()):
+            out["channels"].append({"lut_max_rgb": list(_lut_rgb(lut)), "display_range": [lo, hi]})
         if planes:
             stack = imp.getStack()
             out["planes"] = {}
             for c, z, t in planes:
-                processor = stack.getProcessor(self._slice_number(c, z, t))
-                values = from_processor(processor)
+                values = from_processor(stack.getProcessor(self._slice_number(c, z, t)))
                 out["planes"][f"{c},{z},{t}"] = {
                     "sum": float(values.astype(np.float64).sum()),
                     "max": float(values.max()),
@@ -408,33 +403,9 @@ class HyperstackWindow:
                 }
         return out
 
-    def roi_rows(self) -> list[dict[str, Any]]:
-        rows = []
-        source = self.roi_manager.getRoisAsArray() if self.roi_manager else self.rois
-        for roi in source:
-            polygon = roi.getFloatPolygon()
-            rows.append(
-                {
-                    "name": str(roi.getName()),
-                    "type": int(roi.getType()),
-                    "type_name": str(roi.getTypeAsString()),
-                    "position": self.roi_position(roi),
-                    "x": [float(v) for v in polygon.xpoints[: polygon.npoints]],
-                    "y": [float(v) for v in polygon.ypoints[: polygon.npoints]],
-                    "bounds": [
-                        roi.getXBase(),
-                        roi.getYBase(),
-                        roi.getFloatWidth(),
-                        roi.getFloatHeight(),
-                    ],
-                }
-            )
-        return rows
-
     def close(self) -> None:
+        self.rois.clear()
         if self.imp is not None:
             self.imp.changes = False
+            self.imp.setIgnoreFlush(False)
             self.imp.close()
-        if self.roi_manager is not None:
-            self.roi_manager.reset()
-            self.roi_manager.dispose()

@@ -1,0 +1,158 @@
+"""What a Fiji user sees: the ImageJ bar, image windows on screen, and reading them back.
+
+ImageJ decides a window's scrollbars when the window is built (``StackWindow.addScrollbars``:
+one per hyperstack dimension larger than one, only if the image says ``openAsHyperStack``
+and is a CompositeImage or displayed hyperstack). When the image grows,
+``ImagePlus.setStack`` rebuilds the window in most cases; :func:`ensure_hyperstack_window`
+checks the window really matches the image and rebuilds it in place (same location, same
+canvas) when not, so a window never shows a single "3/30" slider over a hyperstack.
+
+The geometry read back here (:func:`window_geometry`) is what tests and support use to click
+a real scrollbar: StackWindow keeps its selectors in protected fields, read by reflection.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from viewers.fiji.jvm import ImageJ
+
+log = logging.getLogger(__name__)
+
+SELECTORS = {"c": "cSelector", "z": "zSelector", "t": "tSelector"}
+
+
+def start_user_interface(ij: ImageJ) -> Any:
+    """The ImageJ bar (menus, toolbar, status line), started if no one started it yet.
+
+    ``ImageJ.EMBEDDED`` shows it like Fiji does but quitting it never exits the JVM (the
+    viewer process, not the user, decides when ImageJ ends). With the bar present, image
+    windows get ImageJ's key listener, so shortcuts (arrows, Ctrl+Shift+C...) work.
+    """
+    instance = ij.IJ.getInstance()
+    if instance is None:
+        imagej_class = ij.jpype.JClass("ij.ImageJ")
+        instance = imagej_class(imagej_class.EMBEDDED)
+        log.info("ImageJ bar shown")
+    return instance
+
+
+def expected_scrollbars(imp: Any) -> str:
+    """The scrollbars ImageJ's StackWindow gives this image as a hyperstack ("czt" subset).
+
+    One varying dimension that is not channels is a plain stack: one slider, as Fiji shows
+    a z-stack or a time series.
+    """
+    dims = [int(v) for v in list(imp.getDimensions())[2:]]
+    varying = "".join(a for a, n in zip("czt", dims) if n > 1)
+    return "z" if len(varying) == 1 and varying != "c" else varying
+
+
+def shown_scrollbars(win: Any) -> str:
+    """Which selectors the window has ("czt" subset; a plain stack's slider counts as z)."""
+    if win is None or not _is_stack_window(win):
+        return ""
+    return "".join(a for a, name in SELECTORS.items() if _field(win, name) is not None)
+
+
+def ensure_hyperstack_window(ij: ImageJ, imp: Any) -> bool:
+    """Rebuild the window in place if its scrollbars do not match the image; True if rebuilt."""
+    win = imp.getWindow()
+    if win is None:
+        return False
+    wanted = expected_scrollbars(imp)
+    ok = shown_scrollbars(win) == wanted and (not wanted or bool(win.validDimensions()))
+    if ok:
+        return False
+    log.debug(
+        "window %s shows %r, needs %r: rebuilt", imp.getTitle(), shown_scrollbars(win), wanted
+    )
+    imp.setOpenAsHyperStack(True)
+    stack_window = ij.jpype.JClass("ij.gui.StackWindow")
+    image_window = ij.jpype.JClass("ij.gui.ImageWindow")
+    (stack_window if imp.getStackSize() > 1 else image_window)(imp, imp.getCanvas())
+    return True
+
+
+def is_closed(imp: Any) -> bool:
+    """True if the image had a window and the user closed it (or quit the ImageJ bar)."""
+    win = imp.getWindow()
+    return win is None or bool(win.isClosed()) or not bool(win.isShowing())
+
+
+def window_geometry(imp: Any) -> dict[str, Any]:
+    """Where the window and its parts are on screen, and what its selectors show."""
+    win = imp.getWindow()
+    if win is None:
+        return {"open": False}
+    out: dict[str, Any] = {
+        "open": not is_closed(imp),
+        "class": str(win.getClass().getSimpleName()),
+        "frame_title": str(win.getTitle()),
+        "bounds": _bounds(win),
+        "hyperstack": bool(win.isHyperStack()) if _is_stack_window(win) else False,
+        "n_scrollbars": int(win.getNScrollbars()) if _is_stack_window(win) else 0,
+        "scrollbars": {},
+    }
+    canvas = win.getCanvas()
+    if canvas is not None and canvas.isShowing():
+        out["canvas"] = _bounds(canvas)
+        out["magnification"] = float(canvas.getMagnification())
+    if _is_stack_window(win):
+        for axis, name in SELECTORS.items():
+            selector = _field(win, name)
+            if selector is None:
+                continue
+            bar = _field(selector, "bar")
+            out["scrollbars"][axis] = {
+                "value": int(selector.getValue()),
+                "maximum": int(selector.getMaximum()) - 1,  # ImageJ's max is n + 1
+                "bounds": _bounds(bar if bar is not None else selector),
+            }
+    return out
+
+
+def _is_stack_window(win: Any) -> bool:
+    return str(win.getClass().getName()) in ("ij.gui.StackWindow",) or hasattr(
+        win, "getNScrollbars"
+    )
+
+
+def _bounds(component: Any) -> list[int]:
+    """[x, y, width, height] on screen, or [] if not showing."""
+    if not component.isShowing():
+        return []
+    loc = component.getLocationOnScreen()
+    size = component.getSize()
+    return [int(loc.x), int(loc.y), int(size.width), int(size.height)]
+
+
+def _field(obj: Any, name: str) -> Any:
+    """A protected/package field of an ImageJ AWT object, by reflection up the class chain."""
+    cls = obj.getClass()
+    while cls is not None:
+        try:
+            field = cls.getDeclaredField(name)
+        except Exception:  # NoSuchFieldException: look in the superclass
+            cls = cls.getSuperclass()
+            continue
+        field.setAccessible(True)
+        return field.get(obj)
+    return None
+
+
+def user_interface(ij: ImageJ) -> dict[str, Any]:
+    """The ImageJ bar (menus, bounds) and every AWT window showing (B&C, Channels, ROI...)."""
+    bar = ij.IJ.getInstance()
+    out: dict[str, Any] = {"imagej_bar": None, "frames": []}
+    if bar is not None and bar.isShowing():
+        menubar = bar.getMenuBar()
+        menus = [str(menubar.getMenu(i).getLabel()) for i in range(menubar.getMenuCount())]
+        out["imagej_bar"] = {"bounds": _bounds(bar), "menus": menus}
+    window_class = ij.jpype.JClass("java.awt.Window")
+    for window in window_class.getWindows():
+        if window.isShowing():
+            title = str(window.getTitle()) if hasattr(window, "getTitle") else ""
+            out["frames"].append({"title": title, "bounds": _bounds(window)})
+    return out
