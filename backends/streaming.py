@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import secrets
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -76,15 +77,22 @@ class StreamingBackend:
         self.endpoint = endpoint or "tcp://127.0.0.1:7700"
         self.display_config = display_config
         self._conn = HubConnection(self.endpoint, timeout_s=timeout_s, keys_dir=keys_dir)
-        info = self._conn.control("ping", timeout_s=min(timeout_s, 10.0))
-        self.hub_pid: int = info["hub_pid"]
-        self._shm_prefix: str = info["shm_prefix"]
+        self._ping_timeout_s = min(timeout_s, 10.0)
+        self.hub_pid: int = 0
+        self._shm_prefix = ""
+        self._ping()
         if transport == "auto":
             transport = "shm" if self._same_host() and shm.can_adopt() else "frames"
         if transport not in ("shm", "frames"):
             raise ValueError(f"transport must be 'auto', 'shm' or 'frames', got {transport!r}")
         self.transport = transport
         self._counter = 0
+
+    def _ping(self) -> None:
+        """Learn which hub answers and the segment prefix it accepts."""
+        info = self._conn.control("ping", timeout_s=self._ping_timeout_s)
+        self.hub_pid = info["hub_pid"]
+        self._shm_prefix = info["shm_prefix"]
 
     def _same_host(self) -> bool:
         parsed = urlparse(self.endpoint)
@@ -124,6 +132,26 @@ class StreamingBackend:
             )
         if components is not None and len(components) != len(data_list):
             raise ValueError("components must have one dict per item")
+        args = (data_list, file_paths, display_config, components, microscope_handler)
+        try:
+            return self._send_batch(*args, stack_component)
+        except HubError as exc:
+            if exc.code != "wrong_hub":
+                raise
+        # The hub was restarted since we pinged it: learn the new one and try once more.
+        log.info("hub restarted (was pid %d): reconnecting", self.hub_pid)
+        self._ping()
+        return self._send_batch(*args, stack_component)
+
+    def _send_batch(
+        self,
+        data_list: Sequence[Any],
+        file_paths: Sequence[str | Path],
+        display_config: DisplayConfig | dict[str, Any] | None,
+        components: Sequence[dict[str, Any]] | None,
+        microscope_handler: Any,
+        stack_component: str | None,
+    ) -> dict[str, Any]:
         config = display_config if display_config is not None else self.display_config
         wire_config = config.to_wire() if isinstance(config, DisplayConfig) else config
         items: list[dict[str, Any]] = []
@@ -208,7 +236,7 @@ class StreamingBackend:
 
     def _write_segment(self, array: np.ndarray, segments: list[str]) -> str:
         self._counter += 1
-        name = f"{self._shm_prefix}{os.getpid()}-{self._counter}"
+        name = f"{self._shm_prefix}{os.getpid()}-{self._counter}-{secrets.token_hex(4)}"
         mapping = shm.create(name, array.nbytes)
         segments.append(name)
         try:

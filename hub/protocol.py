@@ -95,6 +95,7 @@ class ErrorCode(str, Enum):
     UNKNOWN_COMPONENT = "unknown_component"
     BUDGET_FULL = "budget_full"
     NOT_FOUND = "not_found"
+    WRONG_HUB = "wrong_hub"  # a segment named for another (earlier) hub: ping and retry
     INTERNAL = "internal"
 
 
@@ -124,23 +125,62 @@ class Limits:
 
 DEFAULT_LIMITS = Limits()
 
+#: Paths and ids are names, not payloads: PATH_MAX.
+MAX_NAME_LEN = 4096
+
 
 def encode_header(header: dict[str, Any]) -> bytes:
     """Serialise a header. NaN/inf are not JSON; refusing them here keeps every peer strict."""
     return json.dumps(header, separators=(",", ":"), allow_nan=False).encode()
 
 
+#: The deepest JSON nesting any message may have. Real headers nest 4-5 levels (batch ->
+#: items -> shapes -> coords -> pair); a bound far below Python's recursion limit keeps every
+#: later ``json.dumps`` (replies, fan-out, status) from failing on what decoding accepted.
+MAX_JSON_DEPTH = 32
+#: Integers must fit a signed 64-bit value: numpy, ImageJ and Qt all take them as such.
+MAX_JSON_INT = 2**63 - 1
+#: Numbers that may overflow a float or an int64: long digit runs or three-digit exponents.
+_SUSPICIOUS_NUMBER = re.compile(rb"\d{19,}|[eE][+-]?\d{3,}")
+
+
 def decode_header(frame: bytes | memoryview, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
-    """Parse the first frame of a message into a dict, or raise ProtocolError(MALFORMED)."""
+    """Parse a JSON message under one policy for every socket, or raise ProtocolError.
+
+    The policy: at most ``limits.max_header_bytes``, UTF-8, an object at the top, nesting at
+    most :data:`MAX_JSON_DEPTH`, no NaN or infinity (``1e400`` overflows to infinity and is
+    refused like the literal), integers within int64. Anything decoded here can be encoded
+    again by :func:`encode_header`, so a message that passes cannot fail later in the hub.
+    """
     if len(frame) > limits.max_header_bytes:
         raise ProtocolError(
             ErrorCode.TOO_LARGE,
             f"header is {len(frame)} bytes, above the cap of {limits.max_header_bytes}",
             "header",
         )
+    data = bytes(frame)
+    depth = json_depth(data)
+    if depth > MAX_JSON_DEPTH:
+        raise ProtocolError(
+            ErrorCode.MALFORMED,
+            f"header nests {depth} levels deep, above the cap of {MAX_JSON_DEPTH}",
+            "header",
+        )
+    # The number hooks cost a Python call per number: only pay it when a number could be
+    # out of range (the common header has no such digit run).
+    careful = _SUSPICIOUS_NUMBER.search(data) is not None
     try:
-        header = json.loads(bytes(frame).decode("utf-8"), parse_constant=_refuse_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
+        text = data.decode("utf-8")
+        if careful:
+            header = json.loads(
+                text,
+                parse_constant=_refuse_constant,
+                parse_float=_finite_float,
+                parse_int=_bounded_int,
+            )
+        else:
+            header = json.loads(text, parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError, RecursionError) as exc:
         raise ProtocolError(ErrorCode.MALFORMED, f"header is not valid JSON: {exc}") from None
     if not isinstance(header, dict):
         raise ProtocolError(
@@ -149,8 +189,52 @@ def decode_header(frame: bytes | memoryview, limits: Limits = DEFAULT_LIMITS) ->
     return header
 
 
+def json_depth(data: bytes) -> int:
+    """Deepest nesting of ``[``/``{`` outside strings, without a recursive parse.
+
+    Cheap when a message has few brackets (the usual image header); otherwise one vectorised
+    pass: escaped backslashes and quotes are removed first, so that the remaining quotes
+    toggle string state and brackets inside strings do not count.
+    """
+    if data.count(b"[") + data.count(b"{") <= MAX_JSON_DEPTH:
+        return 0
+    cleaned = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    raw = np.frombuffer(cleaned, dtype=np.uint8)
+    inside = np.cumsum(raw == ord('"')) % 2 == 1
+    step = np.zeros(len(raw), dtype=np.int32)
+    outside = ~inside
+    step[outside & ((raw == ord("[")) | (raw == ord("{")))] = 1
+    step[outside & ((raw == ord("]")) | (raw == ord("}")))] = -1
+    return int(np.cumsum(step).max(initial=0))
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range (not a finite float64)")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    value = int(text)
+    if not -MAX_JSON_INT - 1 <= value <= MAX_JSON_INT:
+        raise ValueError(f"integer {text[:40]}... does not fit in 64 bits")
+    return value
+
+
 def _refuse_constant(name: str) -> None:
     raise ValueError(f"{name} is not allowed")
+
+
+def check_req(value: Any) -> int | str | None:
+    """A request id is echoed in the reply: only a short str or an int is worth echoing."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, str) and len(value) <= 256:
+        return value
+    raise ProtocolError(
+        ErrorCode.BAD_FIELD, "'req' must be an int or a string of at most 256 characters", "req"
+    )
 
 
 def reply_ok(req: Any, **fields: Any) -> dict[str, Any]:
@@ -353,6 +437,18 @@ def check_image_item(
     return item
 
 
+#: Key under which validation records a shapes item's expanded size; a producer's value for
+#: it is overwritten, and it is never forwarded to viewers.
+EXPANDED_BYTES = "_expanded_bytes"
+
+
+def item_nbytes(item: dict[str, Any]) -> int:
+    """Memory an item will cost the hub and each viewer beyond its header: pixels or shapes."""
+    if item["kind"] == "image":
+        return array_nbytes(tuple(item["shape"]), np.dtype(item["dtype"]))
+    return int(item.get(EXPANDED_BYTES, 0))
+
+
 def check_shapes_item(item: dict, known: set[str], limits: Limits, where: str) -> dict:
     """Validate a shapes item; the shape dicts themselves are parsed by ``viewers.shapes``."""
     from viewers.shapes import ShapeError, parse_shapes
@@ -366,17 +462,34 @@ def check_shapes_item(item: dict, known: set[str], limits: Limits, where: str) -
             "shapes",
         )
     try:
-        parse_shapes(shapes, max_vertices=limits.max_vertices_per_shape)
+        parsed = parse_shapes(shapes, max_vertices=limits.max_vertices_per_shape)
     except ShapeError as exc:
         raise ProtocolError(ErrorCode.BAD_FIELD, f"{where}: {exc}", "shapes") from None
+    expanded = sum(shape.expanded_nbytes for shape in parsed)
+    if expanded > limits.max_array_bytes:
+        raise ProtocolError(
+            ErrorCode.TOO_LARGE,
+            f"{where}: its shapes expand to {expanded} bytes, above the cap of "
+            f"{limits.max_array_bytes}",
+            "shapes",
+        )
     _check_optional(item, where)
-    return item
+    # What a viewer will allocate for it, for the hub's budget (never read from the wire).
+    return {**item, EXPANDED_BYTES: expanded}
 
 
 def _check_optional(item: dict, where: str) -> None:
     for field, types in (("path", str), ("id", str), ("meta", dict)):
         if field in item and item[field] is not None:
             _require(item, field, types, where)
+    for field in ("path", "id"):
+        if isinstance(item.get(field), str) and len(item[field]) > MAX_NAME_LEN:
+            raise ProtocolError(
+                ErrorCode.TOO_LARGE,
+                f"{where}: '{field}' has {len(item[field])} characters, above the cap of "
+                f"{MAX_NAME_LEN}",
+                field,
+            )
     if item.get("display_config") is not None:
         check_display_config(item["display_config"], where)
 

@@ -36,9 +36,11 @@ from hub.protocol import (
     Limits,
     ProtocolError,
     array_nbytes,
+    check_req,
     declared_components,
     decode_header,
     encode_header,
+    item_nbytes,
     items_of,
     reply_error,
     reply_ok,
@@ -66,6 +68,7 @@ class HubConfig:
     viewers: list[str] = field(default_factory=list)
     viewer_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     credits: int = 16
+    max_pending_requests: int = 32  # requests that may wait for memory; more are refused
     backpressure_timeout_s: float = 60.0
     heartbeat_timeout_s: float = 5.0
     hang_restart_s: float = 30.0
@@ -86,7 +89,8 @@ class _Request:
     header: dict[str, Any] | None = None
     items: list[dict[str, Any]] | None = None
     frames: list[Any] | None = None
-    nbytes: int = 0
+    nbytes: int = 0  # what accepting it will cost the budget
+    held_bytes: int = 0  # what the hub holds for it while it waits (its frames)
     socket: zmq.Socket | None = None  # where the reply goes (default: the ingest socket)
     openhcs: _CompatSource | None = None  # set for batches from the OpenHCS sender
 
@@ -101,10 +105,9 @@ class _CompatSource:
     image_ids: list[str] = field(default_factory=list)
 
 
-def _image_bytes(items: list[dict[str, Any]]) -> int:
-    return sum(
-        array_nbytes(tuple(i["shape"]), np.dtype(i["dtype"])) for i in items if i["kind"] == "image"
-    )
+def _request_bytes(items: list[dict[str, Any]], header_bytes: int) -> int:
+    """What accepting a request costs the budget: pixels, expanded shapes and the header."""
+    return sum(item_nbytes(i) for i in items) + header_bytes
 
 
 class Hub:
@@ -140,6 +143,8 @@ class Hub:
         self.viewer_sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
         for sock in (self.ingest, self.viewer_sock):
             sock.setsockopt(zmq.LINGER, 0)
+            # Unread messages are memory too: a short queue per peer (TCP pushes back).
+            sock.setsockopt(zmq.RCVHWM, 64)
         self.ingest_endpoint = self._bind(self.ingest, config.port)
         viewer_port = config.viewer_port
         if viewer_port is None:
@@ -299,14 +304,15 @@ class Hub:
                     f"{self.config.limits.max_message_bytes}",
                 )
             header = decode_header(body[0].buffer, self.config.limits)
-            request.req = header.get("req")
+            request.req = check_req(header.get("req"))
             request.header = header
             if header.get("kind") == "control":
                 self._on_control(request, header)
                 return
             request.items = items_of(header, self._known_components, self.config.limits, len(body))
             request.frames = body
-            request.nbytes = _image_bytes(request.items)
+            request.held_bytes = total
+            request.nbytes = _request_bytes(request.items, len(body[0]))
             self._admit(request)
         except ProtocolError as exc:
             self._refuse(request, exc)
@@ -333,6 +339,23 @@ class Hub:
             )
             return
         if self._pending or not self.scene.fits(request.nbytes):
+            # A waiting request holds its frames in hub memory (shared-memory pixels stay the
+            # producer's until accepted): both the count and those bytes are capped.
+            waiting = sum(r.held_bytes for r in self._pending)
+            if (
+                len(self._pending) >= self.config.max_pending_requests
+                or waiting + request.held_bytes > self.config.memory_budget // 2
+            ):
+                self._refuse(
+                    request,
+                    ProtocolError(
+                        ErrorCode.BUDGET_FULL,
+                        f"memory budget of {self.config.memory_budget} bytes is full and "
+                        f"{len(self._pending)} request(s) of {waiting} bytes already wait for "
+                        f"it; retry later, clear the scene or raise --memory-budget",
+                    ),
+                )
+                return
             log.info("memory budget full: delaying ack of request %r", request.req)
             self._pending.append(request)
             return
@@ -368,12 +391,18 @@ class Hub:
             for item in request.items:
                 segment = None
                 if item["kind"] == "image":
-                    segment, adopted_from = self._ingest_pixels(item, request.frames)
+                    segment, adopted_from = self._ingest_pixels(
+                        item, request.frames, request.openhcs is not None
+                    )
                     placed.append((segment, adopted_from))
                 prepared.append((item, segment))
         except ProtocolError as exc:
             self._roll_back(placed)
             self._refuse(request, exc)
+            return
+        except shm.SegmentError as exc:
+            self._roll_back(placed)
+            self._refuse(request, ProtocolError(ErrorCode.MISSING_SEGMENT, str(exc), "shm"))
             return
         except OSError as exc:
             self._roll_back(placed)
@@ -384,8 +413,9 @@ class Hub:
             config = item.get("display_config")
             if config:
                 self._known_components |= declared_components(config)
-            nbytes = array_nbytes(tuple(item["shape"]), np.dtype(item["dtype"])) if segment else 0
-            logged = self.scene.append(self._viewer_header(item, segment), segment, nbytes)
+            header = self._viewer_header(item, segment)
+            nbytes = item_nbytes(item) + len(encode_header(header))
+            logged = self.scene.append(header, segment, nbytes)
             indices.append(logged.index)
         if request.openhcs is not None:
             source = request.openhcs
@@ -405,7 +435,9 @@ class Hub:
         self.accepted_bytes += request.nbytes
         self._reply(request, reply_ok(request.req, scene=self.scene.scene_id, indices=indices))
 
-    def _ingest_pixels(self, item: dict, frames: list[zmq.Frame]) -> tuple[str, str | None]:
+    def _ingest_pixels(
+        self, item: dict, frames: list[zmq.Frame], compat: bool
+    ) -> tuple[str, str | None]:
         nbytes = array_nbytes(tuple(item["shape"]), np.dtype(item["dtype"]))
         hub_name = self._new_segment_name()
         if "frame" in item:
@@ -422,7 +454,15 @@ class Hub:
         name = item["shm"]
         parsed = shm.parse_name(name)
         own = parsed is not None and parsed.hub_pid == self.pid and parsed.producer_pid
-        if not own and not shm.is_openhcs_name(name):
+        foreign = compat and shm.is_openhcs_name(name)  # only on the OpenHCS ports
+        if parsed is not None and parsed.producer_pid and parsed.hub_pid != self.pid:
+            raise ProtocolError(
+                ErrorCode.WRONG_HUB,
+                f"shared-memory name {name!r:.80} was made for hub {parsed.hub_pid}, this is "
+                f"hub {self.pid}: ping again for the 'shm_prefix'",
+                "shm",
+            )
+        if not own and not foreign:
             raise ProtocolError(
                 ErrorCode.BAD_FIELD,
                 f"shared-memory name {name!r:.80} is not allowed: use a name from the hub's "
@@ -433,7 +473,7 @@ class Hub:
             size = shm.segment_size(name)
         except shm.SegmentError as exc:
             raise ProtocolError(ErrorCode.MISSING_SEGMENT, str(exc), "shm") from None
-        if size < nbytes:
+        if size < nbytes or (own and size > max(nbytes, 1)):
             raise ProtocolError(
                 ErrorCode.SIZE_MISMATCH,
                 f"shared-memory segment {name!r} holds {size} bytes but shape {item['shape']} "
@@ -568,7 +608,8 @@ class Hub:
             header = {"kind": "batch", "items": items}
             request.items = items_of(header, self._known_components, self.config.limits, 1)
             request.frames = []
-            request.nbytes = _image_bytes(request.items)
+            request.held_bytes = len(body)
+            request.nbytes = _request_bytes(request.items, len(body))
             self._admit(request)
         except ProtocolError as exc:
             self._refuse(request, exc)

@@ -12,6 +12,12 @@ with a resource tracker that unlinks it when *any* process that opened it exits;
 the hub decides when a segment dies. On Linux the segments are files under ``/dev/shm``,
 which lets the hub adopt a producer's segment by renaming it (no copy).
 
+Every existing segment is opened through :func:`_open_checked`: ``O_NOFOLLOW|O_NONBLOCK``
+(a FIFO or device planted under a segment name can neither block nor redirect the open) and
+then ``fstat`` must show a regular file owned by this user. /dev/shm is sticky, so a file this
+user owns cannot be swapped by anybody else between the check and its use. Hub segment names
+end in a random token, so nobody can plant a file under the next name the hub will create.
+
 This module must not know about messages or viewers.
 """
 
@@ -22,6 +28,8 @@ import logging
 import mmap
 import os
 import re
+import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,8 +40,8 @@ log = logging.getLogger(__name__)
 PREFIX = "viewerhub-"
 SHM_DIR = Path("/dev/shm")
 
-_HUB_SEGMENT = re.compile(r"^viewerhub-(\d+)-(\d+)$")
-_PRODUCER_SEGMENT = re.compile(r"^viewerhub-(\d+)-p(\d+)-(\d+)$")
+_HUB_SEGMENT = re.compile(r"^viewerhub-(\d+)-(\d+)(?:-[0-9a-f]{8})?$")
+_PRODUCER_SEGMENT = re.compile(r"^viewerhub-(\d+)-p(\d+)-(\d+)(?:-[0-9a-f]{8})?$")
 #: Foreign segments the OpenHCS sender creates: napari_/fiji_ + 12 hex digits.
 _OPENHCS_SEGMENT = re.compile(r"^(napari|fiji)_[0-9a-f]{12}$")
 
@@ -63,11 +71,12 @@ def is_openhcs_name(name: str) -> bool:
 
 
 def hub_segment_name(hub_pid: int, number: int) -> str:
-    return f"{PREFIX}{hub_pid}-{number}"
+    """A new hub segment name; its random tail makes it impossible to plant in advance."""
+    return f"{PREFIX}{hub_pid}-{number}-{secrets.token_hex(4)}"
 
 
 def producer_segment_name(hub_pid: int, producer_pid: int, number: int) -> str:
-    return f"{PREFIX}{hub_pid}-p{producer_pid}-{number}"
+    return f"{PREFIX}{hub_pid}-p{producer_pid}-{number}-{secrets.token_hex(4)}"
 
 
 def create(name: str, size: int, populate: bool = False) -> mmap.mmap:
@@ -88,14 +97,37 @@ def create(name: str, size: int, populate: bool = False) -> mmap.mmap:
         os.close(fd)
 
 
-def open_readonly(name: str, min_size: int) -> mmap.mmap:
-    """Map an existing segment read-only, checking that it holds at least ``min_size`` bytes."""
+def _open_checked(name: str) -> tuple[int, int]:
+    """Open an existing segment read-only and check it; returns (fd, size). Caller closes fd.
+
+    Refuses, with a :class:`SegmentError` naming the reason, anything but a regular file owned
+    by this user: a FIFO would block ``open``/``read`` forever, a device or another user's
+    file is not ours to map.
+    """
     try:
-        fd = _posixshmem.shm_open("/" + name, os.O_RDONLY, mode=0o600)
+        fd = _posixshmem.shm_open(
+            "/" + name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, mode=0o600
+        )
     except FileNotFoundError:
         raise SegmentError(f"shared-memory segment {name!r} does not exist") from None
+    except OSError as exc:
+        raise SegmentError(f"shared-memory segment {name!r} cannot be opened: {exc}") from None
+    info = os.fstat(fd)
+    problem = None
+    if not stat.S_ISREG(info.st_mode):
+        problem = "is not a regular file"
+    elif info.st_uid != os.geteuid():
+        problem = f"belongs to uid {info.st_uid}, not to this user ({os.geteuid()})"
+    if problem:
+        os.close(fd)
+        raise SegmentError(f"shared-memory segment {name!r} {problem}: refused")
+    return fd, info.st_size
+
+
+def open_readonly(name: str, min_size: int) -> mmap.mmap:
+    """Map an existing segment read-only, checking that it holds at least ``min_size`` bytes."""
+    fd, size = _open_checked(name)
     try:
-        size = os.fstat(fd).st_size
         if size < min_size:
             raise SegmentError(
                 f"shared-memory segment {name!r} holds {size} bytes, fewer than the "
@@ -107,27 +139,34 @@ def open_readonly(name: str, min_size: int) -> mmap.mmap:
 
 
 def segment_size(name: str) -> int:
-    try:
-        fd = _posixshmem.shm_open("/" + name, os.O_RDONLY, mode=0o600)
-    except FileNotFoundError:
-        raise SegmentError(f"shared-memory segment {name!r} does not exist") from None
-    try:
-        return os.fstat(fd).st_size
-    finally:
-        os.close(fd)
+    """The real size of a checked segment (see :func:`_open_checked`)."""
+    fd, size = _open_checked(name)
+    os.close(fd)
+    return size
 
 
 def unlink(name: str) -> bool:
-    """Remove a segment's name; mappings stay valid until closed. False if already gone."""
+    """Remove a segment's name; mappings stay valid until closed.
+
+    False if it is already gone or is not ours to remove (another user's file in the sticky
+    /dev/shm): never an exception that could stop the hub's housekeeping.
+    """
     try:
         _posixshmem.shm_unlink("/" + name)
         return True
     except FileNotFoundError:
         return False
+    except PermissionError:
+        log.warning("segment %s belongs to another user: left alone", name)
+        return False
 
 
 def adopt(producer_name: str, hub_name: str) -> None:
-    """Take ownership of a producer's segment without copying: rename it to a hub name."""
+    """Take ownership of a producer's segment without copying: rename it to a hub name.
+
+    The caller checked the segment with :func:`segment_size` (regular, ours); rename never
+    follows a symlink and, /dev/shm being sticky, nobody else can swap a file we own.
+    """
     os.rename(SHM_DIR / producer_name, SHM_DIR / hub_name)
 
 
@@ -136,9 +175,20 @@ def can_adopt() -> bool:
 
 
 def list_ours() -> list[str]:
+    """Names under our prefix that belong to this user (others' files are not ours to sweep)."""
     if not SHM_DIR.is_dir():
         return []
-    return sorted(p.name for p in SHM_DIR.iterdir() if p.name.startswith(PREFIX))
+    uid = os.geteuid()
+    names = []
+    for entry in os.scandir(SHM_DIR):
+        if not entry.name.startswith(PREFIX):
+            continue
+        try:
+            if entry.stat(follow_symlinks=False).st_uid == uid:
+                names.append(entry.name)
+        except FileNotFoundError:
+            continue
+    return sorted(names)
 
 
 def _alive(pid: int) -> bool:

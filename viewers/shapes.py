@@ -25,6 +25,7 @@ Kinds and their ``coords``:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -63,19 +64,44 @@ class ShapeError(ValueError):
     """A shape is malformed; the message names the shape index and the offending value."""
 
 
+#: The largest mask box (pixels) a shape may declare: 8192 x 8192. A viewer expands a mask
+#: into at least a byte per pixel (napari Labels: 4-8), so a bigger box is refused before any
+#: process allocates it.
+MAX_MASK_PIXELS = 1 << 26
+
+
 @dataclass(frozen=True)
 class Mask:
-    """A binary mask inside a box at ``origin`` (y, x) of size ``shape`` (h, w)."""
+    """A binary mask inside a box at ``origin`` (y, x) of ``size`` (h, w), run-length coded.
+
+    The runs are what travels and what the hub keeps; :attr:`array` expands them only when a
+    viewer draws the mask, so checking a message never allocates the box.
+    """
 
     origin: tuple[int, int]
-    array: np.ndarray  # bool, shape (h, w)
+    size: tuple[int, int]
+    runs: np.ndarray  # int64 (start, length) pairs over the C-ordered flattened box
 
-    def to_wire(self) -> dict[str, Any]:
-        flat = np.concatenate([[False], self.array.ravel(), [False]]).astype(np.int8)
+    @classmethod
+    def from_array(cls, origin: tuple[int, int], array: np.ndarray) -> Mask:
+        array = np.asarray(array, dtype=bool)
+        flat = np.concatenate([[False], array.ravel(), [False]]).astype(np.int8)
         edges = np.flatnonzero(np.diff(flat))
         starts, ends = edges[0::2], edges[1::2]
-        runs = np.column_stack([starts, ends - starts]).ravel().tolist()
-        return {"origin": list(self.origin), "shape": list(self.array.shape), "runs": runs}
+        runs = np.column_stack([starts, ends - starts]).ravel().astype(np.int64)
+        return cls(origin, (int(array.shape[0]), int(array.shape[1])), runs)
+
+    @functools.cached_property
+    def array(self) -> np.ndarray:
+        """The mask as a bool (h, w) array, expanded on first use."""
+        h, w = self.size
+        flat = np.zeros(h * w, dtype=bool)
+        for start, length in self.runs.reshape(-1, 2).tolist():
+            flat[start : start + length] = True
+        return flat.reshape(h, w)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"origin": list(self.origin), "shape": list(self.size), "runs": self.runs.tolist()}
 
     @classmethod
     def from_wire(cls, wire: Any) -> Mask:
@@ -84,17 +110,23 @@ class Mask:
         try:
             oy, ox = (int(v) for v in wire["origin"])
             h, w = (int(v) for v in wire["shape"])
-            runs = [int(v) for v in wire["runs"]]
-        except (KeyError, TypeError, ValueError) as exc:
+            runs = np.asarray(wire["runs"], dtype=np.int64)
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise ShapeError(f"mask needs origin [y, x], shape [h, w], runs: {exc}") from None
-        if h <= 0 or w <= 0 or h * w > 1 << 28 or len(runs) % 2:
-            raise ShapeError(f"mask shape {h}x{w} or run count {len(runs)} is invalid")
-        flat = np.zeros(h * w, dtype=bool)
-        for start, length in zip(runs[0::2], runs[1::2]):
-            if start < 0 or length < 0 or start + length > h * w:
-                raise ShapeError(f"mask run ({start}, {length}) lies outside the {h}x{w} box")
-            flat[start : start + length] = True
-        return cls((oy, ox), flat.reshape(h, w))
+        if h <= 0 or w <= 0 or runs.ndim != 1 or len(runs) % 2:
+            raise ShapeError(f"mask shape {h}x{w} or run count {runs.size} is invalid")
+        if h * w > MAX_MASK_PIXELS:
+            raise ShapeError(
+                f"mask box {h}x{w} is above the cap of {MAX_MASK_PIXELS} pixels (8192 x 8192)"
+            )
+        starts, lengths = runs[0::2], runs[1::2]
+        bad = (starts < 0) | (lengths < 0) | (starts + lengths > h * w)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ShapeError(
+                f"mask run ({starts[i]}, {lengths[i]}) lies outside the {h}x{w} box"
+            )
+        return cls((oy, ox), (h, w), runs)
 
 
 @dataclass
@@ -126,11 +158,18 @@ class Shape:
             out["properties"] = dict(self.properties)
         return out
 
+    @property
+    def expanded_nbytes(self) -> int:
+        """Bytes a viewer needs to draw this shape: the expanded mask box, or the vertices."""
+        if self.mask is not None:
+            return self.mask.size[0] * self.mask.size[1]
+        return int(self.coords.nbytes)
+
     def bounds(self) -> tuple[float, float, float, float]:
         """(y0, x0, y1, x1) of the shape, inclusive of every vertex or mask pixel."""
         if self.kind is ShapeKind.MASK:
             assert self.mask is not None
-            (oy, ox), (h, w) = self.mask.origin, self.mask.array.shape
+            (oy, ox), (h, w) = self.mask.origin, self.mask.size
             return float(oy), float(ox), float(oy + h - 1), float(ox + w - 1)
         y0, x0 = self.coords.min(axis=0)
         y1, x1 = self.coords.max(axis=0)
@@ -204,7 +243,7 @@ def points(coords: Any, **kw: Any) -> Shape:
 
 
 def mask(array: np.ndarray, origin: tuple[int, int] = (0, 0), **kw: Any) -> Shape:
-    m = Mask((int(origin[0]), int(origin[1])), np.asarray(array, dtype=bool))
+    m = Mask.from_array((int(origin[0]), int(origin[1])), array)
     return Shape(
         ShapeKind.MASK,
         np.empty((0, 2)),

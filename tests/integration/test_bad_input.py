@@ -192,7 +192,7 @@ def test_a_component_declared_in_the_display_config_is_accepted(hub):
 
 def test_full_budget_delays_the_ack_until_clear(start_hub):
     plane = np.ones((256, 256), np.uint16)  # 128 KiB
-    hub = start_hub(viewers=(), memory_budget=plane.nbytes * 2)
+    hub = start_hub(viewers=(), memory_budget=plane.nbytes * 2 + 4096)  # + headers
     backend = StreamingBackend(hub=hub, timeout_s=20)
     backend.save(plane, "", channel=1)
     backend.save(plane, "", channel=2)
@@ -214,7 +214,9 @@ def test_full_budget_delays_the_ack_until_clear(start_hub):
 def test_full_budget_gives_a_clear_error_after_the_backpressure_timeout(start_hub):
     plane = np.ones((256, 256), np.uint16)
     hub = start_hub(
-        viewers=(), memory_budget=plane.nbytes, extra_args=["--backpressure-timeout", "1"]
+        viewers=(),
+        memory_budget=plane.nbytes + 4096,  # one plane and its header
+        extra_args=["--backpressure-timeout", "1"],
     )
     with StreamingBackend(hub=hub, timeout_s=20) as backend:
         backend.save(plane, "", channel=1)
