@@ -1,0 +1,234 @@
+"""Regression tests for each way one message, one file or one local process could stop the hub.
+
+Every test ends by checking that the hub still answers and still holds what it accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+
+import numpy as np
+import pytest
+import zmq
+
+from backends import StreamingBackend
+from hub import shm
+from tests.conftest import wait_for
+
+NOBODY_UID = 65534
+
+
+class RawClient:
+    """A DEALER that sends arbitrary frames, to play a hostile producer."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.sock = zmq.Context.instance().socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.connect(endpoint)
+
+    def send(self, *frames: bytes, timeout_ms: int = 10_000) -> dict:
+        self.sock.send_multipart(list(frames))
+        assert self.sock.poll(timeout_ms), "hub did not reply"
+        return json.loads(self.sock.recv())
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _image(**overrides: object) -> dict:
+    item = {
+        "kind": "image",
+        "req": 1,
+        "components": {"channel": 1},
+        "dtype": "uint16",
+        "shape": [4, 4],
+        "frame": 1,
+    }
+    item.update(overrides)
+    return {k: v for k, v in item.items() if v is not None}
+
+
+PIXELS = np.zeros((4, 4), np.uint16).tobytes()
+
+
+@pytest.fixture
+def hub(start_hub):
+    handle = start_hub(viewers=("recorder",))
+    handle.wait_viewers(timeout_s=60)
+    with StreamingBackend(hub=handle) as backend:  # one accepted item that must survive
+        backend.save(np.full((8, 8), 7, np.uint16), "", channel=1)
+    return handle
+
+
+def _still_serving(hub, items: int = 1) -> None:
+    status = hub.status()
+    assert status["hub"]["items"] == items
+    assert hub.ping()["pong"]
+
+
+def test_numbers_that_overflow_and_deep_nesting_are_refused_and_the_hub_keeps_serving(hub):
+    raw = RawClient(hub.ingest)
+    deep = "[" * 985 + "]" * 985
+    cases = {
+        "inf request id": b'{"kind":"control","verb":"ping","req":1e400}',
+        "inf in meta": json.dumps(_image(meta={"x": 1})).replace('"x": 1', '"x": 1e400').encode(),
+        "huge int": b'{"kind":"control","verb":"ping","req":123456789012345678901234567890}',
+        "deep meta": json.dumps(_image()).replace('"req": 1', f'"req": 1, "meta": {{"a": {deep}}}'),
+        "deep display config": json.dumps(_image()).replace(
+            '"req": 1', f'"req": 1, "display_config": {{"x": {deep}}}'
+        ),
+        "nested request id": b'{"kind":"control","verb":"ping","req":{"a":[1]}}',
+    }
+    for name, header in cases.items():
+        data = header.encode() if isinstance(header, str) else header
+        reply = raw.send(data, PIXELS)
+        assert reply["ok"] is False, name
+        assert reply["code"] in ("malformed", "bad_field"), (name, reply)
+    raw.close()
+    _still_serving(hub)
+
+
+def test_a_viewer_hello_with_infinity_does_not_break_status(hub):
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.IDENTITY, b"intruder")
+    sock.connect(hub.viewer_endpoint)
+    sock.send(b'{"kind":"hello","credits":4,"pid":1,"viewer":{"x":1e400}}')
+    sock.send(b'{"kind":"hello","viewer":' + b"[" * 900 + b"]" * 900 + b"}")
+    time.sleep(0.5)
+    status = hub.status()
+    assert "intruder" not in status["viewers"]
+    sock.close()
+    _still_serving(hub)
+
+
+def test_a_fifo_under_a_segment_name_is_refused_without_blocking_the_hub(hub):
+    pid = hub.ping()["hub_pid"]
+    name = f"viewerhub-{pid}-p{os.getpid()}-1"
+    fifo = shm.SHM_DIR / name
+    os.mkfifo(fifo, 0o600)
+    try:
+        raw = RawClient(hub.ingest)
+        start = time.monotonic()
+        reply = raw.send(json.dumps(_image(frame=None, shm=name)).encode(), timeout_ms=5000)
+        assert time.monotonic() - start < 2.0
+        assert (reply["ok"], reply["code"]) == (False, "missing_segment")
+        assert "not a regular file" in reply["error"]
+        raw.close()
+        _still_serving(hub)
+    finally:
+        fifo.unlink()
+
+
+def test_a_segment_of_another_user_is_refused(hub):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make a file owned by another user")
+    pid = hub.ping()["hub_pid"]
+    name = f"viewerhub-{pid}-p{os.getpid()}-2"
+    shm.create(name, PIXELS.__len__()).close()
+    os.chown(shm.SHM_DIR / name, NOBODY_UID, NOBODY_UID)
+    try:
+        raw = RawClient(hub.ingest)
+        reply = raw.send(json.dumps(_image(frame=None, shm=name)).encode())
+        assert (reply["ok"], reply["code"]) == (False, "missing_segment")
+        assert f"uid {NOBODY_UID}" in reply["error"]
+        assert (shm.SHM_DIR / name).exists()  # refused, not taken
+        raw.close()
+    finally:
+        (shm.SHM_DIR / name).unlink()
+    _still_serving(hub)
+
+
+def test_an_oversize_segment_declared_small_is_not_adopted(hub):
+    pid = hub.ping()["hub_pid"]
+    name = f"viewerhub-{pid}-p{os.getpid()}-3"
+    shm.create(name, 100 * 1024 * 1024).close()
+    try:
+        raw = RawClient(hub.ingest)
+        reply = raw.send(
+            json.dumps(_image(frame=None, shm=name, shape=[1, 1], dtype="uint8")).encode()
+        )
+        assert (reply["ok"], reply["code"]) == (False, "size_mismatch")
+        raw.close()
+    finally:
+        shm.unlink(name)
+    _still_serving(hub)
+
+
+def test_the_budget_counts_headers_long_names_and_masks_and_caps_waiting_requests(start_hub):
+    plane = np.ones((64, 64), np.uint16)
+    hub = start_hub(viewers=(), memory_budget=1024 * 1024)
+    raw = RawClient(hub.ingest)
+    # A path is a name, not a payload.
+    reply = raw.send(json.dumps(_image(path="x" * 6_000_000)).encode(), PIXELS)
+    assert (reply["ok"], reply["code"], reply["field"]) == (False, "too_large", "path")
+    # A mask box the size of four 16384^2 planes in a few hundred bytes of JSON.
+    mask = {"kind": "mask", "mask": {"origin": [0, 0], "shape": [16384, 16384], "runs": [0, 1]}}
+    shapes = {"kind": "shapes", "req": 2, "components": {}, "shapes": [mask] * 4}
+    reply = raw.send(json.dumps(shapes).encode())
+    assert (reply["ok"], reply["code"]) == (False, "bad_field") and "cap" in reply["error"]
+    # A mask within the cap is charged at its expanded size.
+    small = {"kind": "mask", "mask": {"origin": [0, 0], "shape": [256, 256], "runs": [0, 9]}}
+    reply = raw.send(json.dumps({**shapes, "shapes": [small]}).encode())
+    assert reply["ok"], reply
+    assert hub.status()["hub"]["bytes"] >= 256 * 256
+    # Fill the budget, then pipeline 100 requests: at most the cap wait, the rest are refused
+    # at once with a reason; the hub's memory holds only the waiting ones.
+    header = json.dumps(_image(shape=[64, 64])).encode()
+    while True:  # until a request waits for memory (no reply)
+        raw.sock.send_multipart([header, plane.tobytes()])
+        if not raw.sock.poll(1000):
+            break
+        assert json.loads(raw.sock.recv())["ok"]
+    for i in range(100):
+        raw.sock.send_multipart(
+            [json.dumps(_image(shape=[64, 64], req=1000 + i)).encode(), plane.tobytes()]
+        )
+    deadline = time.monotonic() + 10
+    refused = []
+    while len(refused) < 68 and time.monotonic() < deadline:
+        if raw.sock.poll(500):
+            refused.append(json.loads(raw.sock.recv()))
+    assert len(refused) >= 68, len(refused)
+    assert all(r["code"] == "budget_full" and "already wait" in r["error"] for r in refused)
+    assert hub.status()["hub"]["pending_requests"] <= 32
+    raw.close()
+    assert hub.ping()["pong"]
+
+
+def test_openhcs_segment_names_are_refused_on_the_native_port_and_left_alone(hub):
+    name = "napari_0123456789ab"
+    shm.create(name, len(PIXELS)).close()
+    try:
+        raw = RawClient(hub.ingest)
+        reply = raw.send(json.dumps(_image(frame=None, shm=name)).encode())
+        assert (reply["ok"], reply["code"]) == (False, "bad_field")
+        raw.close()
+        time.sleep(0.5)
+        assert (shm.SHM_DIR / name).exists()
+    finally:
+        shm.unlink(name)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_running_producer_reconnects_to_a_restarted_hub(start_hub):
+    port = _free_port()
+    first = start_hub(viewers=(), port=port)
+    backend = StreamingBackend(hub=first, timeout_s=20)
+    backend.save(np.ones((16, 16), np.uint16), "", channel=1)
+    first.stop()
+    second = start_hub(viewers=(), port=port)
+    reply = backend.save(np.ones((16, 16), np.uint16), "", channel=2)
+    assert reply["ok"]
+    assert backend.hub_pid == second.pid
+    assert second.status()["hub"]["items"] == 1
+    backend.close()
+    wait_for(lambda: not [n for n in shm.list_ours() if f"-p{os.getpid()}-" in n], 5)
