@@ -6,6 +6,12 @@ it; its credits are how many more items it may have in flight. A slow viewer sim
 low cursor: nothing here ever waits for a viewer, so the producer and the other viewers go
 on. A viewer that (re)connects starts at cursor 0 and receives the whole scene again.
 
+A viewer process that dies or hangs with items in flight must not be fed the same item again
+forever. :meth:`SceneLog.viewer_failed` marks what was in flight as *suspect*; on replay,
+suspects go out one at a time, so the next failure names the culprit exactly. That item is
+then *skipped* for that viewer (reported in its status with the reason) and never sent to it
+again in this scene: one bad item costs at most two restarts, never a crash loop.
+
 This module holds no sockets: the server asks it what to send and tells it what was acked.
 """
 
@@ -49,12 +55,24 @@ class Cursor:
     acked: int = 0
     errors: int = 0
     last_error: str | None = None
-    in_flight: set[int] = field(default_factory=set)
+    in_flight: dict[int, float] = field(default_factory=dict)  # index -> monotonic send time
     shown_times: list[float] = field(default_factory=list)
 
     def reset(self, window: int) -> None:
         self.next_index, self.credits, self.window = 0, window, window
-        self.acked, self.in_flight = 0, set()
+        self.acked, self.in_flight = 0, {}
+
+    def stalled(self, now: float, ack_timeout_s: float) -> bool:
+        """True if its oldest item in flight waits longer than ``ack_timeout_s`` for an ack."""
+        return bool(self.in_flight) and now - min(self.in_flight.values()) > ack_timeout_s
+
+
+@dataclass
+class Faults:
+    """Items that were in flight when a viewer died or hung, per viewer, for one scene."""
+
+    suspects: set[int] = field(default_factory=set)
+    skipped: dict[int, str] = field(default_factory=dict)  # index -> why
 
 
 class SceneLog:
@@ -67,6 +85,7 @@ class SceneLog:
         self.items: list[SceneItem] = []
         self.bytes_used = 0
         self.cursors: dict[str, Cursor] = {}
+        self.faults: dict[str, Faults] = {}  # kept across a viewer's restarts, not scenes
         self.display_config: dict[str, Any] | None = None
 
     def __len__(self) -> int:
@@ -91,6 +110,7 @@ class SceneLog:
                 self._release(item.segment)
         self.items, self.bytes_used = [], 0
         self.scene_id += 1
+        self.faults.clear()
         for cursor in self.cursors.values():
             cursor.reset(cursor.window)
 
@@ -105,14 +125,48 @@ class SceneLog:
     def detach(self, viewer: str) -> None:
         self.cursors.pop(viewer, None)
 
+    def viewer_failed(self, viewer: str, reason: str) -> list[int]:
+        """The viewer died or hung: suspect what it had in flight; returns newly skipped items.
+
+        A single item in flight at a failure is the culprit: it is skipped from now on.
+        """
+        cursor = self.cursors.get(viewer)
+        if cursor is None or not cursor.in_flight:
+            return []
+        faults = self.faults.setdefault(viewer, Faults())
+        if len(cursor.in_flight) == 1:
+            (index,) = cursor.in_flight
+            faults.skipped[index] = reason
+            faults.suspects.discard(index)
+            return [index]
+        faults.suspects |= set(cursor.in_flight)
+        return []
+
     def due(self, viewer: str) -> Iterator[SceneItem]:
-        """Items the viewer may receive now, within its credits; advances its cursor."""
+        """Items the viewer may receive now, within its credits; advances its cursor.
+
+        Skipped items are passed over; a suspect goes out alone (nothing else in flight).
+        """
         cursor = self.cursors[viewer]
+        faults = self.faults.get(viewer)
+        now = time.monotonic()
         while cursor.credits > 0 and cursor.next_index < len(self.items):
             item = self.items[cursor.next_index]
+            if faults is not None:
+                if item.index in faults.skipped:
+                    cursor.next_index += 1
+                    continue
+                if item.index in faults.suspects:
+                    if cursor.in_flight:
+                        return
+                    cursor.next_index += 1
+                    cursor.credits -= 1
+                    cursor.in_flight[item.index] = now
+                    yield item
+                    return
             cursor.next_index += 1
             cursor.credits -= 1
-            cursor.in_flight.add(item.index)
+            cursor.in_flight[item.index] = now
             yield item
 
     def ack(self, viewer: str, scene_id: int, index: int, error: str | None) -> bool:
@@ -120,7 +174,10 @@ class SceneLog:
         cursor = self.cursors.get(viewer)
         if cursor is None or scene_id != self.scene_id or index not in cursor.in_flight:
             return False
-        cursor.in_flight.discard(index)
+        del cursor.in_flight[index]
+        faults = self.faults.get(viewer)
+        if faults is not None:
+            faults.suspects.discard(index)  # shown: not the culprit
         cursor.credits += 1
         cursor.acked += 1
         now = time.time()
@@ -132,12 +189,18 @@ class SceneLog:
             cursor.last_error = error
         return True
 
-    def shown_by_all(self, index: int) -> bool:
-        """True once every connected viewer has acked item ``index`` (and one is connected)."""
+    def shown_by_all(self, index: int, ack_timeout_s: float = 30.0) -> bool:
+        """True once every connected, acking viewer has acked (or skipped) item ``index``.
+
+        A viewer that holds an item unacked for longer than ``ack_timeout_s`` does not count:
+        one viewer that never acks must not stop acks for everybody (OpenHCS senders).
+        """
         if not self.cursors:
             return False
+        now = time.monotonic()
         return all(
-            index < cursor.next_index and index not in cursor.in_flight
+            (index < cursor.next_index and index not in cursor.in_flight)
+            or cursor.stalled(now, ack_timeout_s)
             for cursor in self.cursors.values()
         )
 
@@ -146,7 +209,12 @@ class SceneLog:
         if cursor is None:
             return {"connected": False}
         recent = [t for t in cursor.shown_times if t > time.time() - 5.0]
+        faults = self.faults.get(viewer, Faults())
         return {
+            "skipped": len(faults.skipped),
+            "skipped_items": [
+                {"index": i, "reason": why} for i, why in sorted(faults.skipped.items())[-5:]
+            ],
             "connected": True,
             "shown": cursor.acked,
             "queued": len(self.items) - cursor.next_index,

@@ -266,7 +266,9 @@ class Hub:
         tmp.replace(self.config.ready_file)
 
     def _housekeeping(self) -> None:
-        for name in self.supervisor.check():
+        for name, reason in self.supervisor.check():
+            for index in self.scene.viewer_failed(name, reason):
+                log.error("viewer %s: skipping item %d from now on (%s)", name, index, reason)
             self.scene.detach(name)
         now = time.monotonic()
         if now >= self._next_sweep:  # segments of producers that died before sending
@@ -644,7 +646,9 @@ class Hub:
         """Ack OpenHCS items once every connected viewer has shown them."""
         while self._compat_acks:
             scene, index, image_id, port, viewer_type, transport = self._compat_acks[0]
-            if scene == self.scene.scene_id and not self.scene.shown_by_all(index):
+            if scene == self.scene.scene_id and not self.scene.shown_by_all(
+                index, self.config.hang_restart_s
+            ):
                 return
             self._compat_acks.popleft()
             if scene != self.scene.scene_id:

@@ -131,8 +131,8 @@ class Supervisor:
             viewer.hung_since = None
         return viewer
 
-    def check(self) -> list[str]:
-        """Look at every viewer; returns the names that died or were restarted (to detach)."""
+    def check(self) -> list[tuple[str, str]]:
+        """Look at every viewer; returns (name, why) of those that died or were killed."""
         gone = []
         now = time.monotonic()
         for viewer in self.viewers.values():
@@ -141,7 +141,7 @@ class Supervisor:
             if viewer.supervised and viewer.process and viewer.process.poll() is not None:
                 viewer.last_exit = viewer.process.returncode
                 log.error("viewer %s exited with code %s", viewer.name, viewer.last_exit)
-                gone.append(viewer.name)
+                gone.append((viewer.name, f"the viewer exited with code {viewer.last_exit}"))
                 self._restart(viewer)
                 continue
             silent = now - (viewer.last_heartbeat or viewer.started_at)
@@ -162,7 +162,7 @@ class Supervisor:
             ):
                 log.error("viewer %s hung for %.0f s: killing it", viewer.name, self.hang_restart_s)
                 self._kill(viewer)
-                gone.append(viewer.name)
+                gone.append((viewer.name, f"the viewer hung for {self.hang_restart_s:.0f} s"))
                 self._restart(viewer)
         return gone
 

@@ -16,7 +16,7 @@ import zmq
 
 from backends import StreamingBackend
 from hub import shm
-from tests.conftest import wait_for
+from tests.conftest import thirdparty_env, wait_for
 
 NOBODY_UID = 65534
 
@@ -232,3 +232,38 @@ def test_a_running_producer_reconnects_to_a_restarted_hub(start_hub):
     assert second.status()["hub"]["items"] == 1
     backend.close()
     wait_for(lambda: not [n for n in shm.list_ours() if f"-p{os.getpid()}-" in n], 5)
+
+
+@pytest.mark.parametrize("poison", ["exit", "hang"])
+def test_an_item_that_kills_or_freezes_a_viewer_is_skipped_after_two_restarts(
+    start_hub, tmp_path, poison
+):
+    tally = tmp_path / "tally.json"
+    hub = start_hub(
+        ("tally",),
+        env=thirdparty_env(),
+        viewer_options={"tally": {"out": str(tally)}},
+        extra_args=["--heartbeat-timeout", "1", "--hang-restart", "1"],
+    )
+    hub.wait_viewers(timeout_s=60)
+    with StreamingBackend(hub=hub) as backend:
+        for z in range(6):
+            backend.save(np.full((8, 8), z, np.uint16), "", z_index=z)
+    poisoned = {"kind": "shapes", "components": {"z_index": 3}, "meta": {"poison": poison}}
+    poisoned["shapes"] = [{"kind": "points", "coords": [[1, 1]]}]
+    raw = RawClient(hub.ingest)
+    assert raw.send(json.dumps({**poisoned, "req": 1}).encode())["ok"]
+    raw.close()
+
+    def settled():
+        viewer = hub.status()["viewers"]["tally"]
+        done = viewer.get("skipped") == 1 and viewer.get("queued") == 0
+        return viewer if done and viewer.get("in_flight") == 0 else None
+
+    viewer = wait_for(settled, 90, "the poisoned item to be skipped")
+    assert viewer["state"] == "running" and viewer["restarts"] <= 2
+    assert viewer["skipped_items"][0]["index"] == 6
+    reason = viewer["skipped_items"][0]["reason"]
+    assert ("exited with code 3" in reason) if poison == "exit" else ("hung" in reason)
+    indices = json.loads(tally.read_text())["indices"]
+    assert sorted(set(indices)) == [0, 1, 2, 3, 4, 5]
