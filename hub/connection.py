@@ -1,6 +1,7 @@
 """A producer's or controller's connection to a hub's ingest endpoint (request/reply).
 
-One DEALER socket (a CURVE client when ``keys_dir`` or ``VIEWERHUB_KEYS_DIR`` is given);
+One DEALER socket, always a CURVE client (keys from ``keys_dir``, ``$VIEWERHUB_KEYS_DIR`` or the
+user's own key directory, see ``hub.security``);
 every request carries a ``req`` number and waits for the reply with that
 number, so a reply that arrives after its request timed out is recognised and dropped. A hub
 that does not answer within ``timeout_s`` raises :class:`HubTimeoutError` instead of hanging.
@@ -9,7 +10,6 @@ that does not answer within ``timeout_s`` raises :class:`HubTimeoutError` instea
 from __future__ import annotations
 
 import itertools
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +18,7 @@ from typing import Any
 import zmq
 
 from hub.protocol import decode_header, encode_header
-from hub.security import client_curve
+from hub.security import client_curve, keys_dir_for
 
 
 class HubError(RuntimeError):
@@ -43,9 +43,11 @@ class HubConnection:
         self._ids = itertools.count(1)
         self._sock = zmq.Context.instance().socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 0)
-        keys_dir = keys_dir or os.environ.get("VIEWERHUB_KEYS_DIR")
-        if keys_dir:
-            client_curve(self._sock, Path(keys_dir))
+        try:
+            client_curve(self._sock, keys_dir_for(keys_dir))
+        except BaseException:
+            self._sock.close()
+            raise
         self._sock.connect(endpoint)
 
     def request(

@@ -1,11 +1,17 @@
-"""Who may talk to the hub: loopback by default, CURVE keys for anything else.
+"""Who may talk to the hub: the user who runs it, and only the keys that user hands out.
 
-A hub binds 127.0.0.1 unless told otherwise. Binding any other interface requires a key
-directory (made by ``hub keys``) and turns on ZeroMQ CURVE on the ingest socket: traffic is
-encrypted and a ZAP authenticator admits only clients whose public key is in the
-directory's ``authorized/`` folder. Unauthenticated peers never get a byte through, control
-verbs included (they travel on the same socket). Viewer sockets stay on loopback: viewers are
-processes the hub starts on its own machine.
+Loopback is not a trust boundary: every user of the machine can connect to 127.0.0.1. So
+every hub socket that viewerhub defines (ingest and viewer, loopback included) runs ZeroMQ
+CURVE, and a ZAP authenticator admits only clients whose public key is in the key
+directory's ``authorized/`` folder. The default key directory is private to the user
+(``~/.config/viewerhub/keys``, mode 0700, made on first use), so the user's own producers,
+CLI and viewers connect without configuration and another local user, who cannot read the
+client secret, gets no byte through: no status, no clear, no screenshot, no item headers,
+no viewer identity. Binding beyond loopback additionally needs an explicit ``--keys`` directory
+(made by ``hub keys``), copied to the producers' hosts.
+
+The OpenHCS compatibility ports are the one exception (that sender cannot do CURVE); they are
+off by default, accept only data batches, ping and status, and are documented as such.
 
 Key directory layout::
 
@@ -21,6 +27,7 @@ import logging
 import os
 import shutil
 import socket
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +40,39 @@ log = logging.getLogger(__name__)
 DEFAULT_KEYS_DIR = Path(
     os.environ.get("VIEWERHUB_KEYS", Path.home() / ".config" / "viewerhub" / "keys")
 )
+#: Environment variable that hands a key directory to clients and viewer processes.
+KEYS_ENV = "VIEWERHUB_KEYS_DIR"
+
+
+def keys_dir_for(explicit: str | Path | None = None) -> Path:
+    """The key directory a client or hub uses: explicit, then $VIEWERHUB_KEYS_DIR, then default."""
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get(KEYS_ENV) or DEFAULT_KEYS_DIR)
+
+
+def ensure_keys(directory: Path) -> Path:
+    """Make the user's key directory on first use; refuse one that others could read.
+
+    Two hubs starting at once must not write two different key sets: the keys are made in a
+    private temporary directory and renamed into place, and whoever loses the race uses the
+    winner's.
+    """
+    if not (directory / "server.key_secret").exists():
+        directory.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        staging = Path(tempfile.mkdtemp(prefix=".keys-", dir=directory.parent))
+        make_keys(staging)
+        try:
+            os.rename(staging, directory)
+            log.info("made CURVE keys in %s", directory)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+    info = directory.stat()
+    if info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        raise SecurityError(
+            f"key directory {directory} must belong to this user and be private (chmod 700)"
+        )
+    return directory
 
 
 class SecurityError(RuntimeError):
@@ -54,6 +94,7 @@ def is_loopback(host: str) -> bool:
 def make_keys(directory: Path) -> dict[str, Path]:
     """Create a server and a client keypair and authorise the client; returns the files."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(directory, 0o700)
     authorized = directory / "authorized"
     authorized.mkdir(exist_ok=True, mode=0o700)
     server_public, server_secret = zmq.auth.create_certificates(str(directory), "server")
@@ -78,7 +119,7 @@ def authorize(directory: Path, public_key_file: Path) -> Path:
 
 @dataclass
 class ServerCurve:
-    """CURVE on a hub's ingest socket, with a ZAP authenticator thread."""
+    """CURVE on a hub's sockets, with one ZAP authenticator thread for all of them."""
 
     directory: Path
     authenticator: ThreadAuthenticator | None = None
@@ -109,13 +150,19 @@ def client_curve(sock: zmq.Socket, directory: Path) -> None:
     """Make ``sock`` a CURVE client with the keys in ``directory``."""
     server_public = directory / "server.key"
     client_secret = directory / "client.key_secret"
-    if not server_public.exists() or not client_secret.exists():
+    try:
+        public, private = zmq.auth.load_certificate(str(client_secret))
+    except FileNotFoundError:
         raise SecurityError(
-            f"{directory} needs server.key and client.key_secret (copy them from the hub's "
-            f"`hub keys` directory)"
-        )
-    public, private = zmq.auth.load_certificate(str(client_secret))
-    server_key, _ = zmq.auth.load_certificate(str(server_public))
+            f"{directory} needs server.key and client.key_secret: start the hub once as this "
+            f"user (it makes them), or copy them from the hub's `hub keys` directory"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise SecurityError(f"cannot read the client key in {directory}: {exc}") from None
+    try:
+        server_key, _ = zmq.auth.load_certificate(str(server_public))
+    except (OSError, ValueError) as exc:
+        raise SecurityError(f"cannot read the hub's public key in {directory}: {exc}") from None
     sock.curve_secretkey = private
     sock.curve_publickey = public
     sock.curve_serverkey = server_key

@@ -46,7 +46,7 @@ from hub.protocol import (
     reply_ok,
 )
 from hub.scene import SceneLog
-from hub.security import SecurityError, ServerCurve, is_loopback
+from hub.security import SecurityError, ServerCurve, ensure_keys, is_loopback, keys_dir_for
 from hub.supervisor import Supervisor, ViewerState
 
 log = logging.getLogger(__name__)
@@ -135,11 +135,13 @@ class Hub:
                 f"refusing to listen on {config.host} without authentication: give --keys DIR "
                 f"(create it with `hub keys`), or stay on 127.0.0.1"
             )
-        self.curve = ServerCurve(config.keys_dir) if config.keys_dir else None
+        # Loopback is shared by every user of the machine: CURVE on every socket, always.
+        self.keys_dir = ensure_keys(keys_dir_for(config.keys_dir))
+        self.curve = ServerCurve(self.keys_dir)
         self.ingest = self.ctx.socket(zmq.ROUTER)
-        if self.curve is not None:
-            self.curve.apply(self.ctx, self.ingest)
+        self.curve.apply(self.ctx, self.ingest)
         self.viewer_sock = self.ctx.socket(zmq.ROUTER)
+        self.curve.apply(self.ctx, self.viewer_sock)
         self.viewer_sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
         for sock in (self.ingest, self.viewer_sock):
             sock.setsockopt(zmq.LINGER, 0)
@@ -159,6 +161,7 @@ class Hub:
             self._bind_openhcs(config.openhcs)
         self.supervisor = Supervisor(
             self.viewer_endpoint,
+            keys_dir=self.keys_dir,
             heartbeat_timeout_s=config.heartbeat_timeout_s,
             hang_restart_s=config.hang_restart_s,
         )
@@ -251,8 +254,7 @@ class Hub:
         self.viewer_sock.close()
         for sock in [*self._compat_sockets, *self._ack_sockets.values()]:
             sock.close()
-        if self.curve is not None:
-            self.curve.stop()
+        self.curve.stop()
         if self.config.ready_file:
             self.config.ready_file.unlink(missing_ok=True)
         log.info("hub %d stopped", self.pid)

@@ -18,7 +18,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any
+
+from hub.security import KEYS_ENV
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,7 @@ class Supervisor:
     def __init__(
         self,
         viewer_endpoint: str,
+        keys_dir: Path | None = None,
         heartbeat_timeout_s: float = 5.0,
         hang_restart_s: float = 30.0,
         start_timeout_s: float = 120.0,
@@ -68,6 +72,7 @@ class Supervisor:
         restart_window_s: float = 60.0,
     ) -> None:
         self.viewer_endpoint = viewer_endpoint
+        self.keys_dir = keys_dir
         self.heartbeat_timeout_s = heartbeat_timeout_s
         self.hang_restart_s = hang_restart_s
         self.start_timeout_s = start_timeout_s
@@ -110,7 +115,10 @@ class Supervisor:
             json.dumps(viewer.options),
         ]
         log.info("starting viewer %s: %s", viewer.name, " ".join(cmd[:4]))
-        viewer.process = subprocess.Popen(cmd, start_new_session=True)
+        env = dict(os.environ)
+        if self.keys_dir is not None:  # the viewer authenticates with the hub's own keys
+            env[KEYS_ENV] = str(self.keys_dir)
+        viewer.process = subprocess.Popen(cmd, start_new_session=True, env=env)
         viewer.state = ViewerState.STARTING
         viewer.started_at = time.monotonic()
         viewer.last_heartbeat = 0.0

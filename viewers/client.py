@@ -25,6 +25,7 @@ import zmq
 
 from hub import shm
 from hub.protocol import ProtocolError, decode_header, encode_header
+from hub.security import client_curve, keys_dir_for
 from viewers.base import DisplayConfig, Item, Viewer
 from viewers.shapes import ShapeError, parse_shapes
 
@@ -44,6 +45,7 @@ class ViewerClient:
         hub_pid: int | None = None,
         credits: int = 16,
         heartbeat_s: float = 0.5,
+        keys_dir: str | Path | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.name = name
@@ -74,6 +76,7 @@ class ViewerClient:
         self._sock = self._ctx.socket(zmq.DEALER)
         self._sock.setsockopt(zmq.IDENTITY, name.encode())
         self._sock.setsockopt(zmq.LINGER, 1000)
+        client_curve(self._sock, keys_dir_for(keys_dir))  # the hub admits only its user's keys
         self._sock.connect(endpoint)
         self._send({"kind": "hello", **self._stats()})
 

@@ -9,26 +9,12 @@ import time
 
 import numpy as np
 import pytest
-import zmq
 
 from backends import StreamingBackend
 from hub import HubError, shm
 from hub.connection import HubConnection
 from tests.conftest import read_received
-
-
-class RawClient:
-    """A DEALER that sends arbitrary frames, to play a broken producer."""
-
-    def __init__(self, endpoint: str) -> None:
-        self.sock = zmq.Context.instance().socket(zmq.DEALER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.connect(endpoint)
-
-    def send(self, *frames: bytes) -> dict:
-        self.sock.send_multipart(list(frames))
-        assert self.sock.poll(10_000), "hub did not reply"
-        return json.loads(self.sock.recv())
+from tests.helpers.raw import RawClient
 
 
 def _image(**overrides):

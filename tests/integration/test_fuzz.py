@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from backends import StreamingBackend
 from tests.conftest import read_received
+from tests.helpers.raw import dealer as raw_dealer
 
 json_scalars = st.one_of(
     st.none(),
@@ -119,9 +120,7 @@ def fuzz_hub(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dealer(fuzz_hub):
-    sock = zmq.Context.instance().socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(fuzz_hub.ingest)
+    sock = raw_dealer(fuzz_hub.ingest)
     yield sock
     sock.close()
 

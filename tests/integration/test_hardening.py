@@ -12,30 +12,13 @@ import time
 
 import numpy as np
 import pytest
-import zmq
 
 from backends import StreamingBackend
 from hub import shm
 from tests.conftest import thirdparty_env, wait_for
+from tests.helpers.raw import RawClient, dealer
 
 NOBODY_UID = 65534
-
-
-class RawClient:
-    """A DEALER that sends arbitrary frames, to play a hostile producer."""
-
-    def __init__(self, endpoint: str) -> None:
-        self.sock = zmq.Context.instance().socket(zmq.DEALER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.connect(endpoint)
-
-    def send(self, *frames: bytes, timeout_ms: int = 10_000) -> dict:
-        self.sock.send_multipart(list(frames))
-        assert self.sock.poll(timeout_ms), "hub did not reply"
-        return json.loads(self.sock.recv())
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def _image(**overrides: object) -> dict:
@@ -92,10 +75,7 @@ def test_numbers_that_overflow_and_deep_nesting_are_refused_and_the_hub_keeps_se
 
 
 def test_a_viewer_hello_with_infinity_does_not_break_status(hub):
-    sock = zmq.Context.instance().socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.setsockopt(zmq.IDENTITY, b"intruder")
-    sock.connect(hub.viewer_endpoint)
+    sock = dealer(hub.viewer_endpoint, identity=b"intruder")
     sock.send(b'{"kind":"hello","credits":4,"pid":1,"viewer":{"x":1e400}}')
     sock.send(b'{"kind":"hello","viewer":' + b"[" * 900 + b"]" * 900 + b"}")
     time.sleep(0.5)

@@ -73,3 +73,86 @@ def test_hub_keys_command_writes_a_usable_directory(tmp_path):
         "authorized/client.key",
     ):
         assert (tmp_path / "k" / name).exists(), name
+
+
+NOBODY = 65534
+
+
+def _as_nobody(hub_ingest: str, viewer_endpoint: str, server_public: bytes) -> dict:
+    """In a forked child with another uid: try every way in. Returns what happened."""
+    import json as _json
+    import os
+    import tempfile
+    from pathlib import Path
+
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the other user
+        result: dict = {}
+        try:
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            from hub.security import SecurityError
+
+            try:  # the owner's keys: unreadable
+                HubConnection(hub_ingest, timeout_s=1.0).control("status")
+                result["default_keys"] = "answered"
+            except SecurityError:
+                result["default_keys"] = "refused"
+            own = Path(tempfile.mkdtemp())
+            make_keys(own)  # a valid keypair of its own, with the hub's public key
+            (own / "server.key").write_bytes(server_public)
+            for verb in ("status", "clear", "shutdown"):
+                try:
+                    HubConnection(hub_ingest, timeout_s=1.0, keys_dir=own).control(verb)
+                    result[verb] = "answered"
+                except HubTimeoutError:
+                    result[verb] = "timeout"
+            try:
+                from viewers.client import ViewerClient  # noqa: F401
+
+                import zmq
+                from hub.security import client_curve
+
+                sock = zmq.Context.instance().socket(zmq.DEALER)
+                sock.setsockopt(zmq.LINGER, 0)
+                sock.setsockopt(zmq.IDENTITY, b"stranger")
+                client_curve(sock, own)
+                sock.connect(viewer_endpoint)
+                sock.send(b'{"kind":"hello","credits":4,"pid":1}')
+                result["viewer_port"] = "answered" if sock.poll(1500) else "timeout"
+                sock.close()
+            except Exception as exc:  # pragma: no cover - reported to the parent
+                result["viewer_port"] = f"error {exc}"
+        except Exception as exc:  # pragma: no cover
+            result["error"] = repr(exc)
+        os.write(write_fd, _json.dumps(result).encode())
+        os._exit(0)
+    os.close(write_fd)
+    os.waitpid(pid, 0)
+    with os.fdopen(read_fd) as pipe:
+        return _json.loads(pipe.read())
+
+
+def test_another_local_user_gets_nothing_from_a_loopback_hub(start_hub):
+    import os
+
+    from hub.security import keys_dir_for
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to act as another user")
+    hub = start_hub(viewers=())
+    with StreamingBackend(hub=hub) as backend:
+        backend.save(np.ones((8, 8), np.uint16), "", channel=1)
+    server_public = (keys_dir_for() / "server.key").read_bytes()
+    result = _as_nobody(hub.ingest, hub.viewer_endpoint, server_public)
+    assert result == {
+        "default_keys": "refused",
+        "status": "timeout",
+        "clear": "timeout",
+        "shutdown": "timeout",
+        "viewer_port": "timeout",
+    }
+    status = hub.status()
+    assert status["hub"]["items"] == 1 and "stranger" not in status["viewers"]
