@@ -14,6 +14,8 @@ import json
 import logging
 import math
 import os
+import shutil
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -27,6 +29,7 @@ from hub import shm
 from hub.protocol import ProtocolError, decode_header, encode_header
 from hub.security import client_curve, keys_dir_for
 from viewers.base import DisplayConfig, Item, Viewer
+from viewers.safe_files import SafeWriter, UnsafePathError
 from viewers.shapes import ShapeError, parse_shapes
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,8 @@ class ViewerClient:
         self._next_heartbeat = 0.0
         self._acks: list[list[Any]] = []  # [index, error] shown since the last flush
         self._ack_scene: int | None = None
+        self._writer = SafeWriter()
+        self._private_dir: Path | None = None  # where screenshots render before delivery
         # VIEWERHUB_TRACE_DIR=/some/dir: one JSON line per item with receive and shown
         # times (benchmarks and debugging; off by default).
         trace_dir = os.environ.get("VIEWERHUB_TRACE_DIR")
@@ -114,6 +119,9 @@ class ViewerClient:
         if self._trace is not None:
             self._trace.close()
             self._trace = None
+        if self._private_dir is not None:
+            shutil.rmtree(self._private_dir, ignore_errors=True)
+            self._private_dir = None
         self.closed = True
 
     # ------------------------------------------------------------------ messages
@@ -243,6 +251,21 @@ class ViewerClient:
             except BufferError:
                 log.debug("viewer kept a view of item %s; the mapping closes with it", index)
 
+    def _screenshot(self, path: Any) -> Path:
+        """Render into a private folder, then deliver under :mod:`viewers.safe_files` rules."""
+        if not isinstance(path, str) or not path:
+            raise UnsafePathError("screenshot needs an absolute 'path'")
+        target = Path(path)
+        if not target.is_absolute():
+            raise UnsafePathError(f"path {path!r} must be absolute")
+        if self._private_dir is None:
+            self._private_dir = Path(tempfile.mkdtemp(prefix=f"viewerhub-{self.name}-"))
+        rendered = Path(self.viewer.screenshot(self._private_dir / target.name))
+        try:
+            return self._writer.deliver(rendered, target)
+        finally:
+            rendered.unlink(missing_ok=True)
+
     def _on_control(self, body: dict[str, Any]) -> None:
         verb, args = body.get("verb"), body.get("args") or {}
         reply: dict[str, Any] = {"kind": "reply", "id": body.get("id")}
@@ -250,8 +273,7 @@ class ViewerClient:
             if verb == "screenshot":
                 if args.get("components"):
                     self.viewer.goto(args["components"])
-                path = Path(args.get("path") or f"{self.name}-screenshot.png")
-                reply["result"] = {"path": str(self.viewer.screenshot(path))}
+                reply["result"] = {"path": str(self._screenshot(args.get("path")))}
             elif verb == "inspect":
                 reply["result"] = self.viewer.inspect(args.get("query") or {})
             elif verb == "goto":

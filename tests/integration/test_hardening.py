@@ -247,3 +247,72 @@ def test_an_item_that_kills_or_freezes_a_viewer_is_skipped_after_two_restarts(
     assert ("exited with code 3" in reason) if poison == "exit" else ("hung" in reason)
     indices = json.loads(tally.read_text())["indices"]
     assert sorted(set(indices)) == [0, 1, 2, 3, 4, 5]
+
+
+def test_screenshot_never_follows_overwrites_or_writes_into_a_folder_of_another_user(
+    hub, tmp_path
+):
+    from hub import HubError
+    from hub.connection import HubConnection
+
+    conn = HubConnection(hub.ingest, timeout_s=30)
+
+    def shot(path: str) -> dict:
+        return conn.control("screenshot", viewer="recorder", path=path)
+
+    target = tmp_path / "ok.png"
+    assert shot(str(target))["path"] == str(target)
+    assert shot(str(target))["path"] == str(target)  # its own file: replaced
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    link = tmp_path / "link.png"
+    link.symlink_to(victim)
+    planted = tmp_path / "planted.png"
+    planted.write_text("not the viewer's")
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    os.chown(foreign, NOBODY_UID, NOBODY_UID)
+    for path, reason in (
+        ("relative.png", "absolute"),
+        (str(link), "not overwriting"),
+        (str(planted), "not overwriting"),
+        (str(foreign / "x.png"), f"uid {NOBODY_UID}"),
+    ):
+        with pytest.raises(HubError, match=reason):
+            shot(path)
+    assert victim.read_text() == "keep me" and planted.read_text() == "not the viewer's"
+    assert not (foreign / "x.png").exists()
+    conn.close()
+
+
+def test_items_the_recorder_cannot_store_are_reported_and_never_stop_it(start_hub, tmp_path):
+    out = tmp_path / "recorder"
+    hub = start_hub(("recorder",))
+    hub.wait_viewers(timeout_s=60)
+    plane = np.ones((4, 4), np.uint16)
+    polygon = {"kind": "polygon", "coords": [[0, 0], [0, 3], [3, 3]], "name": "../../evil"}
+    windows = {"component_modes": {"well": "window"}}  # a file per well
+    with StreamingBackend(hub=hub, display_config=windows) as backend:
+        for well in ("A 1", "A/1", "A_1", "W" * 250):
+            backend.save(plane * len(well), "", well=well, channel=1)
+        backend.save([polygon], "", well="A 1", channel=1)
+        backend.save(np.ones((1, 10_000_000), np.uint8), "", well="Z9", channel=1)
+        backend.save(np.ones((10_000_000, 1), np.uint8), "", well="Z9", channel=1)
+
+    def settled():
+        viewer = hub.status()["viewers"]["recorder"]
+        return viewer if viewer["queued"] == 0 and viewer["in_flight"] == 0 else None
+
+    viewer = wait_for(settled, 60, "the recorder to take every item")
+    assert viewer["state"] == "running" and viewer["restarts"] == 0
+    assert viewer["errors"] == 1 and "does not fit" in viewer["last_error"]
+    hub.screenshot("recorder", tmp_path / "shot.png")  # writes every window's files
+    names = sorted(p.name for p in out.iterdir() if p.suffix in (".tif", ".zip"))
+    assert "well-A%201.tif" in names
+    assert "well-A%2F1.tif" in names
+    assert "well-A_1.tif" in names
+    assert any(n.startswith("well-WWW") and "~" in n for n in names)
+    import zipfile
+
+    with zipfile.ZipFile(out / "well-A%201.rois.zip") as rois:
+        assert all("/" not in n and ".." not in n.split("-", 1)[1][:3] for n in rois.namelist())

@@ -17,9 +17,9 @@ measure the hub alone), ``delay_s`` (sleep per item, to play a slow viewer in te
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-import re
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -40,6 +40,25 @@ from viewers.png import write_png
 log = logging.getLogger(__name__)
 
 IDLE_WRITE_S = 1.0
+#: Longest file name stem we write (file systems allow 255 bytes; room for suffixes).
+MAX_STEM = 160
+_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+
+
+def safe_stem(label: str) -> str:
+    """A file name stem for ``label``: one-to-one, never a path, never too long.
+
+    Characters outside ``[A-Za-z0-9_.-]`` are percent-encoded (``%`` itself too), so ``A 1``,
+    ``A/1`` and ``A_1`` stay three different files and ``../x`` cannot leave the folder. A
+    label too long for a file name keeps its head and gains a hash of the whole.
+    """
+    stem = "".join(ch if ch in _SAFE else "".join(f"%{b:02X}" for b in ch.encode()) for ch in label)
+    if stem.startswith("."):
+        stem = "%2E" + stem[1:]
+    if len(stem) > MAX_STEM:
+        digest = hashlib.sha1(label.encode()).hexdigest()[:12]
+        stem = f"{stem[: MAX_STEM - 13]}~{digest}"
+    return stem
 
 
 class RecorderDisplayConfig(HyperstackDisplayConfig):
@@ -59,6 +78,17 @@ class _Window:
         return tuple(  # type: ignore[return-value]
             self.index.position(axis, placement.axes.get(axis, ()))[0] for axis in "czt"
         )
+
+    def check_fits(self, plane: np.ndarray) -> None:
+        """One window holds planes of one size: a hyperstack has one width and height."""
+        if self.planes:
+            first = next(iter(self.planes.values()))
+            if plane.shape != first.shape:
+                raise ValueError(
+                    f"a {plane.shape[0]}x{plane.shape[1]} plane does not fit window "
+                    f"{self.name} of {first.shape[0]}x{first.shape[1]} planes; send planes of "
+                    f"another size under another component value"
+                )
 
     def hyperstack(self) -> np.ndarray:
         """TZCYX array of every plane, zero-padded to the largest plane."""
@@ -95,6 +125,8 @@ class RecorderViewer(Viewer):
         self._dirty_since: float | None = None
         self._last_config: RecorderDisplayConfig | None = None
         self._view: tuple[_Window, tuple[int, int, int]] | None = None
+        self.write_errors = 0
+        self.last_write_error: str | None = None
 
     def start(self) -> None:
         self.outdir.mkdir(parents=True, exist_ok=True)
@@ -121,6 +153,7 @@ class RecorderViewer(Viewer):
             if self.keep_pixels:
                 for components, plane in item.planes():
                     window = self._window(components, item.config)
+                    window.check_fits(plane)
                     window.planes[window.position(components, item.config)] = to_imagej(
                         plane
                     ).copy()
@@ -142,25 +175,40 @@ class RecorderViewer(Viewer):
         window = self.windows.get(key)
         if window is None:
             label = "_".join(f"{c}-{v}" for c, v in key) or "scene"
-            window = _Window(re.sub(r"[^A-Za-z0-9_.-]", "_", label))
+            window = _Window(safe_stem(label))
             self.windows[key] = window
         return window
 
     def write_outputs(self) -> list[Path]:
-        """Write every window's hyperstack and ROI zip; returns the written paths."""
+        """Write every window's hyperstack and ROI zip; returns the written paths.
+
+        A window that cannot be written (disk full, permissions) is logged and counted in
+        status; the others are still written and the recorder keeps running.
+        """
         written = []
         for window in self.windows.values():
-            if window.planes:
-                path = self.outdir / f"{window.name}.tif"
-                tifffile.imwrite(path, window.hyperstack(), imagej=True, metadata={"axes": "TZCYX"})
-                written.append(path)
-            if window.rois:
-                path = self.outdir / f"{window.name}.rois.zip"
-                path.unlink(missing_ok=True)
-                names = [f"{i:05d}-{roi.name}" for i, roi in enumerate(window.rois)]
-                roifile.roiwrite(path, window.rois, name=names)  # zip entries must be unique
-                written.append(path)
+            try:
+                written.extend(self._write_window(window))
+            except Exception as exc:
+                self.write_errors += 1
+                self.last_write_error = f"{window.name}: {type(exc).__name__}: {exc}"
+                log.error("recorder could not write %s", self.last_write_error)
         self._dirty_since = None
+        return written
+
+    def _write_window(self, window: _Window) -> list[Path]:
+        written = []
+        if window.planes:
+            path = self.outdir / f"{window.name}.tif"
+            tifffile.imwrite(path, window.hyperstack(), imagej=True, metadata={"axes": "TZCYX"})
+            written.append(path)
+        if window.rois:
+            path = self.outdir / f"{window.name}.rois.zip"
+            path.unlink(missing_ok=True)
+            # zip member names must be unique and must not be paths
+            names = [f"{i:05d}-{safe_stem(roi.name or '')}" for i, roi in enumerate(window.rois)]
+            roifile.roiwrite(path, window.rois, name=names)
+            written.append(path)
         return written
 
     def clear(self) -> None:
@@ -200,7 +248,13 @@ class RecorderViewer(Viewer):
         return write_png(path, scaled)
 
     def status(self) -> dict[str, Any]:
-        return {"items": self.items, "windows": len(self.windows), "outdir": str(self.outdir)}
+        return {
+            "items": self.items,
+            "windows": len(self.windows),
+            "outdir": str(self.outdir.absolute()),
+            "write_errors": self.write_errors,
+            "last_write_error": self.last_write_error,
+        }
 
     def run(self, client: Any) -> None:
         while not client.closed:
