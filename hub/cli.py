@@ -205,7 +205,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from hub.security import SecurityError
-    from hub.server import Hub, HubConfig
+    from hub.server import BindError, Hub, HubConfig
     from viewers.registry import UnknownViewerError, resolve
 
     names = [v.strip() for v in args.viewers.split(",") if v.strip()]
@@ -258,7 +258,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     try:
         hub = Hub(config)
-    except SecurityError as exc:
+    except (SecurityError, BindError) as exc:
         print(f"hub: {exc}", file=sys.stderr)
         return 2
     hub.serve()

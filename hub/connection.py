@@ -48,6 +48,8 @@ class HubConnection:
         except BaseException:
             self._sock.close()
             raise
+        if "[" in endpoint:  # tcp://[::1]:7700: an IPv6 peer
+            self._sock.setsockopt(zmq.IPV6, 1)
         self._sock.connect(endpoint)
 
     def request(

@@ -139,7 +139,7 @@ class ServerCurve:
         sock.curve_secretkey = private
         sock.curve_publickey = public
         sock.curve_server = True
-        log.info("CURVE on: only keys in %s may connect", authorized)
+        log.debug("CURVE on: only keys in %s may connect", authorized)
 
     def stop(self) -> None:
         if self.authenticator is not None:

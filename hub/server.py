@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -110,6 +111,25 @@ def _request_bytes(items: list[dict[str, Any]], header_bytes: int) -> int:
     return sum(item_nbytes(i) for i in items) + header_bytes
 
 
+class BindError(RuntimeError):
+    """An endpoint is taken (another hub?) or not an address of this machine."""
+
+
+def _remove_stale_socket(path: Path) -> None:
+    """Remove an IPC socket file left by a dead hub; never one a live process listens on."""
+    if not path.exists():
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        path.unlink(missing_ok=True)  # nobody listens: stale
+        return
+    finally:
+        probe.close()
+    raise BindError(f"{path} is in use by a running process (another hub --openhcs?)")
+
+
 class Hub:
     def __init__(self, config: HubConfig) -> None:
         self.config = config
@@ -167,11 +187,18 @@ class Hub:
         )
 
     def _bind(self, sock: zmq.Socket, port: int, host: str | None = None) -> str:
-        base = f"tcp://{host or self.config.host}"
-        if port == 0:
-            port = sock.bind_to_random_port(base)
-        else:
-            sock.bind(f"{base}:{port}")
+        host = host or self.config.host
+        if ":" in host:  # an IPv6 address: bracketed in the endpoint, IPv6 on the socket
+            sock.setsockopt(zmq.IPV6, 1)
+            host = f"[{host.strip('[]')}]"
+        base = f"tcp://{host}"
+        try:
+            if port == 0:
+                port = sock.bind_to_random_port(base)
+            else:
+                sock.bind(f"{base}:{port}")
+        except zmq.ZMQError as exc:
+            raise BindError(f"cannot listen on {base}:{port}: {exc.strerror}") from None
         return f"{base}:{port}"
 
     def _bind_openhcs(self, compat: CompatConfig) -> None:
@@ -185,8 +212,13 @@ class Hub:
                         bound_port, replace(compat, transports=(transport,))
                     ):
                         if endpoint.startswith("ipc://"):
-                            Path(endpoint[6:]).unlink(missing_ok=True)  # stale file of a dead hub
-                        sock.bind(endpoint)
+                            _remove_stale_socket(Path(endpoint[6:]))
+                        try:
+                            sock.bind(endpoint)
+                        except zmq.ZMQError as exc:
+                            raise BindError(
+                                f"cannot listen on {endpoint}: {exc.strerror}"
+                            ) from None
                     self._compat_sockets[sock] = (role, viewer_type, port, transport)
         log.info(
             "OpenHCS compatibility on ports %s (%s)", compat.ports, "/".join(compat.transports)

@@ -316,3 +316,54 @@ def test_items_the_recorder_cannot_store_are_reported_and_never_stop_it(start_hu
 
     with zipfile.ZipFile(out / "well-A%201.rois.zip") as rois:
         assert all("/" not in n and ".." not in n.split("-", 1)[1][:3] for n in rois.namelist())
+
+
+def test_a_second_openhcs_hub_fails_clearly_and_leaves_the_first_ones_sockets(start_hub):
+    import random
+    import subprocess
+    import sys
+
+    from hub import openhcs
+
+    port = random.randrange(30000, 39000, 20)
+    args = ["--openhcs", "--openhcs-ports", f"napari={port}", "--openhcs-transports", "ipc"]
+    first = start_hub(viewers=(), extra_args=args)
+    sockets = [p for p in (openhcs.ipc_path(port, *f) for f in openhcs.IPC_FLAVOURS)]
+    assert all(p.exists() for p in sockets)
+    second = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "serve", "--port", "0", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert second.returncode == 2
+    assert "in use by a running process" in second.stderr and "Traceback" not in second.stderr
+    assert all(p.exists() for p in sockets)
+    assert first.ping()["pong"]
+
+
+def test_a_busy_port_is_a_one_line_error(start_hub):
+    import subprocess
+    import sys
+
+    first = start_hub(viewers=())
+    port = first.ingest.rsplit(":", 1)[1]
+    out = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "serve", "--port", port],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 2
+    assert f"cannot listen on tcp://127.0.0.1:{port}" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_a_hub_on_ipv6_loopback_serves(start_hub):
+    from hub.connection import HubConnection
+
+    hub = start_hub(viewers=(), extra_args=["--host", "::1"])
+    assert hub.ingest.startswith("tcp://[::1]:")
+    conn = HubConnection(hub.ingest, timeout_s=10)
+    assert conn.control("ping")["pong"]
+    conn.close()
