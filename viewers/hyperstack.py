@@ -79,10 +79,11 @@ def imagej_lut_name(name: str) -> str:
 @dataclass
 class HyperstackDisplayConfig(DisplayConfig):
     MODES: ClassVar[tuple[str, ...]] = ("window", "channel", "slice", "frame")
-    #: OpenHCS's Fiji defaults, except that wells get their own windows: a plate of wells on
-    #: one frame axis is hard to read and grows without bound.
+    #: OpenHCS's Fiji defaults: a whole plate is one window whose frames step through
+    #: (well, site, timepoint), each frame's label naming its well, as Fiji users browse a
+    #: plate; ``{"well": "window"}`` gives one window per well instead.
     DEFAULT_MODES: ClassVar[dict[str, str]] = {
-        "well": "window",
+        "well": "frame",
         "site": "frame",
         "channel": "channel",
         "z_index": "slice",

@@ -87,7 +87,8 @@ def test_placement_is_shared_with_the_recorder_and_napari(viewer):
     show(viewer, 0, components, np.zeros((4, 4), np.uint8), config)
     placement = place(components, config)
     window = viewer.windows[placement.window]
-    assert window.index.keys["t"] == [(2, 3)]  # site and timepoint combined on frames
+    # well, site and timepoint combined on frames: a plate is one window (issue #13)
+    assert window.index.keys["t"] == [("A01", 2, 3)]
 
 
 def test_composite_mode_comes_from_the_config(viewer):

@@ -50,7 +50,8 @@ def test_foreign_axis_modes_fall_back_to_our_defaults():
             "component_order": ["plate", "well"],
         }
     )
-    assert config.component_modes == {"well": "window", "plate": "frame"}
+    # a foreign mode takes our default: wells on frames, a plate in one window (issue #13)
+    assert config.component_modes == {"well": "frame", "plate": "frame"}
 
 
 def test_unknown_lut_is_an_error_listing_known_ones():
@@ -61,9 +62,9 @@ def test_unknown_lut_is_an_error_listing_known_ones():
 def test_placement_combines_components_on_one_axis_in_order():
     config = HyperstackDisplayConfig()
     p = place({"well": "A01", "site": 2, "channel": 1, "z_index": 3, "timepoint": 5}, config)
-    assert p.window == (("well", "A01"),)
-    assert p.axes == {"c": (1,), "z": (3,), "t": (2, 5)}
-    assert p.axis_components["t"] == ("site", "timepoint")
+    assert p.window == ()  # a plate is one window by default (issue #13)
+    assert p.axes == {"c": (1,), "z": (3,), "t": ("A01", 2, 5)}
+    assert p.axis_components["t"] == ("well", "site", "timepoint")
 
 
 def test_axis_positions_are_stable_and_grow():

@@ -154,5 +154,23 @@ def user_interface(ij: ImageJ) -> dict[str, Any]:
     for window in window_class.getWindows():
         if window.isShowing():
             title = str(window.getTitle()) if hasattr(window, "getTitle") else ""
-            out["frames"].append({"title": title, "bounds": _bounds(window)})
+            frame = {"title": title, "bounds": _bounds(window), "scrollbars": [], "buttons": []}
+            _controls(window, frame)
+            out["frames"].append(frame)
     return out
+
+
+def _controls(container: Any, frame: dict[str, Any]) -> None:
+    """Scrollbars and buttons of a dialog (B&C, Channels...), in layout order, with bounds."""
+    for component in container.getComponents():
+        name = str(component.getClass().getName())
+        if name == "java.awt.Scrollbar" and component.isShowing():
+            frame["scrollbars"].append(
+                {"bounds": _bounds(component), "value": int(component.getValue())}
+            )
+        elif name in ("java.awt.Button", "ij.gui.TrimmedButton") and component.isShowing():
+            frame["buttons"].append(
+                {"label": str(component.getLabel()), "bounds": _bounds(component)}
+            )
+        if hasattr(component, "getComponents"):
+            _controls(component, frame)

@@ -136,7 +136,9 @@ class FijiViewer(Viewer):
                 "title": w.title,
                 "dims": list(w.dims),
                 "rois": len(w.rois),
-                "open": not w.check_closed() and w.imp is not None and not self.headless,
+                "open": not w.check_closed(remember=True)
+                and w.imp is not None
+                and not self.headless,
             }
             for w in self.windows.values()
         ]

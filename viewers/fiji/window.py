@@ -88,6 +88,8 @@ class HyperstackWindow:
         self.closed = False  # the user closed the window; reopened by ``reopen``
         self.reopened = 0
         self._blank: Any = None
+        self._luts: dict[str, Any] = {}
+        self._remembered: dict[int, tuple[Any, float, float]] | None = None
 
     @property
     def index(self) -> Any:
@@ -101,10 +103,14 @@ class HyperstackWindow:
     ) -> tuple[int, int, int]:
         """Show ``plane`` at its position; returns the 0-based (c, z, t) it landed on."""
         self.check_closed()
-        if self.imp is None:
-            self.composite_mode = composite_mode(config)
-            self.rois.composite_view = self.composite_mode == COMPOSITE_MODES["composite"]
+        mode = composite_mode(config) if self.imp is None else self.composite_mode
         plane = self._fit(plane)
+        chosen = chosen_color(config, _channel_value(placement))
+        if chosen is not None:
+            self._lut(chosen)  # an unknown LUT refuses the plane before it leaves a trace
+        if self.imp is None:
+            self.composite_mode = mode
+            self.rois.composite_view = mode == COMPOSITE_MODES["composite"]
         (c, z, t), _ = self.layout.position(placement)
         pixels, _ = to_java_pixels(self.ij, plane)
         self.pixels[(c, z, t)] = pixels
@@ -220,6 +226,8 @@ class HyperstackWindow:
             screen.ensure_hyperstack_window(self.ij, imp)
         self.rois.position_all(imp)
         self._restore_channel_state(saved)
+        if self.closed:
+            self._remembered = saved
         self._recolor_defaults()
         imp.setPosition(*position)
         imp.updateAndDraw()
@@ -233,7 +241,7 @@ class HyperstackWindow:
         name = chosen_color(config, channel_value)
         if name is None:
             name = default_color(c, self.dims[0])
-        lut = make_lut(self.ij, name, self.fiji_luts)
+        lut = self._lut(name)
         if config.contrast_limits is not None and not config.auto_contrast:
             lo, hi = config.contrast_limits
         else:
@@ -248,22 +256,31 @@ class HyperstackWindow:
 
     def _recolor_defaults(self) -> None:
         """Give default-coloured channels Fiji's colour for the current channel count."""
+        state = self._channel_state()
         for c, applied in list(self.default_colored.items()):
-            if c >= self.dims[0]:
+            if c not in state:
                 continue
-            lut, lo, hi = self._channel_state()[c]
-            wanted = make_lut(self.ij, default_color(c, self.dims[0]))
+            lut, lo, hi = state[c]
+            wanted = self._lut(default_color(c, self.dims[0]))
             if _lut_rgb(lut) != applied:  # the user chose another LUT: theirs now
                 del self.default_colored[c]
             elif _lut_rgb(wanted) != applied:
                 self._set_channel(c, wanted, lo, hi)
                 self.default_colored[c] = _lut_rgb(wanted)
 
+    def _lut(self, name: str) -> Any:
+        """A LUT by name, made once per window (a plane's colour is checked on arrival)."""
+        if name not in self._luts:
+            self._luts[name] = make_lut(self.ij, name, self.fiji_luts)
+        return self._luts[name]
+
     def _set_channel(self, c: int, lut: Any, lo: float, hi: float) -> None:
         """Set one channel's LUT and display range without moving the user's position."""
         imp = self.imp
         lut = lut.clone()
         lut.min, lut.max = float(lo), float(hi)
+        if self.closed and self._remembered is not None:
+            self._remembered[c] = (lut.clone(), float(lo), float(hi))
         imp.setChannelLut(lut, c + 1)
         if imp.getC() == c + 1:
             imp.getProcessor().setLut(lut)
@@ -273,6 +290,8 @@ class HyperstackWindow:
     def _channel_state(self) -> dict[int, tuple[Any, float, float]]:
         """Each channel's LUT and display range, as the user last left them."""
         imp = self.imp
+        if self.closed and self._remembered is not None:
+            return {c: (lut.clone(), lo, hi) for c, (lut, lo, hi) in self._remembered.items()}
         out = {}
         single = imp.getNChannels() == 1  # shown through its processor, as a plain image
         for c in range(min(self.dims[0], imp.getNChannels())):
@@ -310,13 +329,20 @@ class HyperstackWindow:
 
     # ------------------------------------------------------------------ window life
 
-    def check_closed(self) -> bool:
-        """Notice a window the user closed; the image stays, detached from the dead window."""
+    def check_closed(self, remember: bool = False) -> bool:
+        """Notice a window the user closed; the image stays, detached from the dead window.
+
+        ``remember`` (on every status heartbeat) records the channels' LUTs and ranges while
+        the window is open: ImageJ's File > Close resets a CompositeImage's LUTs on the way
+        out, so a reopened window takes them from this record.
+        """
         open_before = self.show_window and self.imp is not None and not self.closed
         if open_before and screen.is_closed(self.imp):
             log.info("window %r was closed by the user", self.title)
             self.closed = True
             self.imp.setWindow(None)
+        elif open_before and remember:
+            self._remembered = self._channel_state()
         return self.closed
 
     def reopen(self) -> None:
@@ -328,11 +354,11 @@ class HyperstackWindow:
         saved = self._channel_state()
         imp.setOverlay(self.rois.overlay)
         imp.show()
+        self.closed = False
         screen.ensure_hyperstack_window(self.ij, imp)
         self._restore_channel_state(saved)
         imp.setPosition(*position)
         imp.updateAndDraw()
-        self.closed = False
         self.reopened += 1
         log.info("window %r reopened", self.title)
 
@@ -368,7 +394,7 @@ class HyperstackWindow:
 
     def describe(self, planes: list[tuple[int, int, int]] | None = None) -> dict[str, Any]:
         """Dimensions, LUTs, ranges, ROIs, window geometry and (optionally) plane pixels."""
-        self.check_closed()
+        self.check_closed(remember=True)
         imp = self.imp
         out: dict[str, Any] = {"title": self.title, "rois": self.rois.rows()}
         if imp is None:
