@@ -39,10 +39,12 @@ def napari_colormap(name: str) -> str:
 @dataclass
 class NapariDisplayConfig(DisplayConfig):
     MODES: ClassVar[tuple[str, ...]] = ("stack", "layer")
-    #: Channels as separate layers (each its own colormap, blended additively) and wells as
-    #: separate layers; every other component is a dims slider.
+    #: Channels as separate layers (each its own colormap, blended additively into one
+    #: composite); well, site, z and t are dims sliders, so one well is shown at a time and
+    #: two wells are never summed. Wells as layers (``well: layer``/``window``) are tiled at
+    #: their plate positions instead (see ``viewers.napari.scene``).
     DEFAULT_MODES: ClassVar[dict[str, str]] = {
-        "well": "layer",
+        "well": "stack",
         "channel": "layer",
         "site": "stack",
         "z_index": "stack",

@@ -1,14 +1,28 @@
-"""Hub items as live napari layers, updated in place.
+"""Hub items as live napari layers, updated in place, laid out so two wells never blend.
 
 :class:`NapariScene` owns the layers it made on a ``napari.Viewer`` (a window it opened or one
 the user already had). Components in ``layer`` mode pick the layer group; components in
-``stack`` mode become dims sliders. Every group has up to four layers sharing the same dims:
-an Image layer backed by a :class:`~viewers.napari.stack.GrowableStack`, a Shapes layer
-(polygons, paths, lines, rectangles, ellipses), a Points layer and a Labels layer (masks).
-A shape tagged z=3, t=5 carries those dims in its coordinates, so napari shows it only there.
+``stack`` mode become dims sliders, named after the component. Every group has up to four
+layers sharing the same dims: an Image layer backed by a
+:class:`~viewers.napari.stack.GrowableStack`, and Shapes, Points and Labels layers
+(:mod:`viewers.napari.shape_layers`).
 
-Contrast is set once, from the first plane (or the config's fixed limits), and never again:
-whatever the user sets afterwards survives every later update.
+What a screener sees, and why:
+
+- **Wells never blend.** By default well and site are sliders: one well at a time, its
+  channels one additive composite. If the config makes wells layers (``well: layer`` or
+  Fiji's ``well: window``), each well's layers are translated to the well's tile at its plate
+  row/column (:class:`~viewers.napari.layout.PlateGrid`) and a ``wells`` layer writes the
+  names on the tiles; nothing of two wells ever sits on the same coordinates.
+- **Channel colours** follow napari's ``channel_axis`` convention unless the producer gave
+  colours; they are re-chosen as channels arrive (one channel grey, then magenta/green, then
+  CMYBGR), except on a layer whose colormap the user changed.
+- **Slider positions** are one scene-wide index per component (the same well is at the same
+  position in every layer), and a text overlay names the values the producer sent
+  (``well B03   site 2   z_index 3``) whenever a slider moves.
+- **Contrast** is a running 0.1/99.9 percentile over every plane of a channel that has
+  arrived (:class:`~viewers.napari.contrast.RunningContrast`), applied until the user sets
+  a layer's contrast; from then on that layer's limits are theirs.
 """
 
 from __future__ import annotations
@@ -20,22 +34,26 @@ from typing import Any
 
 import numpy as np
 
-from viewers.base import Item
+from viewers.base import ComponentValue, Item
 from viewers.napari.config import NapariDisplayConfig, napari_colormap
+from viewers.napari.contrast import RunningContrast, close_enough
+from viewers.napari.layout import (
+    PlateGrid,
+    channel_order,
+    default_channel_colormaps,
+    slice_text,
+    well_at,
+)
+from viewers.napari.shape_layers import draw_shapes
 from viewers.napari.stack import GrowableStack
 from viewers.placement import AxisIndex, WindowKey, place, window_label
-from viewers.shapes import Shape, ShapeKind
 
 log = logging.getLogger(__name__)
 
-NAPARI_SHAPE_TYPES = {
-    ShapeKind.POLYGON: "polygon",
-    ShapeKind.POLYLINE: "path",
-    ShapeKind.LINE: "line",
-    ShapeKind.RECTANGLE: "rectangle",
-    ShapeKind.ELLIPSE: "ellipse",
-}
-DEFAULT_SHAPE_COLOR = "#ffff00"
+WELLS_LAYER = "wells"
+#: Light blue for slider and well labels: readable on black and on grey data, and never
+#: mistaken for white (saturated) pixels or yellow outlines in screenshot checks.
+LABEL_COLOR = (0.55, 0.85, 1.0, 1.0)
 
 
 class ItemDoesNotFitError(ValueError):
@@ -48,9 +66,13 @@ class LayerGroup:
 
     name: str
     stack_axes: tuple[str, ...]
-    index: AxisIndex = field(default_factory=AxisIndex)
+    index: AxisIndex
+    well: ComponentValue | None = None  # set when wells are layers: the group's plate tile
+    channel: ComponentValue | None = None  # set when channels are layers
     image: GrowableStack | None = None
     image_layer: Any = None
+    auto_colormap: str | None = None  # the colormap we chose (None: the producer's)
+    auto_limits: tuple[float, float] | None = None  # last limits we set (None: not ours)
     shapes_layer: Any = None
     shape_features: list[dict[str, Any]] = field(default_factory=list)
     points_layer: Any = None
@@ -80,8 +102,19 @@ class NapariScene:
     def __init__(self, viewer: Any) -> None:
         self.viewer = viewer
         self.groups: dict[WindowKey, LayerGroup] = {}
+        self.index = AxisIndex()  # one position per component value, shared by every layer
+        self.grid = PlateGrid()
+        self.channels: list[ComponentValue] = []  # channel values of channel-layer groups
+        self.contrast: dict[ComponentValue | None, RunningContrast] = {}
         self.items_shown = 0
         self.last_update: float | None = None
+        self._wells_layer: Any = None
+        viewer.text_overlay.visible = True
+        viewer.text_overlay.position = "top_left"
+        viewer.text_overlay.font_size = 14
+        viewer.text_overlay.color = LABEL_COLOR
+        viewer.dims.events.current_step.connect(self._update_label)
+        viewer.camera.events.center.connect(self._update_label)
 
     # ------------------------------------------------------------------ items
 
@@ -92,9 +125,12 @@ class NapariScene:
             for components, plane in item.planes():
                 self._show_plane(components, plane, config)
         else:
-            self._show_shapes(item.components, item.shapes, config)
+            group, position = self._group(item.components, config)
+            draw_shapes(self.viewer, group, position, item.shapes)
+            self._place_on_plate(group)
         self.items_shown += 1
         self.last_update = time.time()
+        self._update_label()
 
     def _group(
         self,
@@ -110,8 +146,14 @@ class NapariScene:
                 key = (*key, ("size", "x".join(map(str, plane_shape))))
         group = self.groups.get(key)
         if group is None:
-            name = window_label(key, "hub")
-            group = LayerGroup(name, tuple(placement.axes))
+            split = dict(placement.window)
+            group = LayerGroup(
+                window_label(key, "hub"),
+                tuple(placement.axes),
+                self.index,
+                well=split.get("well"),
+                channel=split.get("channel"),
+            )
             self.groups[key] = group
         return group, group.position(placement.axes)
 
@@ -133,25 +175,30 @@ class NapariScene:
                 f"{tuple(stack.shape[-2:])}"
             )
         grew = stack.write(position, plane)
+        tracker = self.contrast.setdefault(group.channel, RunningContrast())
+        tracker.add(plane)
         layer = group.image_layer
         if layer is None:
-            group.image_layer = self._add_image(group, plane, config, components)
+            group.image_layer = self._add_image(group, config, components)
+            if group.channel is not None and group.channel not in self.channels:
+                self.channels.append(group.channel)
+            self._recolor()
         elif grew:
             limits = layer.contrast_limits
             layer.data = stack.view
             layer.contrast_limits = limits  # growing never resets what the user chose
         else:
             layer.refresh()
+        if config.auto_contrast or config.contrast_limits is None:
+            self._apply_contrast(group.channel)
+        self._place_on_plate(group)
 
-    def _add_image(
-        self, group: LayerGroup, plane: np.ndarray, config: NapariDisplayConfig, components: dict
-    ) -> Any:
-        if config.contrast_limits is not None and not config.auto_contrast:
-            limits = config.contrast_limits
-        else:
-            lo, hi = float(plane.min()), float(plane.max())
-            limits = (lo, hi if hi > lo else lo + 1)
-        colormap = napari_colormap(config.color_for(components.get("channel")))
+    def _add_image(self, group: LayerGroup, config: NapariDisplayConfig, components: dict) -> Any:
+        assert group.image is not None
+        fixed = config.contrast_limits is not None and not config.auto_contrast
+        limits = config.contrast_limits if fixed else self.contrast[group.channel].limits()
+        given = config.color is not None or str(components.get("channel")) in config.channel_colors
+        colormap = napari_colormap(config.color_for(components.get("channel"))) if given else "gray"
         layer = self.viewer.add_image(
             group.image.view,
             name=group.name,
@@ -159,117 +206,179 @@ class NapariScene:
             contrast_limits=limits,
             blending="additive",
         )
+        group.auto_limits = None if fixed else tuple(layer.contrast_limits)
+        if not given:
+            group.auto_colormap = colormap
         self._label_axes(group)
         return layer
+
+    def _recolor(self) -> None:
+        """Give auto-coloured channel layers napari's channel_axis colours for the count so far."""
+        order = channel_order(self.channels)
+        colors = dict(zip(order, default_channel_colormaps(len(order))))
+        for group in self.groups.values():
+            layer = group.image_layer
+            if layer is None or group.auto_colormap is None or group.channel is None:
+                continue
+            if layer.colormap.name != group.auto_colormap:
+                group.auto_colormap = None  # the user picked a colormap: theirs from now on
+                continue
+            wanted = colors[group.channel]
+            if wanted != group.auto_colormap:
+                layer.colormap = wanted
+                group.auto_colormap = wanted
+
+    def _apply_contrast(self, channel: ComponentValue | None) -> None:
+        """Running-percentile limits to every layer of ``channel`` the user has not adjusted."""
+        limits = self.contrast[channel].limits()
+        if limits is None:
+            return
+        for group in self.groups.values():
+            layer = group.image_layer
+            if group.channel != channel or layer is None or group.auto_limits is None:
+                continue
+            current = tuple(float(v) for v in layer.contrast_limits)
+            if not close_enough(current, group.auto_limits):
+                group.auto_limits = None  # the user set contrast: keep it from now on
+                continue
+            if not close_enough(current, limits):
+                layer.contrast_limits = limits
+                group.auto_limits = tuple(float(v) for v in layer.contrast_limits)
 
     def _label_axes(self, group: LayerGroup) -> None:
         labels = [*group.stack_axes, "y", "x"]
         if self.viewer.dims.ndim == len(labels):
             self.viewer.dims.axis_labels = labels
 
-    # ------------------------------------------------------------------ shapes
+    # ------------------------------------------------------------------ plate layout
 
-    def _show_shapes(
-        self, components: dict, shapes: list[Shape], config: NapariDisplayConfig
-    ) -> None:
-        group, position = self._group(components, config)
-        prefix = np.asarray(position, dtype=np.float64)
-        outlines = [s for s in shapes if s.kind in NAPARI_SHAPE_TYPES]
-        if outlines:
-            self._add_outlines(group, prefix, outlines)
-        for shape in shapes:
-            if shape.kind is ShapeKind.POINTS:
-                self._add_points(group, prefix, shape)
-            elif shape.kind is ShapeKind.MASK:
-                self._paint_mask(group, position, shape)
-
-    def _add_outlines(self, group: LayerGroup, prefix: np.ndarray, shapes: list[Shape]) -> None:
-        data, types, colors = [], [], []
-        for shape in shapes:
-            coords = shape.coords
-            if shape.kind in (ShapeKind.RECTANGLE, ShapeKind.ELLIPSE):
-                (y0, x0), (y1, x1) = coords
-                coords = np.array([[y0, x0], [y0, x1], [y1, x1], [y1, x0]], dtype=np.float64)
-            data.append(np.hstack([np.broadcast_to(prefix, (len(coords), len(prefix))), coords]))
-            types.append(NAPARI_SHAPE_TYPES[shape.kind])
-            colors.append(shape.color or DEFAULT_SHAPE_COLOR)
-            group.shape_features.append({"name": shape.name or "", **shape.properties})
-        if group.shapes_layer is None:
-            group.shapes_layer = self.viewer.add_shapes(
-                data,
-                shape_type=types,
-                edge_color=colors,
-                face_color="transparent",
-                edge_width=2,
-                name=f"{group.name} shapes",
-                ndim=len(prefix) + 2,
-            )
+    def _place_on_plate(self, group: LayerGroup) -> None:
+        """Translate a well group's layers to its plate tile (wells as layers only)."""
+        if group.well is None:
+            return
+        shape = group.image.shape[-2:] if group.image else None
+        if shape is not None and self.grid.grow(shape):
+            targets = [g for g in self.groups.values() if g.well is not None]
         else:
-            group.shapes_layer.add(
-                data, shape_type=types, edge_color=colors, face_color="transparent", edge_width=2
-            )
-        group.shapes_layer.features = _features(group.shape_features)
+            targets = [group]
+        for target in targets:
+            oy, ox = self.grid.origin(target.well)
+            for layer in target.layers():
+                translate = (0.0,) * (layer.ndim - 2) + (oy, ox)
+                if tuple(layer.translate) != translate:
+                    layer.translate = translate
+        self._update_wells_layer()
 
-    def _add_points(self, group: LayerGroup, prefix: np.ndarray, shape: Shape) -> None:
-        coords = np.hstack(
-            [np.broadcast_to(prefix, (len(shape.coords), len(prefix))), shape.coords]
-        )
-        color = shape.color or "#ff00ff"
-        if group.points_layer is None:
-            group.points_layer = self.viewer.add_points(
+    def _update_wells_layer(self) -> None:
+        wells = self.tiled_wells()
+        coords = np.array([self.grid.origin(w) for w in wells], dtype=np.float64).reshape(-1, 2)
+        features = {"well": [str(w) for w in wells]}
+        layer = self._wells_layer
+        if layer is None or layer not in self.viewer.layers:
+            self._wells_layer = self.viewer.add_points(
                 coords,
-                name=f"{group.name} points",
-                face_color=color,
-                size=6,
-                ndim=len(prefix) + 2,
+                features=features,
+                name=WELLS_LAYER,
+                text={"string": "{well}", "color": LABEL_COLOR, "anchor": "lower_left", "size": 14},
+                size=1,
+                face_color="transparent",
+                border_color="transparent",
             )
-        else:
-            layer = group.points_layer
-            layer.current_face_color = color
-            layer.add(coords)
+            self.viewer.reset_view()
+        elif len(layer.data) != len(coords) or not np.array_equal(layer.data, coords):
+            layer.data = coords
+            layer.features = features
+            self.viewer.reset_view()
+        layers = self.viewer.layers
+        top = len(layers) - 1
+        if layers.index(self._wells_layer) != top:  # names stay above the images
+            layers.move(layers.index(self._wells_layer), top + 1)
 
-    def _paint_mask(self, group: LayerGroup, position: tuple[int, ...], shape: Shape) -> None:
-        assert shape.mask is not None
-        (oy, ox), mask = shape.mask.origin, shape.mask.array
-        if oy < 0 or ox < 0:
-            raise ItemDoesNotFitError(f"mask origin {shape.mask.origin} lies outside the image")
-        if group.labels is None:
-            plane = tuple(group.image.shape[-2:]) if group.image else (0, 0)
-            group.labels = GrowableStack(len(position), plane, np.dtype(np.int32))
-        needed = (oy + mask.shape[0], ox + mask.shape[1])
-        grew = group.labels.ensure(position, needed)
-        group.labels.plane(position)[oy : needed[0], ox : needed[1]][mask] = group.next_label
-        group.next_label += 1
-        if group.labels_layer is None:
-            group.labels_layer = self.viewer.add_labels(
-                group.labels.view, name=f"{group.name} masks"
-            )
-        elif grew:
-            group.labels_layer.data = group.labels.view
-        else:
-            group.labels_layer.refresh()
+    # ------------------------------------------------------------------ labels and controls
 
-    # ------------------------------------------------------------------ controls
+    def current_values(self) -> list[tuple[str, ComponentValue | None]]:
+        """(component, value as sent) for every slider, at the sliders' current positions."""
+        dims = self.viewer.dims
+        out: list[tuple[str, ComponentValue | None]] = []
+        for axis, step in zip(dims.axis_labels[: max(0, dims.ndim - 2)], dims.current_step):
+            keys = self.index.keys.get(axis)
+            if keys is None:
+                continue
+            value = keys[step][0] if 0 <= step < len(keys) else None
+            out.append((axis, value))
+        tiled = self.tiled_wells()
+        if tiled:  # wells as plate tiles: name the one in the middle of the view
+            y, x = self.viewer.camera.center[-2:]
+            out.insert(0, ("well", well_at(self.grid, tiled, y, x)))
+        return out
+
+    def tiled_wells(self) -> list[ComponentValue]:
+        """Wells shown as plate tiles (wells in layer mode), in arrival order."""
+        return list(dict.fromkeys(g.well for g in self.groups.values() if g.well is not None))
+
+    def _update_label(self, event: Any = None) -> None:
+        self.viewer.text_overlay.text = slice_text(self.current_values())
 
     def goto(self, components: dict[str, Any]) -> dict[str, Any]:
-        """Move the dims sliders to the given component values; returns the new step."""
+        """Move the sliders to these component values; a well shown as a tile is zoomed to."""
         step = list(self.viewer.dims.current_step)
         labels = list(self.viewer.dims.axis_labels)
-        for group in self.groups.values():
-            for axis in group.stack_axes:
-                if axis in components and axis in labels:
-                    key = (components[axis],)
-                    if key in group.index.keys.get(axis, []):
-                        step[labels.index(axis)] = group.index.keys[axis].index(key)
+        for axis, value in components.items():
+            keys = self.index.keys.get(axis, [])
+            matches = [i for i, key in enumerate(keys) if str(key[0]) == str(value)]
+            if axis in labels and matches:
+                step[labels.index(axis)] = matches[0]
         self.viewer.dims.current_step = tuple(step)
-        return {"current_step": list(self.viewer.dims.current_step), "axis_labels": labels}
+        well = components.get("well")
+        tiles = [g for g in self.groups.values() if g.well is not None and str(g.well) == str(well)]
+        if tiles:
+            self.viewer.fit_to_view(layers=[lay for g in tiles for lay in g.layers()])
+        self._update_label()
+        return {
+            "current_step": list(self.viewer.dims.current_step),
+            "axis_labels": labels,
+            "values": dict(self.current_values()),
+        }
+
+    def inspect(self) -> dict[str, Any]:
+        """What napari really shows: sliders, the label text, and every layer's look."""
+        layers = []
+        for layer in self.viewer.layers:
+            entry: dict[str, Any] = {
+                "name": layer.name,
+                "type": type(layer).__name__,
+                "visible": bool(layer.visible),
+                "blending": str(layer.blending),
+                "translate": [float(v) for v in layer.translate],
+            }
+            if type(layer).__name__ == "Image":
+                entry["colormap"] = layer.colormap.name
+                entry["contrast_limits"] = [float(v) for v in layer.contrast_limits]
+                entry["shape"] = list(layer.data.shape)
+            layers.append(entry)
+        dims = self.viewer.dims
+        return {
+            "axis_labels": list(dims.axis_labels),
+            "current_step": list(dims.current_step),
+            "values": dict(self.current_values()),
+            "label": self.viewer.text_overlay.text,
+            "layers": layers,
+        }
 
     def clear(self) -> None:
         for group in self.groups.values():
             for layer in group.layers():
                 if layer in self.viewer.layers:
                     self.viewer.layers.remove(layer)
+        if self._wells_layer is not None and self._wells_layer in self.viewer.layers:
+            self.viewer.layers.remove(self._wells_layer)
+        self._wells_layer = None
         self.groups.clear()
+        self.index = AxisIndex()
+        self.grid = PlateGrid()
+        self.channels.clear()
+        self.contrast.clear()
+        self._update_label()
 
     def status(self) -> dict[str, Any]:
         layers = []
@@ -281,9 +390,3 @@ class NapariScene:
                 )
                 layers.append({"name": layer.name, "type": kind, "shape": shape})
         return {"layers": layers, "items": self.items_shown, "last_update": self.last_update}
-
-
-def _features(rows: list[dict[str, Any]]) -> Any:
-    import pandas as pd
-
-    return pd.DataFrame(rows)

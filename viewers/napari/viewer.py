@@ -58,6 +58,8 @@ class NapariViewer(Viewer):
         self.show_window = show
         self.viewer: Any = None
         self.scene: NapariScene | None = None
+        self.closed_by_user = False
+        self._window_deleted = False
 
     def start(self) -> None:
         log.info("Qt binding: %s", prefer_qt_binding())
@@ -65,6 +67,7 @@ class NapariViewer(Viewer):
 
         self.viewer = napari.Viewer(title=self.title, show=self.show_window)
         self.scene = NapariScene(self.viewer)
+        self._watch_window()
 
     def show(self, item: Item) -> None:
         assert self.scene is not None
@@ -77,6 +80,34 @@ class NapariViewer(Viewer):
     def goto(self, components: dict[str, Any]) -> dict[str, Any]:
         assert self.scene is not None
         return self.scene.goto(components)
+
+    def inspect(self, query: dict[str, Any]) -> dict[str, Any]:
+        """Sliders, label and layers as napari holds them; ``window_png``: grab the window.
+
+        The grab is the whole main window (canvas, dims sliders with their labels, layer
+        list), i.e. what a person sees, where ``screenshot`` is the canvas alone.
+        """
+        assert self.scene is not None
+        result = self.scene.inspect()
+        result["canvas_rect"] = self._canvas_rect()
+        if query.get("window_png"):
+            from qtpy.QtWidgets import QApplication
+
+            QApplication.processEvents()
+            self.viewer.screenshot(path=str(query["window_png"]), canvas_only=False, flash=False)
+            result["window_png"] = str(query["window_png"])
+        return result
+
+    def _canvas_rect(self) -> list[int] | None:
+        """The canvas on the screen as [x, y, width, height] (to read full-screen grabs)."""
+        try:
+            from qtpy.QtCore import QPoint
+
+            canvas = self.viewer.window._qt_viewer.canvas.native  # no public accessor
+            corner = canvas.mapToGlobal(QPoint(0, 0))
+            return [corner.x(), corner.y(), canvas.width(), canvas.height()]
+        except AttributeError:
+            return None
 
     def screenshot(self, path: Path) -> Path:
         from qtpy.QtWidgets import QApplication
@@ -91,15 +122,33 @@ class NapariViewer(Viewer):
         return {**(self.scene.status() if self.scene else {}), "qt": API_NAME}
 
     def run(self, client: Any) -> None:
+        """Poll the hub from napari's event loop until the hub or the user ends it.
+
+        Qt must not quit on its own when the window closes: the loop has to stay alive
+        while napari tears its layers down (vispy still draws into the canvas then; after
+        the loop is gone that prints "wrapped C/C++ object ... deleted" tracebacks). So the
+        tick notices a closed window, tears napari down, says goodbye to the hub (which then
+        shows the viewer as stopped rather than crashed), and only then quits the loop.
+        """
         from qtpy.QtCore import QTimer
         from qtpy.QtWidgets import QApplication
 
         app = QApplication.instance()
+        app.setQuitOnLastWindowClosed(False)
 
         def tick() -> None:
-            client.poll_once(timeout_ms=0)
+            try:
+                if self._window_closed_by_user():
+                    log.info("napari window closed by the user; leaving the hub")
+                    self.closed_by_user = True
+                    client.close(clean=True)
+                else:
+                    client.poll_once(timeout_ms=0)
+            except Exception:  # an exception escaping a Qt slot aborts the process
+                log.exception("napari viewer tick failed")
             if client.closed:
                 timer.stop()
+                self.close()  # while the event loop still runs
                 app.quit()
 
         timer = QTimer()
@@ -107,8 +156,36 @@ class NapariViewer(Viewer):
         timer.start(POLL_INTERVAL_MS)
         app.exec()
 
+    def _window_closed_by_user(self) -> bool:
+        """Whether the main window was closed (napari deletes it on close, or hides it)."""
+        if not self.show_window or self.viewer is None:
+            return False
+        qt_window = getattr(self.viewer.window, "_qt_window", None)
+        if qt_window is None or self._window_deleted:
+            return True
+        try:
+            return not qt_window.isVisible()
+        except RuntimeError:  # "wrapped C/C++ object ... has been deleted"
+            self._window_deleted = True
+            return True
+
+    def _watch_window(self) -> None:
+        qt_window = getattr(self.viewer.window, "_qt_window", None)
+        if qt_window is not None:
+            qt_window.destroyed.connect(self._on_window_destroyed)
+
+    def _on_window_destroyed(self, *args: Any) -> None:
+        self._window_deleted = True
+
     def close(self) -> None:
-        if self.viewer is not None:
-            with contextlib.suppress(RuntimeError):  # the window may already be gone
-                self.viewer.close()
-            self.viewer = None
+        """Tear napari down once; later calls (the runner's) find nothing left to close.
+
+        If Qt already deleted the window, napari's own teardown would clear layers into a
+        deleted vispy canvas (a traceback per layer); the process is ending, so the layers
+        are simply left to go with it.
+        """
+        viewer, self.viewer = self.viewer, None
+        if viewer is None or self._window_deleted:
+            return
+        with contextlib.suppress(RuntimeError):  # Qt objects may already be gone
+            viewer.close()
