@@ -267,6 +267,13 @@ def test_keys_and_brightness_contrast_work_and_the_users_contrast_survives(plate
     )
     assert after[1] < before[1]
     screenshot(tmp_path / "bc.png")
+    click(cx + 200, cy + 120)
+    xdotool("key", "ctrl+shift+z")  # Image > Color > Channels Tool...
+    wait_for(
+        lambda: any(f["title"] == "Channels" for f in plate.inspect("fiji")["ui"]["frames"]),
+        10,
+        "the Channels Tool",
+    )
 
     with StreamingBackend(hub=plate) as backend:  # the same planes again, and a new frame
         for z in SLICES:
@@ -286,7 +293,14 @@ def test_outlines_show_on_every_channel_in_composite_view(fiji, tmp_path):
     with StreamingBackend(hub=fiji) as backend:
         backend.save([{**outline, "name": "cell"}], "", well="A01", site=1)
         backend.save([{**pinned, "name": "spot"}], "", well="A01", site=1, channel=3, z_index=2)
-    fiji.wait_viewers(n_items=len(CHANNELS) * len(SLICES) + 2, timeout_s=60)
+        dots = [
+            {"kind": "rectangle", "coords": [[240, 5 * k], [244, 5 * k + 3]], "name": f"dot{k}"}
+            for k in range(40)
+        ]
+        backend.save(dots, "", well="A01", site=1, channel=1, z_index=1)
+    fiji.wait_viewers(n_items=len(CHANNELS) * len(SLICES) + 3, timeout_s=60)
+    manager = fiji.inspect("fiji")["ui"]["roi_manager"]  # ImageJ's own, listing every ROI
+    assert manager == {"showing": True, "count": 42, "listed": 42}
     rois = {r["name"]: r for r in window(fiji)["rois"]}
     assert rois["cell"]["position"] == [0, 0, 1]  # no channel or slice: all of them
     assert rois["spot"]["position"] == [3, 2, 1]

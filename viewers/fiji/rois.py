@@ -40,21 +40,29 @@ class WindowRois:
 
     def add_bytes(self, data: bytes, name: str, target: Target, imp: Any) -> Any:
         """Decode ImageJ .roi bytes (no temp file) and add the ROI at ``target``."""
-        java_bytes = self.ij.jpype.JArray(self.ij.jpype.JByte)(data)
-        roi = self.ij.RoiDecoder(java_bytes, f"{name}.roi").getRoi()
-        if roi is None:
-            raise WindowError(f"ImageJ could not decode ROI {name!r} ({len(data)} bytes)")
-        drawn = roi.clone()
-        self.rois.append(roi)
-        self.targets.append(target)
-        self.drawn.append(drawn)
-        if imp is not None:
-            self._position(len(self.rois) - 1, imp)
-        self.overlay.add(drawn)
+        return self.add_many([(data, name, target)], imp)[0]
+
+    def add_many(self, encoded: list[tuple[bytes, str, Target]], imp: Any) -> list[Any]:
+        """Decode and add a batch of ROIs; the ROI Manager's list is updated once."""
+        jpype = self.ij.jpype
+        placer = _Placer(imp) if imp is not None else None
+        added = []
+        for data, name, target in encoded:
+            roi = self.ij.RoiDecoder(jpype.JArray(jpype.JByte)(data), f"{name}.roi").getRoi()
+            if roi is None:
+                raise WindowError(f"ImageJ could not decode ROI {name!r} ({len(data)} bytes)")
+            drawn = roi.clone() if self.composite_view else roi
+            if placer is not None:
+                placer.place(roi, drawn, target, self.composite_view)
+            self.rois.append(roi)
+            self.targets.append(target)
+            self.drawn.append(drawn)
+            self.overlay.add(drawn)
+            added.append(roi)
         manager = self.manager()
-        if manager is not None:
-            manager.add(roi, -1)
-        return roi
+        if manager is not None and added:
+            _add_to_manager(self.ij, manager, added)
+        return added
 
     def manager(self) -> Any:
         """ImageJ's ROI Manager (opened, as Fiji does when ROIs are added), or None headless."""
@@ -65,21 +73,9 @@ class WindowRois:
 
     def position_all(self, imp: Any) -> None:
         """Re-apply every target after the image's dimensions changed."""
-        for n in range(len(self.rois)):
-            self._position(n, imp)
-
-    def _position(self, n: int, imp: Any) -> None:
-        """ImageJ draws a ROI by (c, z, t) on a hyperstack, by slice number on a plain stack."""
-        c, z, t = (0 if v is None else v + 1 for v in self.targets[n])
-        dims = [int(v) for v in list(imp.getDimensions())[2:]]
-        size = int(imp.getStackSize())
-        for roi, c_shown in ((self.rois[n], c), (self.drawn[n], 0 if self.composite_view else c)):
-            if imp.isHyperStack():
-                roi.setPosition(c_shown, z, t)
-            elif size > 1 and size in dims:  # one axis varies: its position is the slice
-                roi.setPosition((c_shown, z, t)[dims.index(size)])
-            else:
-                roi.setPosition(0)
+        placer = _Placer(imp)
+        for roi, drawn, target in zip(self.rois, self.drawn, self.targets):
+            placer.place(roi, drawn, target, self.composite_view)
 
     def rows(self) -> list[dict[str, Any]]:
         """Every ROI as ImageJ holds it: name, type, 1-based (c, z, t) (0 = all), geometry."""
@@ -122,3 +118,56 @@ class WindowRois:
         self.targets.clear()
         self.drawn.clear()
         self.overlay.clear()
+
+
+class _Placer:
+    """Sets ROI positions for one image's current dimensions (read once per batch)."""
+
+    def __init__(self, imp: Any) -> None:
+        self.hyperstack = bool(imp.isHyperStack())
+        self.dims = [int(v) for v in list(imp.getDimensions())[2:]]
+        self.size = int(imp.getStackSize())
+
+    def place(self, roi: Any, drawn: Any, target: Target, composite_view: bool) -> None:
+        """ImageJ draws a ROI by (c, z, t) on a hyperstack, by slice number on a plain stack.
+
+        ``drawn`` (the overlay's copy, or ``roi`` itself) goes on every channel in composite
+        view, where every channel is on screen at once.
+        """
+        c, z, t = (0 if v is None else v + 1 for v in target)
+        pairs = [(roi, c)] if drawn is roi else [(roi, c), (drawn, 0 if composite_view else c)]
+        for one, c_shown in pairs:
+            if self.hyperstack:
+                one.setPosition(c_shown, z, t)
+            elif self.size > 1 and self.size in self.dims:  # one axis varies: its slice
+                one.setPosition((c_shown, z, t)[self.dims.index(self.size)])
+            else:
+                one.setPosition(0)
+
+
+def _add_to_manager(ij: ImageJ, manager: Any, rois: list[Any]) -> None:
+    """Add ROIs to the ROI Manager with its list detached while they go in.
+
+    A shown manager repaints its Swing list on every ``add``: for thousands of outlines that
+    is most of the time spent. The list model is filled while the JList shows an empty
+    stand-in, then put back once (one repaint).
+    """
+    jlist = model = None
+    if len(rois) > 20:
+        try:
+            cls = ij.jpype.JClass("ij.plugin.frame.RoiManager").class_
+            fields = {}
+            for name in ("list", "listModel"):
+                fields[name] = cls.getDeclaredField(name)
+                fields[name].setAccessible(True)
+            jlist, model = fields["list"].get(manager), fields["listModel"].get(manager)
+            jlist.setModel(ij.jpype.JClass("javax.swing.DefaultListModel")())
+        except Exception:  # another ImageJ's RoiManager: add one by one
+            log.debug("ROI Manager list not detachable; adding ROIs one by one", exc_info=True)
+            jlist = model = None
+    try:
+        for roi in rois:
+            manager.add(roi, -1)
+    finally:
+        if jlist is not None:
+            jlist.setModel(model)

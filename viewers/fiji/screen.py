@@ -150,6 +150,13 @@ def user_interface(ij: ImageJ) -> dict[str, Any]:
         menubar = bar.getMenuBar()
         menus = [str(menubar.getMenu(i).getLabel()) for i in range(menubar.getMenuCount())]
         out["imagej_bar"] = {"bounds": _bounds(bar), "menus": menus}
+    manager = ij.RoiManager.getInstance()
+    if manager is not None:
+        out["roi_manager"] = {
+            "showing": bool(manager.isShowing()),
+            "count": int(manager.getCount()),
+            "listed": int(_field(manager, "list").getModel().getSize()),  # the Swing list
+        }
     window_class = ij.jpype.JClass("java.awt.Window")
     for window in window_class.getWindows():
         if window.isShowing():

@@ -316,16 +316,16 @@ class HyperstackWindow:
         targets = self.layout.shape_targets(placement)
         if self.imp is not None and self.layout.dims() != self.dims:
             self._grow(self.layout.dims())
-        added = 0
+        encoded = []
         for target in targets:
             for shape in shapes:
                 c, z, t = target
-                for roi in shape_to_rois(shape, c, z, t, index=len(self.rois)):
-                    self.rois.add_bytes(roi.tobytes(), roi.name, target, self.imp)
-                    added += 1
+                for roi in shape_to_rois(shape, c, z, t, index=len(self.rois) + len(encoded)):
+                    encoded.append((roi.tobytes(), roi.name, target))
+        self.rois.add_many(encoded, self.imp)
         if self.imp is not None:
             self.imp.updateAndDraw()
-        return added
+        return len(encoded)
 
     # ------------------------------------------------------------------ window life
 
