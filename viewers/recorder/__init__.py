@@ -32,7 +32,7 @@ import tifffile
 
 from viewers.base import Item, Viewer
 from viewers.dtypes import imagej_dtype, to_imagej
-from viewers.hyperstack import HyperstackDisplayConfig
+from viewers.hyperstack import HyperstackDisplayConfig, HyperstackLayout
 from viewers.imagej_rois import shape_to_rois
 from viewers.placement import AxisIndex, WindowKey, place
 from viewers.png import write_png
@@ -68,16 +68,17 @@ class RecorderDisplayConfig(HyperstackDisplayConfig):
 @dataclass
 class _Window:
     name: str
-    index: AxisIndex = field(default_factory=AxisIndex)
+    layout: HyperstackLayout = field(default_factory=HyperstackLayout)  # Fiji's layout rule
     planes: dict[tuple[int, int, int], np.ndarray] = field(default_factory=dict)
     rois: list[roifile.ImagejRoi] = field(default_factory=list)
     luts: dict[int, str] = field(default_factory=dict)
 
+    @property
+    def index(self) -> AxisIndex:
+        return self.layout.index
+
     def position(self, components: dict, config: HyperstackDisplayConfig) -> tuple[int, int, int]:
-        placement = place(components, config)
-        return tuple(  # type: ignore[return-value]
-            self.index.position(axis, placement.axes.get(axis, ()))[0] for axis in "czt"
-        )
+        return self.layout.position(place(components, config))[0]
 
     def check_fits(self, plane: np.ndarray) -> None:
         """One window holds planes of one size: a hyperstack has one width and height."""
@@ -162,9 +163,12 @@ class RecorderViewer(Viewer):
             record["shape_kinds"] = sorted({s.kind.value for s in item.shapes})
             if self.keep_pixels:
                 window = self._window(item.components, item.config)
-                c, z, t = window.position(item.components, item.config)
-                for n, shape in enumerate(item.shapes):
-                    window.rois.extend(shape_to_rois(shape, c, z, t, index=len(window.rois) + n))
+                placement = place(item.components, item.config)
+                for c, z, t in window.layout.shape_targets(placement):  # None: every position
+                    for n, shape in enumerate(item.shapes):
+                        window.rois.extend(
+                            shape_to_rois(shape, c, z, t, index=len(window.rois) + n)
+                        )
         assert self._log is not None
         self._log.write(json.dumps(record) + "\n")
         self.items += 1
@@ -224,9 +228,7 @@ class RecorderViewer(Viewer):
         window = self.windows.get(placement.window)
         if window is None:
             raise KeyError(f"no window for {dict(placement.window)}")
-        position = tuple(
-            window.index.keys.get(axis, [()]).index(placement.axes.get(axis, ())) for axis in "czt"
-        )
+        position = tuple(p or 0 for p in window.layout.find(components))
         self._view = (window, position)
         return {"window": window.name, "position": list(position)}
 
