@@ -27,6 +27,7 @@ import numpy as np
 import zmq
 
 from hub import openhcs, shm
+from hub.fanout import FanOut
 from hub.openhcs import CompatConfig
 from hub.protocol import (
     CONTROL_VERBS,
@@ -48,7 +49,7 @@ from hub.protocol import (
 )
 from hub.scene import SceneLog
 from hub.security import SecurityError, ServerCurve, ensure_keys, is_loopback, keys_dir_for
-from hub.supervisor import Supervisor, ViewerState
+from hub.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +186,14 @@ class Hub:
             heartbeat_timeout_s=config.heartbeat_timeout_s,
             hang_restart_s=config.hang_restart_s,
         )
+        self.fanout = FanOut(
+            self.viewer_sock,
+            self.scene,
+            self.supervisor,
+            self.pid,
+            config.credits,
+            self._on_viewer_reply,
+        )
 
     def _bind(self, sock: zmq.Socket, port: int, host: str | None = None) -> str:
         host = host or self.config.host
@@ -248,7 +257,7 @@ class Hub:
             while self.running:
                 events = dict(poller.poll(timeout=50))
                 if self.viewer_sock in events:
-                    self._drain(self.viewer_sock, self._on_viewer_message)
+                    self._drain(self.viewer_sock, self.fanout.on_message)
                 if self.ingest in events:
                     self._drain(self.ingest, self._on_ingest_message)
                 for sock in self._compat_sockets:
@@ -256,7 +265,7 @@ class Hub:
                         self._drain(
                             sock, lambda frames, s=sock: self._on_openhcs_message(s, frames)
                         )
-                self._pump()
+                self.fanout.pump()
                 self._send_compat_acks()
                 now = time.monotonic()
                 if now >= next_housekeeping:
@@ -271,7 +280,7 @@ class Hub:
 
     def _shutdown(self) -> None:
         for name in self.supervisor.viewers:
-            self._send_viewer(name, {"kind": "shutdown"})
+            self.fanout.send(name, {"kind": "shutdown"})
         self.supervisor.stop_all()
         for request in self._pending:
             self._reply(request, reply_error(request.req, "hub is shutting down"))
@@ -303,7 +312,7 @@ class Hub:
         for name, reason in self.supervisor.check():
             for index in self.scene.viewer_failed(name, reason):
                 log.error("viewer %s: skipping item %d from now on (%s)", name, index, reason)
-            self.scene.detach(name)
+            self.fanout.forget(name)
         now = time.monotonic()
         if now >= self._next_sweep:  # segments of producers that died before sending
             shm.sweep(current_hub_pid=self.pid)
@@ -761,7 +770,7 @@ class Hub:
         self._control_counter += 1
         control_id = f"c{self._control_counter}"
         self._controls[control_id] = (request, time.monotonic())
-        self._send_viewer(name, {"kind": "control", "id": control_id, "verb": verb, "args": args})
+        self.fanout.send(name, {"kind": "control", "id": control_id, "verb": verb, "args": args})
 
     def _expire_controls(self) -> None:
         now = time.monotonic()
@@ -772,8 +781,7 @@ class Hub:
 
     def clear(self) -> None:
         self.scene.clear()
-        for name in self.scene.cursors:
-            self._send_viewer(name, {"kind": "clear", "scene": self.scene.scene_id})
+        self.fanout.broadcast({"kind": "clear", "scene": self.scene.scene_id})
         self._retry_pending()
 
     def status(self) -> dict[str, Any]:
@@ -801,79 +809,13 @@ class Hub:
             "viewers": viewers,
         }
 
-    # ------------------------------------------------------------------ viewer side
-
-    def _send_viewer(self, name: str, body: dict[str, Any]) -> None:
-        try:
-            self.viewer_sock.send_multipart([name.encode(), encode_header(body)], zmq.NOBLOCK)
-        except zmq.ZMQError as exc:
-            log.warning("could not send to viewer %s: %s", name, exc)
-
-    def _on_viewer_message(self, frames: list[zmq.Frame]) -> None:
-        try:
-            self._handle_viewer_message(frames)
-        except Exception:  # a misbehaving viewer must not take the hub down
-            log.exception("bad message from a viewer")
-
-    def _handle_viewer_message(self, frames: list[zmq.Frame]) -> None:
-        name = frames[0].bytes.decode(errors="replace")
-        try:
-            body = decode_header(frames[1].buffer) if len(frames) > 1 else {}
-        except ProtocolError as exc:
-            log.warning("bad message from viewer %s: %s", name, exc)
-            return
-        kind = body.get("kind")
-        if kind == "hello":
-            self._on_hello(name, body)
-        elif kind == "heartbeat":
-            if self.supervisor.heartbeat(name, body) is None:
-                self._on_hello(name, body)  # hub restarted under a running viewer
-        elif kind == "ack":
-            scene = body.get("scene", -1)
-            for index, error in body.get("acks", []):
-                self.scene.ack(name, scene, index, error)
-                if error:
-                    log.warning("viewer %s could not show item %s: %s", name, index, error)
-            self.supervisor.heartbeat(name)
-        elif kind == "reply":
-            pending = self._controls.pop(str(body.get("id")), None)
-            if pending:
-                request, _ = pending
-                result = {k: v for k, v in body.items() if k not in ("kind", "id")}
-                if result.get("ok"):
-                    self._reply(request, reply_ok(request.req, **result.get("result", {})))
-                else:
-                    self._reply(request, reply_error(request.req, str(result.get("error"))))
-        elif kind == "bye":
-            log.info("viewer %s said goodbye", name)
-            self.scene.detach(name)
-            viewer = self.supervisor.viewers.get(name)
-            if viewer:
-                viewer.state = ViewerState.STOPPED  # closed on purpose: not restarted
-        else:
-            log.warning("viewer %s sent unknown kind %r", name, kind)
-
-    def _on_hello(self, name: str, body: dict[str, Any]) -> None:
-        viewer = self.supervisor.viewers.get(name) or self.supervisor.adopt_unsupervised(name, body)
-        viewer.stats = body
-        self.supervisor.heartbeat(name, body)
-        window = int(body.get("credits") or self.config.credits)
-        self.scene.attach(name, max(1, min(window, 1024)))
-        log.info(
-            "viewer %s connected (pid %s); replaying %d item(s)",
-            name,
-            body.get("pid"),
-            len(self.scene),
-        )
-        self._send_viewer(
-            name, {"kind": "welcome", "scene": self.scene.scene_id, "hub_pid": self.pid}
-        )
-
-    def _pump(self) -> None:
-        """Send every viewer what its credits allow."""
-        for name in list(self.scene.cursors):
-            due = [{"index": item.index, "item": item.header} for item in self.scene.due(name)]
-            if due:  # one message for everything the credits allow: fewer wake-ups per item
-                self._send_viewer(
-                    name, {"kind": "items", "scene": self.scene.scene_id, "items": due}
-                )
+    def _on_viewer_reply(self, body: dict[str, Any]) -> None:
+        """A viewer answered a forwarded control verb: pass it to whoever asked."""
+        pending = self._controls.pop(str(body.get("id")), None)
+        if pending:
+            request, _ = pending
+            result = body.get("result") if isinstance(body.get("result"), dict) else {}
+            if body.get("ok"):
+                self._reply(request, reply_ok(request.req, **result))
+            else:
+                self._reply(request, reply_error(request.req, str(body.get("error"))[:2000]))

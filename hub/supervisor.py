@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -22,6 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from hub.security import KEYS_ENV
+
+#: Environment variable that hands a viewer process its session token (see hub.fanout).
+TOKEN_ENV = "VIEWERHUB_VIEWER_TOKEN"
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +56,7 @@ class ViewerProcess:
     hung_since: float | None = None
     last_exit: int | None = None
     stats: dict[str, Any] = field(default_factory=dict)
+    token: str = ""  # proves a hello comes from the process we started (new per start)
 
     @property
     def pid(self) -> int | None:
@@ -116,6 +121,8 @@ class Supervisor:
         ]
         log.info("starting viewer %s: %s", viewer.name, " ".join(cmd[:4]))
         env = dict(os.environ)
+        viewer.token = secrets.token_hex(16)
+        env[TOKEN_ENV] = viewer.token
         if self.keys_dir is not None:  # the viewer authenticates with the hub's own keys
             env[KEYS_ENV] = str(self.keys_dir)
         viewer.process = subprocess.Popen(cmd, start_new_session=True, env=env)
@@ -141,7 +148,8 @@ class Supervisor:
 
     def check(self) -> list[tuple[str, str]]:
         """Look at every viewer; returns (name, why) of those that died or were killed."""
-        gone = []
+        gone: list[tuple[str, str]] = []
+        forgotten: list[str] = []
         now = time.monotonic()
         for viewer in self.viewers.values():
             if viewer.state in (ViewerState.FAILED, ViewerState.STOPPED):
@@ -158,6 +166,11 @@ class Supervisor:
                 if viewer.state is ViewerState.STARTING
                 else self.heartbeat_timeout_s
             )
+            if not viewer.supervised and silent > self.hang_restart_s:
+                log.warning("viewer %s (not started by the hub) went silent: forgotten", viewer.name)
+                forgotten.append(viewer.name)
+                gone.append((viewer.name, "went silent"))
+                continue
             if silent > limit and viewer.state is not ViewerState.HUNG:
                 log.error("viewer %s sent no heartbeat for %.1f s: hung", viewer.name, silent)
                 viewer.state = ViewerState.HUNG
@@ -172,6 +185,8 @@ class Supervisor:
                 self._kill(viewer)
                 gone.append((viewer.name, f"the viewer hung for {self.hang_restart_s:.0f} s"))
                 self._restart(viewer)
+        for name in forgotten:  # a dock widget that left: it says hello again if it returns
+            del self.viewers[name]
         return gone
 
     def _restart(self, viewer: ViewerProcess) -> None:

@@ -28,6 +28,7 @@ import zmq
 from hub import shm
 from hub.protocol import ProtocolError, decode_header, encode_header
 from hub.security import client_curve, keys_dir_for
+from hub.supervisor import TOKEN_ENV
 from viewers.base import DisplayConfig, Item, Viewer
 from viewers.safe_files import SafeWriter, UnsafePathError
 from viewers.shapes import ShapeError, parse_shapes
@@ -79,7 +80,9 @@ class ViewerClient:
         )
         self._ctx = zmq.Context.instance()
         self._sock = self._ctx.socket(zmq.DEALER)
-        self._sock.setsockopt(zmq.IDENTITY, name.encode())
+        # The hub knows us by the name and token in hello, never by a routing id anybody
+        # could choose: a hub-started viewer proves itself with the token it was given.
+        self._token = os.environ.get(TOKEN_ENV, "")
         self._sock.setsockopt(zmq.LINGER, 1000)
         client_curve(self._sock, keys_dir_for(keys_dir))  # the hub admits only its user's keys
         self._sock.connect(endpoint)
@@ -138,6 +141,8 @@ class ViewerClient:
         except Exception as exc:  # a status bug must not stop heartbeats
             viewer_status = {"status_error": str(exc)}
         return {
+            "name": self.name,
+            "token": self._token,
             "pid": os.getpid(),
             "plugin": self.plugin,
             "credits": self.credits,

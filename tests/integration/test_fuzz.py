@@ -189,6 +189,94 @@ def test_openhcs_port_always_answers_in_its_own_form(fuzz_hub, batch):
         sock.close()
 
 
+#: Raw JSON text that json.dumps cannot produce: numbers out of range and deep nesting.
+HOSTILE_TEXT = st.one_of(
+    st.sampled_from(["1e400", "-1e400", "1" + "0" * 30, "-" + "9" * 25, "1E+999"]),
+    st.integers(33, 3000).map(lambda n: "[" * n + "]" * n),
+    st.integers(33, 1500).map(lambda n: '{"a":' * n + "1" + "}" * n),
+)
+
+
+@st.composite
+def hostile(draw):
+    """A template with one field (or the request id) replaced by hostile raw JSON text."""
+    header = json.loads(json.dumps(draw(st.sampled_from(TEMPLATES))))
+    header[draw(st.sampled_from([*FIELDS, "req"]))] = "__HOSTILE__"
+    text = json.dumps(header).replace('"__HOSTILE__"', draw(HOSTILE_TEXT))
+    return [text.encode(), *draw(st.lists(st.binary(max_size=32), max_size=1))]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(frames=hostile())
+def test_out_of_range_numbers_and_deep_nesting_always_get_a_refusal(dealer, frames):
+    reply = _ask(dealer, frames)
+    assert reply["ok"] is False and reply["code"] in ("malformed", "bad_field"), reply
+
+
+@pytest.fixture(scope="module")
+def planted(fuzz_hub):
+    """Non-regular files and oversize segments under names the hub would accept."""
+    import os
+
+    from hub import shm
+
+    pid = fuzz_hub.ping()["hub_pid"]
+    names = [f"viewerhub-{pid}-p{os.getpid()}-{900 + i}" for i in range(4)]
+    os.mkfifo(shm.SHM_DIR / names[0])
+    (shm.SHM_DIR / names[1]).mkdir()
+    (shm.SHM_DIR / names[2]).symlink_to("/etc/passwd")
+    shm.create(names[3], 64 * 1024 * 1024).close()
+    yield names
+    for name in names:
+        path = shm.SHM_DIR / name
+        if path.is_dir() and not path.is_symlink():
+            path.rmdir()
+        else:
+            path.unlink(missing_ok=True)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    which=st.integers(0, 3),
+    shape=st.lists(st.integers(1, 64), min_size=2, max_size=3),
+    dtype=st.sampled_from(["uint8", "uint16", "float32"]),
+)
+def test_planted_files_and_oversize_segments_are_refused_at_once(
+    dealer, planted, which, shape, dtype
+):
+    header = {"kind": "image", "components": {}, "dtype": dtype, "shape": shape}
+    header["shm"] = planted[which]
+    reply = _ask(dealer, [json.dumps(header).encode()])
+    assert reply["ok"] is False
+    assert reply["code"] in ("missing_segment", "size_mismatch"), reply
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    identity=st.sampled_from([b"recorder", b"ghost", b"napari"]),
+    body=st.one_of(
+        json_values.map(lambda v: json.dumps(v).encode()),
+        st.fixed_dictionaries(
+            {
+                "kind": st.sampled_from(["hello", "heartbeat", "ack", "reply", "bye", "x"]),
+                "credits": json_values,
+                "acks": json_values,
+                "scene": json_values,
+                "id": json_values,
+            }
+        ).map(lambda d: json.dumps(d).encode()),
+        HOSTILE_TEXT.map(lambda t: ('{"kind":"hello","credits":' + t + "}").encode()),
+    ),
+)
+def test_hostile_viewer_clients_never_stop_the_hub(fuzz_hub, identity, body):
+    sock = raw_dealer(fuzz_hub.viewer_endpoint, identity=identity)
+    try:
+        sock.send(body)
+        sock.poll(20)
+    finally:
+        sock.close()
+
+
 def test_after_the_fuzzing_the_hub_still_serves(fuzz_hub):
     assert fuzz_hub.ping()["pong"] is True
     status = fuzz_hub.status()["hub"]

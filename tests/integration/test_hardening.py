@@ -367,3 +367,19 @@ def test_a_hub_on_ipv6_loopback_serves(start_hub):
     conn = HubConnection(hub.ingest, timeout_s=10)
     assert conn.control("ping")["pong"]
     conn.close()
+
+
+def test_a_client_cannot_take_a_hub_started_viewers_name_or_say_bye_for_it(hub, tmp_path):
+    impostor = dealer(hub.viewer_endpoint)
+    impostor.send(b'{"kind":"hello","name":"recorder","token":"guess","credits":4}')
+    impostor.send(b'{"kind":"bye"}')
+    sneaky = dealer(hub.viewer_endpoint, identity=b"recorder")  # the old routing-id trick
+    sneaky.send(b'{"kind":"bye"}')
+    assert not impostor.poll(1000)  # no welcome, no items
+    impostor.close()
+    sneaky.close()
+    viewer = hub.status()["viewers"]["recorder"]
+    assert viewer["state"] == "running" and viewer["connected"]
+    with StreamingBackend(hub=hub) as backend:
+        reply = backend.save(np.ones((8, 8), np.uint16), "", channel=2)
+    hub.wait_viewers(n_items=reply["indices"][0] + 1, timeout_s=30)
