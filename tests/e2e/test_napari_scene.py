@@ -121,3 +121,58 @@ def test_separate_layers_for_other_sizes_and_clear_removes_everything(make_napar
     assert sorted(layer.name for layer in viewer.layers) == ["channel=1", "channel=1 size=16x4"]
     scene.clear()
     assert len(viewer.layers) == 0 and scene.status()["layers"] == []
+
+
+def test_channel_colours_are_rechosen_as_channels_arrive_but_not_over_the_users(
+    make_napari_viewer,
+):
+    viewer = make_napari_viewer()
+    scene = NapariScene(viewer)
+    plane = np.ones((4, 4), np.uint16)
+    scene.show(image_item(0, {"channel": 2}, plane))
+    assert viewer.layers["channel=2"].colormap.name == "gray"  # one channel: grey
+    scene.show(image_item(1, {"channel": 1}, plane))
+    assert [viewer.layers[f"channel={c}"].colormap.name for c in (1, 2)] == ["magenta", "green"]
+    viewer.layers["channel=2"].colormap = "red"  # the user's choice
+    scene.show(image_item(2, {"channel": 3}, plane))
+    assert [viewer.layers[f"channel={c}"].colormap.name for c in (1, 2, 3)] == [
+        "cyan",
+        "red",
+        "yellow",
+    ]
+    from napari.utils.colormaps import colormap_utils
+
+    assert tuple(colormap_utils.MAGENTA_GREEN) == ("magenta", "green")  # still napari's sets
+    assert tuple(colormap_utils.CMYBGR)[:3] == ("cyan", "magenta", "yellow")
+
+
+def test_contrast_follows_focused_planes_after_a_dim_first_one(make_napari_viewer):
+    viewer = make_napari_viewer()
+    scene = NapariScene(viewer)
+    dim = np.full((32, 32), 100, np.uint16)
+    dim[:4] = 150
+    scene.show(image_item(0, {"channel": 1, "z_index": 1}, dim))
+    assert tuple(viewer.layers["channel=1"].contrast_limits) == (100, 150)
+    bright = dim.copy()
+    bright[8:24, 8:24] = 3000
+    scene.show(image_item(1, {"channel": 1, "z_index": 2}, bright))
+    assert tuple(viewer.layers["channel=1"].contrast_limits) == (100, 3000)
+
+
+def test_two_wells_share_slider_positions_and_the_label_names_them(make_napari_viewer):
+    viewer = make_napari_viewer()
+    scene = NapariScene(viewer)
+    for i, (well, z) in enumerate([("B03", 4), ("A01", 2), ("A01", 4), ("B03", 2)]):
+        value = 1000 if well == "B03" else 10
+        scene.show(
+            image_item(i, {"well": well, "channel": 1, "z_index": z}, np.full((4, 4), value))
+        )
+    assert viewer.dims.axis_labels[:2] == ("well", "z_index")
+    assert len(viewer.layers) == 1  # one well at a time: no layer per well
+    result = scene.goto({"well": "A01", "z_index": 4})
+    assert result["values"] == {"well": "A01", "z_index": 4}
+    assert viewer.text_overlay.text == "well A01   z_index 4"
+    layer = viewer.layers["channel=1"]
+    assert layer.data[tuple(viewer.dims.current_step[:2])][0, 0] == 10
+    scene.goto({"well": "B03"})
+    assert layer.data[tuple(viewer.dims.current_step[:2])][0, 0] == 1000

@@ -110,7 +110,8 @@ class NapariScene:
         self.last_update: float | None = None
         self._wells_layer: Any = None
         viewer.text_overlay.visible = True
-        viewer.text_overlay.position = "top_left"
+        viewer.text_overlay.position = "bottom_left"  # clear of the A01 tile's name
+        viewer.text_overlay.box = True  # readable over bright data
         viewer.text_overlay.font_size = 14
         viewer.text_overlay.color = LABEL_COLOR
         viewer.dims.events.current_step.connect(self._update_label)
@@ -307,9 +308,11 @@ class NapariScene:
             value = keys[step][0] if 0 <= step < len(keys) else None
             out.append((axis, value))
         tiled = self.tiled_wells()
-        if tiled:  # wells as plate tiles: name the one in the middle of the view
+        if tiled:  # wells as plate tiles: name the one in the middle of the view, if any
             y, x = self.viewer.camera.center[-2:]
-            out.insert(0, ("well", well_at(self.grid, tiled, y, x)))
+            well = well_at(self.grid, tiled, y, x)
+            if well is not None:
+                out.insert(0, ("well", well))
         return out
 
     def tiled_wells(self) -> list[ComponentValue]:
