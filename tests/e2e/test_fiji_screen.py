@@ -259,6 +259,7 @@ def test_keys_and_brightness_contrast_work_and_the_users_contrast_survives(plate
     x, y, w, h = maximum["bounds"]
     x, y = x - fx + int(geometry["X"]), y - fy + int(geometry["Y"])
     before = window(plate)["channels"][1]["display_range"]
+    before_window = window(plate)["window"]["id"]
     click(x + h + 3, y + h // 2)  # page the Maximum slider down, as a user does
     after = wait_for(
         lambda: (r := window(plate)["channels"][1]["display_range"]) != before and r,
@@ -282,6 +283,7 @@ def test_keys_and_brightness_contrast_work_and_the_users_contrast_survives(plate
     plate.wait_viewers(n_items=N_PLANES + 6, timeout_s=60)
     win = window(plate)
     assert win["dimensions"][2:] == [3, 5, 5]
+    assert win["window"]["id"] == before_window  # a new frame stretched the same window
     assert win["channels"][1]["display_range"] == after
     assert win["position"] == [2, 1, 1] and win["window"]["n_scrollbars"] == 3
 

@@ -56,6 +56,32 @@ def shown_scrollbars(win: Any) -> str:
     return "".join(a for a, name in SELECTORS.items() if _field(win, name) is not None)
 
 
+def grow_in_place(imp: Any, dims: tuple[int, int, int]) -> bool:
+    """Stretch an open hyperstack window's scrollbars to ``dims`` before the stack grows.
+
+    When the image keeps the same scrollbars (only their ranges grow: another frame of a
+    plate, another slice), ImageJ's ``setStack`` would still build a new StackWindow (a new
+    native window each time, flickering, about 40 ms). With the window's own counts and
+    scrollbar maxima set first, ``setStack`` finds the window valid and just repaints it.
+    Returns False (nothing touched) when the scrollbars themselves must change.
+    """
+    win = imp.getWindow()
+    if win is None or not _is_stack_window(win) or not bool(win.isHyperStack()):
+        return False
+    varying = "".join(a for a, n in zip("czt", dims) if n > 1)
+    wanted = "z" if len(varying) == 1 and varying != "c" else varying
+    if len(varying) < 2 or wanted != shown_scrollbars(win):
+        return False
+    for axis, count, name in zip("czt", dims, ("nChannels", "nSlices", "nFrames")):
+        _set_field(win, name, count)
+        selector = _field(win, SELECTORS[axis])
+        if selector is not None and selector.getMaximum() != count + 1:
+            selector.setMaximum(count + 1)
+            block = max(1, count // 10) if axis != "c" else 1
+            selector.setBlockIncrement(block)
+    return True
+
+
 def ensure_hyperstack_window(ij: ImageJ, imp: Any) -> bool:
     """Rebuild the window in place if its scrollbars do not match the image; True if rebuilt."""
     win = imp.getWindow()
@@ -81,7 +107,7 @@ def is_closed(imp: Any) -> bool:
     return win is None or bool(win.isClosed()) or not bool(win.isShowing())
 
 
-def window_geometry(imp: Any) -> dict[str, Any]:
+def window_geometry(ij: ImageJ, imp: Any) -> dict[str, Any]:
     """Where the window and its parts are on screen, and what its selectors show."""
     win = imp.getWindow()
     if win is None:
@@ -89,6 +115,7 @@ def window_geometry(imp: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
         "open": not is_closed(imp),
         "class": str(win.getClass().getSimpleName()),
+        "id": int(ij.jpype.JClass("java.lang.System").identityHashCode(win)),  # same window?
         "frame_title": str(win.getTitle()),
         "bounds": _bounds(win),
         "hyperstack": bool(win.isHyperStack()) if _is_stack_window(win) else False,
@@ -126,6 +153,21 @@ def _bounds(component: Any) -> list[int]:
     loc = component.getLocationOnScreen()
     size = component.getSize()
     return [int(loc.x), int(loc.y), int(size.width), int(size.height)]
+
+
+def _set_field(obj: Any, name: str, value: int) -> None:
+    """Set a package-private int field of an ImageJ AWT object (see :func:`_field`)."""
+    cls = obj.getClass()
+    while cls is not None:
+        try:
+            field = cls.getDeclaredField(name)
+        except Exception:  # NoSuchFieldException: look in the superclass
+            cls = cls.getSuperclass()
+            continue
+        field.setAccessible(True)
+        field.setInt(obj, value)
+        return
+    raise AttributeError(f"{obj.getClass().getName()} has no field {name}")
 
 
 def _field(obj: Any, name: str) -> Any:

@@ -220,6 +220,8 @@ class HyperstackWindow:
         else:
             stack = self._stack(dims)
         imp.setOpenAsHyperStack(True)
+        if not self.closed:
+            screen.grow_in_place(imp, dims)
         imp.setStack(stack, *dims)
         self.dims = dims
         if not self.closed:
@@ -414,7 +416,7 @@ class HyperstackWindow:
             reopened=self.reopened,
         )
         if self.show_window and not self.closed:
-            out["window"] = screen.window_geometry(imp)
+            out["window"] = screen.window_geometry(self.ij, imp)
         for _, (lut, lo, hi) in sorted(self._channel_state().items()):
             out["channels"].append({"lut_max_rgb": list(_lut_rgb(lut)), "display_range": [lo, hi]})
         if planes:
