@@ -316,6 +316,10 @@ def test_outlines_show_on_every_channel_in_composite_view(fiji, tmp_path):
         magenta = [is_color(at(shot, win, 180, x), (255, 0, 255)) for x in range(110, 190)]
         assert (sum(magenta) > 70) == (z == 2)  # on its slice, whatever the channel
 
+    fiji.clear()  # a new scene: no window, nothing left in the ROI Manager
+    wait_for(lambda: not fiji.inspect("fiji")["windows"], 10, "the scene cleared")
+    assert fiji.inspect("fiji")["ui"]["roi_manager"]["count"] == 0
+
 
 def test_a_window_the_user_closes_is_reported_and_goto_brings_it_back(plate, tmp_path):
     before = window(plate)

@@ -106,14 +106,7 @@ class WindowRois:
         return out
 
     def clear(self) -> None:
-        """Forget this window's ROIs and take them out of the ROI Manager."""
-        manager = None if self.ij.headless else self.ij.RoiManager.getInstance()
-        if manager is not None:
-            for roi in self.rois:
-                index = manager.getRoiIndex(roi)
-                if index >= 0:
-                    manager.select(index)
-                    manager.runCommand("Delete")
+        """Forget this window's ROIs (the ROI Manager is emptied by :func:`reset_manager`)."""
         self.rois.clear()
         self.targets.clear()
         self.drawn.clear()
@@ -143,6 +136,17 @@ class _Placer:
                 one.setPosition((c_shown, z, t)[self.dims.index(self.size)])
             else:
                 one.setPosition(0)
+
+
+def reset_manager(ij: ImageJ) -> None:
+    """Empty ImageJ's ROI Manager: a cleared scene leaves no outlines listed.
+
+    The manager holds copies (``RoiManager.add`` clones each ROI), so it is emptied as a
+    whole, as it is filled for every window, rather than searched ROI by ROI.
+    """
+    manager = None if ij.headless else ij.RoiManager.getInstance()
+    if manager is not None:
+        manager.reset()
 
 
 def _add_to_manager(ij: ImageJ, manager: Any, rois: list[Any]) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 from viewers.base import Item, Viewer
 from viewers.fiji import jvm, screen
 from viewers.fiji.config import FijiDisplayConfig
+from viewers.fiji.rois import reset_manager
 from viewers.fiji.window import HyperstackWindow
 from viewers.placement import WindowKey, place, window_label
 from viewers.png import write_png
@@ -94,6 +95,8 @@ class FijiViewer(Viewer):
             window.close()
         self.windows.clear()
         self.current = None
+        if self.ij is not None:
+            reset_manager(self.ij)
 
     def goto(self, components: dict[str, Any]) -> dict[str, Any]:
         """Show the plane these components name; a window the user closed opens again."""
