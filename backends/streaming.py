@@ -25,10 +25,10 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from hub import shm
-from hub.connection import HubConnection, HubError, HubTimeoutError
+from contract import defaults, shm
+from contract.connection import HubConnection, HubError, HubTimeoutError
+from contract.shapes import Shape
 from viewers.base import DisplayConfig
-from viewers.shapes import Shape
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class StreamingBackend:
     ) -> None:
         if hub is not None:
             endpoint = hub.ingest
-        self.endpoint = endpoint or "tcp://127.0.0.1:7700"
+        self.endpoint = endpoint or defaults.INGEST_ENDPOINT
         self.display_config = display_config
         self._conn = HubConnection(self.endpoint, timeout_s=timeout_s, keys_dir=keys_dir)
         self._ping_timeout_s = min(timeout_s, 10.0)

@@ -18,11 +18,11 @@ import numpy as np
 
 def run(quick: bool, heap: str | None = None) -> dict:
     from benchmarks.common import memcpy_gbps
+    from contract.shapes import parse_shape
     from viewers.fiji import jvm
     from viewers.fiji.config import FijiDisplayConfig
     from viewers.fiji.window import HyperstackWindow
     from viewers.placement import place
-    from viewers.shapes import parse_shape
 
     ij = jvm.start(headless=not os.environ.get("DISPLAY"), heap=heap, pretouch=bool(heap))
     shape = (2048, 2048)

@@ -18,10 +18,10 @@ def run(quick: bool) -> dict:
     import napari
     from qtpy.QtWidgets import QApplication
 
+    from contract.shapes import parse_shape
     from viewers.base import Item
     from viewers.napari.config import NapariDisplayConfig
     from viewers.napari.scene import NapariScene
-    from viewers.shapes import parse_shape
 
     viewer = napari.Viewer(show=True)
     app = QApplication.instance()

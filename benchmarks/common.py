@@ -52,7 +52,7 @@ def fresh_shm_gbps(shape: tuple[int, ...], dtype: str, count: int) -> float:
     zero fresh pages; on a virtual machine, memory the guest has not touched before is slower
     still, so the benchmark runs this twice (the first pass only warms memory) before the
     hub, which then finds memory as warm as the reference did."""
-    from hub import shm
+    from contract import shm
 
     src = np.random.default_rng(0).integers(0, 1000, shape).astype(dtype)
     names = [f"vh-bench-{os.getpid()}-{i}" for i in range(count)]

@@ -1,6 +1,6 @@
 """The viewerhub hub: one stream of pipeline output in, any number of viewers out."""
 
-from hub.connection import HubError, HubTimeoutError
+from contract.connection import HubError, HubTimeoutError
 from hub.launcher import HubHandle, connect, launch
 
 __all__ = ["HubError", "HubHandle", "HubTimeoutError", "connect", "launch"]

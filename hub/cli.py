@@ -18,9 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hub.connection import HubConnection, HubError
-from hub.protocol import Limits
-from hub.server import DEFAULT_BUDGET, DEFAULT_PORT
+from contract import defaults
+from contract.connection import HubConnection, HubError
+from contract.protocol import Limits
 
 COMMANDS = ("serve", "status", "stop", "clear", "screenshot", "viewers", "demo", "keys")
 
@@ -63,7 +63,7 @@ def _connect(args: argparse.Namespace, timeout_s: float = 5.0) -> HubConnection:
 
 def _add_connection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="hub host (default loopback)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="hub ingest port")
+    parser.add_argument("--port", type=int, default=defaults.INGEST_PORT, help="hub ingest port")
     parser.add_argument("--endpoint", help="full ZeroMQ endpoint, overrides --host/--port")
     parser.add_argument("--keys", type=Path, help="CURVE key directory (see `hub keys`)")
 
@@ -85,12 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--keys", type=Path, help="CURVE key directory from `hub keys`: encrypt and authenticate"
     )
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="ingest port (0: any)")
+    serve.add_argument(
+        "--port", type=int, default=defaults.INGEST_PORT, help="ingest port (0: any)"
+    )
     serve.add_argument("--viewer-port", type=int, help="viewer port (default port+1)")
     serve.add_argument(
         "--memory-budget",
         type=parse_size,
-        default=DEFAULT_BUDGET,
+        default=defaults.MEMORY_BUDGET,
         help="bytes of pixels the scene may hold (e.g. 4GiB)",
     )
     serve.add_argument(
@@ -204,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from hub.security import SecurityError
+    from contract.keys import SecurityError
     from hub.server import BindError, Hub, HubConfig
     from viewers.registry import UnknownViewerError, resolve
 
@@ -318,7 +320,7 @@ def cmd_screenshot(args: argparse.Namespace) -> int:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    from hub.security import DEFAULT_KEYS_DIR, make_keys
+    from contract.keys import DEFAULT_KEYS_DIR, make_keys
 
     directory = args.dir or DEFAULT_KEYS_DIR
     files = make_keys(directory)

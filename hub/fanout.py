@@ -23,7 +23,7 @@ from typing import Any
 
 import zmq
 
-from hub.protocol import ProtocolError, decode_header, encode_header
+from contract.protocol import ProtocolError, decode_header, encode_header
 from hub.scene import SceneLog
 from hub.supervisor import Supervisor, ViewerState
 

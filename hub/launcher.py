@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hub.connection import HubConnection, HubError
+from contract import defaults
+from contract.connection import HubConnection, HubError
 
 
 class HubHandle:
@@ -174,7 +175,7 @@ def launch(
 
 
 def connect(
-    endpoint: str = "tcp://127.0.0.1:7700", keys_dir: str | Path | None = None
+    endpoint: str = defaults.INGEST_ENDPOINT, keys_dir: str | Path | None = None
 ) -> HubHandle:
     handle = HubHandle(endpoint, keys_dir=keys_dir)
     info = handle.ping()

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hub.protocol import ErrorCode, ProtocolError
+from contract.protocol import ErrorCode, ProtocolError
 
 DEFAULT_PORTS = {"napari": 5555, "fiji": 5565}
 CONTROL_OFFSET = 1000

@@ -13,21 +13,16 @@ no viewer identity. Binding beyond loopback additionally needs an explicit ``--k
 The OpenHCS compatibility ports are the one exception (that sender cannot do CURVE); they are
 off by default, accept only data batches, ping and status, and are documented as such.
 
-Key directory layout::
-
-    DIR/server.key, DIR/server.key_secret     the hub's keypair
-    DIR/client.key, DIR/client.key_secret     a client keypair (copy to producers)
-    DIR/authorized/*.key                      public keys allowed in
+This module is the server half (the ZAP authenticator, the loopback rule); key files and the
+client half are ``contract.keys``.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
-import os
 import shutil
 import socket
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,48 +30,11 @@ import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
+from contract.keys import SecurityError
+
 log = logging.getLogger(__name__)
 
-DEFAULT_KEYS_DIR = Path(
-    os.environ.get("VIEWERHUB_KEYS", Path.home() / ".config" / "viewerhub" / "keys")
-)
-#: Environment variable that hands a key directory to clients and viewer processes.
-KEYS_ENV = "VIEWERHUB_KEYS_DIR"
-
-
-def keys_dir_for(explicit: str | Path | None = None) -> Path:
-    """The key directory a client or hub uses: explicit, then $VIEWERHUB_KEYS_DIR, then default."""
-    if explicit:
-        return Path(explicit)
-    return Path(os.environ.get(KEYS_ENV) or DEFAULT_KEYS_DIR)
-
-
-def ensure_keys(directory: Path) -> Path:
-    """Make the user's key directory on first use; refuse one that others could read.
-
-    Two hubs starting at once must not write two different key sets: the keys are made in a
-    private temporary directory and renamed into place, and whoever loses the race uses the
-    winner's.
-    """
-    if not (directory / "server.key_secret").exists():
-        directory.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        staging = Path(tempfile.mkdtemp(prefix=".keys-", dir=directory.parent))
-        make_keys(staging)
-        try:
-            os.rename(staging, directory)
-            log.info("made CURVE keys in %s", directory)
-        except OSError:
-            shutil.rmtree(staging, ignore_errors=True)
-    info = directory.stat()
-    if info.st_uid != os.geteuid() or info.st_mode & 0o077:
-        raise SecurityError(
-            f"key directory {directory} must belong to this user and be private (chmod 700)"
-        )
-    return directory
-
-
-class SecurityError(RuntimeError):
-    """A configuration would expose the hub without authentication, or keys are missing."""
+__all__ = ["SecurityError", "ServerCurve", "authorize", "is_loopback"]
 
 
 def is_loopback(host: str) -> bool:
@@ -89,25 +47,6 @@ def is_loopback(host: str) -> bool:
             return ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
         except OSError:
             return False
-
-
-def make_keys(directory: Path) -> dict[str, Path]:
-    """Create a server and a client keypair and authorise the client; returns the files."""
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(directory, 0o700)
-    authorized = directory / "authorized"
-    authorized.mkdir(exist_ok=True, mode=0o700)
-    server_public, server_secret = zmq.auth.create_certificates(str(directory), "server")
-    client_public, client_secret = zmq.auth.create_certificates(str(directory), "client")
-    shutil.copy(client_public, authorized / "client.key")
-    for secret in (server_secret, client_secret):
-        os.chmod(secret, 0o600)
-    return {
-        "server": Path(server_secret),
-        "client": Path(client_secret),
-        "server_public": Path(server_public),
-        "authorized": authorized,
-    }
 
 
 def authorize(directory: Path, public_key_file: Path) -> Path:
@@ -146,23 +85,3 @@ class ServerCurve:
             self.authenticator.stop()
 
 
-def client_curve(sock: zmq.Socket, directory: Path) -> None:
-    """Make ``sock`` a CURVE client with the keys in ``directory``."""
-    server_public = directory / "server.key"
-    client_secret = directory / "client.key_secret"
-    try:
-        public, private = zmq.auth.load_certificate(str(client_secret))
-    except FileNotFoundError:
-        raise SecurityError(
-            f"{directory} needs server.key and client.key_secret: start the hub once as this "
-            f"user (it makes them), or copy them from the hub's `hub keys` directory"
-        ) from None
-    except (OSError, ValueError) as exc:
-        raise SecurityError(f"cannot read the client key in {directory}: {exc}") from None
-    try:
-        server_key, _ = zmq.auth.load_certificate(str(server_public))
-    except (OSError, ValueError) as exc:
-        raise SecurityError(f"cannot read the hub's public key in {directory}: {exc}") from None
-    sock.curve_secretkey = private
-    sock.curve_publickey = public
-    sock.curve_serverkey = server_key

@@ -26,10 +26,9 @@ from typing import Any
 import numpy as np
 import zmq
 
-from hub import openhcs, shm
-from hub.fanout import FanOut
-from hub.openhcs import CompatConfig
-from hub.protocol import (
+from contract import defaults, shm
+from contract.keys import SecurityError, ensure_keys, keys_dir_for
+from contract.protocol import (
     CONTROL_VERBS,
     DEFAULT_LIMITS,
     PROTOCOL_VERSION,
@@ -47,14 +46,15 @@ from hub.protocol import (
     reply_error,
     reply_ok,
 )
+from hub import openhcs
+from hub.fanout import FanOut
+from hub.openhcs import CompatConfig
 from hub.scene import SceneLog
-from hub.security import SecurityError, ServerCurve, ensure_keys, is_loopback, keys_dir_for
+from hub.security import ServerCurve, is_loopback
 from hub.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PORT = 7700
-DEFAULT_BUDGET = 4 * 1024**3
 SWEEP_INTERVAL_S = 2.0
 
 
@@ -63,18 +63,18 @@ class HubConfig:
     """Everything a hub is started with. ``port=0`` picks free ports (tests)."""
 
     host: str = "127.0.0.1"
-    port: int = DEFAULT_PORT
+    port: int = defaults.INGEST_PORT
     viewer_port: int | None = None  # default: port + 1
-    memory_budget: int = DEFAULT_BUDGET
+    memory_budget: int = defaults.MEMORY_BUDGET
     limits: Limits = DEFAULT_LIMITS
     viewers: list[str] = field(default_factory=list)
     viewer_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    credits: int = 16
-    max_pending_requests: int = 32  # requests that may wait for memory; more are refused
-    backpressure_timeout_s: float = 60.0
-    heartbeat_timeout_s: float = 5.0
-    hang_restart_s: float = 30.0
-    control_timeout_s: float = 30.0
+    credits: int = defaults.CREDITS
+    max_pending_requests: int = defaults.MAX_PENDING_REQUESTS
+    backpressure_timeout_s: float = defaults.BACKPRESSURE_TIMEOUT_S
+    heartbeat_timeout_s: float = defaults.HEARTBEAT_TIMEOUT_S
+    hang_restart_s: float = defaults.HANG_RESTART_S
+    control_timeout_s: float = defaults.CONTROL_TIMEOUT_S
     ready_file: Path | None = None
     openhcs: CompatConfig | None = None  # serve the OpenHCS/polystore sender's endpoints
     keys_dir: Path | None = None  # CURVE keys; required to bind anything but loopback

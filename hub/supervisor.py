@@ -22,10 +22,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from hub.security import KEYS_ENV
-
-#: Environment variable that hands a viewer process its session token (see hub.fanout).
-TOKEN_ENV = "VIEWERHUB_VIEWER_TOKEN"
+from contract.defaults import TOKEN_ENV
+from contract.keys import KEYS_ENV
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from hub import shm
+from contract import shm
 from hub.launcher import HubHandle, launch
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -25,13 +25,13 @@ import numpy as np
 import psutil
 import zmq
 
-from hub import shm
-from hub.protocol import ProtocolError, decode_header, encode_header
-from hub.security import client_curve, keys_dir_for
-from hub.supervisor import TOKEN_ENV
+from contract import defaults, shm
+from contract.defaults import TOKEN_ENV
+from contract.keys import client_curve, keys_dir_for
+from contract.protocol import ProtocolError, decode_header, encode_header
+from contract.shapes import ShapeError, parse_shapes
 from viewers.base import DisplayConfig, Item, Viewer
 from viewers.safe_files import SafeWriter, UnsafePathError
-from viewers.shapes import ShapeError, parse_shapes
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,8 @@ class ViewerClient:
         *,
         plugin: str | None = None,
         hub_pid: int | None = None,
-        credits: int = 16,
-        heartbeat_s: float = 0.5,
+        credits: int = defaults.CREDITS,
+        heartbeat_s: float = defaults.HEARTBEAT_INTERVAL_S,
         keys_dir: str | Path | None = None,
     ) -> None:
         self.endpoint = endpoint

@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 
+from contract import defaults
 from viewers import registry
 from viewers.client import ViewerClient
 
@@ -20,7 +21,7 @@ log = logging.getLogger("viewers.runner")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m viewers.runner")
     parser.add_argument("plugin", help="registered viewer name (see `hub viewers`)")
-    parser.add_argument("--hub", default="tcp://127.0.0.1:7701", help="hub viewer endpoint")
+    parser.add_argument("--hub", default=defaults.VIEWER_ENDPOINT, help="hub viewer endpoint")
     parser.add_argument("--name", help="instance name (default: the plugin name)")
     parser.add_argument("--hub-pid", type=int, help="exit when this process is gone")
     parser.add_argument("--options", default="{}", help="JSON object of viewer options")

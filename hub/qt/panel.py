@@ -24,7 +24,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from hub.connection import HubError
+from contract.connection import HubError
 from hub.launcher import HubLauncher
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ import json
 
 import zmq
 
-from hub.security import client_curve, keys_dir_for
+from contract.keys import client_curve, keys_dir_for
 
 
 def dealer(endpoint: str, identity: bytes | None = None) -> zmq.Socket:

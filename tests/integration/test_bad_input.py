@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from backends import StreamingBackend
-from hub import HubError, shm
-from hub.connection import HubConnection
+from contract import shm
+from contract.connection import HubConnection
+from hub import HubError
 from tests.conftest import read_received
 from tests.helpers.raw import RawClient
 

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from backends import StreamingBackend
-from hub import HubTimeoutError, shm
+from contract import shm
+from hub import HubTimeoutError
 from tests.conftest import hub_segments, wait_for
 
 FAST_SUPERVISION = ["--heartbeat-timeout", "1", "--hang-restart", "4"]

@@ -218,7 +218,7 @@ def planted(fuzz_hub):
     """Non-regular files and oversize segments under names the hub would accept."""
     import os
 
-    from hub import shm
+    from contract import shm
 
     pid = fuzz_hub.ping()["hub_pid"]
     names = [f"viewerhub-{pid}-p{os.getpid()}-{900 + i}" for i in range(4)]

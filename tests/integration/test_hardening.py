@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from backends import StreamingBackend
-from hub import shm
+from contract import shm
 from tests.conftest import thirdparty_env, wait_for
 from tests.helpers.raw import RawClient, dealer
 
@@ -252,8 +252,8 @@ def test_an_item_that_kills_or_freezes_a_viewer_is_skipped_after_two_restarts(
 def test_screenshot_never_follows_overwrites_or_writes_into_a_folder_of_another_user(
     hub, tmp_path
 ):
+    from contract.connection import HubConnection
     from hub import HubError
-    from hub.connection import HubConnection
 
     conn = HubConnection(hub.ingest, timeout_s=30)
 
@@ -360,7 +360,7 @@ def test_a_busy_port_is_a_one_line_error(start_hub):
 
 
 def test_a_hub_on_ipv6_loopback_serves(start_hub):
-    from hub.connection import HubConnection
+    from contract.connection import HubConnection
 
     hub = start_hub(viewers=(), extra_args=["--host", "::1"])
     assert hub.ingest.startswith("tcp://[::1]:")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import zmq
 
-from hub import shm
+from contract import shm
 from tests.conftest import read_received, wait_for
 from tests.helpers import openhcs_sender as sender
 

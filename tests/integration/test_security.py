@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from backends import StreamingBackend
+from contract.connection import HubConnection
+from contract.keys import make_keys
 from hub import HubTimeoutError
-from hub.connection import HubConnection
-from hub.security import make_keys
 
 
 def test_a_hub_refuses_to_listen_beyond_loopback_without_keys():
@@ -93,7 +93,7 @@ def _as_nobody(hub_ingest: str, viewer_endpoint: str, server_public: bytes) -> d
             os.setgroups([])
             os.setgid(NOBODY)
             os.setuid(NOBODY)
-            from hub.security import SecurityError
+            from contract.keys import SecurityError
 
             try:  # the owner's keys: unreadable
                 HubConnection(hub_ingest, timeout_s=1.0).control("status")
@@ -110,10 +110,10 @@ def _as_nobody(hub_ingest: str, viewer_endpoint: str, server_public: bytes) -> d
                 except HubTimeoutError:
                     result[verb] = "timeout"
             try:
-                from viewers.client import ViewerClient  # noqa: F401
-
                 import zmq
-                from hub.security import client_curve
+
+                from contract.keys import client_curve
+                from viewers.client import ViewerClient  # noqa: F401
 
                 sock = zmq.Context.instance().socket(zmq.DEALER)
                 sock.setsockopt(zmq.LINGER, 0)
@@ -138,7 +138,7 @@ def _as_nobody(hub_ingest: str, viewer_endpoint: str, server_public: bytes) -> d
 def test_another_local_user_gets_nothing_from_a_loopback_hub(start_hub):
     import os
 
-    from hub.security import keys_dir_for
+    from contract.keys import keys_dir_for
 
     if os.geteuid() != 0:
         pytest.skip("needs root to act as another user")

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from hub.protocol import (
+from contract.protocol import (
     DEFAULT_LIMITS,
     STANDARD_COMPONENTS,
     ErrorCode,

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from roifile import ROI_TYPE, ImagejRoi
 
+from contract.shapes import ShapeError, ShapeKind, parse_shape
 from viewers import shapes
 from viewers.imagej_rois import color_to_argb, shape_to_rois, trace_mask
-from viewers.shapes import ShapeError, ShapeKind, parse_shape
 
 
 @pytest.mark.parametrize(

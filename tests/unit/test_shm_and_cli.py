@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from hub import shm
+from contract import shm
 from hub.cli import parse_size
 
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import zmq
 
-from hub.protocol import decode_header, encode_header
-from hub.security import client_curve, keys_dir_for
+from contract.keys import client_curve, keys_dir_for
+from contract.protocol import decode_header, encode_header
 
 
 class HubError(RuntimeError):

@@ -451,7 +451,7 @@ def item_nbytes(item: dict[str, Any]) -> int:
 
 def check_shapes_item(item: dict, known: set[str], limits: Limits, where: str) -> dict:
     """Validate a shapes item; the shape dicts themselves are parsed by ``viewers.shapes``."""
-    from viewers.shapes import ShapeError, parse_shapes
+    from contract.shapes import ShapeError, parse_shapes
 
     check_components(item.get("components", {}), known, limits, where)
     shapes = _require(item, "shapes", list, where)

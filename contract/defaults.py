@@ -1,0 +1,30 @@
+"""Defaults every command and library reads: one place, so a port or a timeout changes once."""
+
+from __future__ import annotations
+
+#: The hub's ingest port; its viewer port is the next one.
+INGEST_PORT = 7700
+VIEWER_PORT = INGEST_PORT + 1
+LOOPBACK = "127.0.0.1"
+INGEST_ENDPOINT = f"tcp://{LOOPBACK}:{INGEST_PORT}"
+VIEWER_ENDPOINT = f"tcp://{LOOPBACK}:{VIEWER_PORT}"
+
+#: Bytes the scene may hold in memory (pixels, expanded shapes, headers).
+MEMORY_BUDGET = 4 * 1024**3
+#: Requests that may wait for memory; more are refused at once.
+MAX_PENDING_REQUESTS = 32
+#: Items a viewer may have unacknowledged.
+CREDITS = 16
+
+#: Seconds: a viewer silent this long is hung; hung this long, restarted (if the hub started
+#: it); a producer waits this long for memory before an error; a viewer answers a control
+#: verb within this.
+HEARTBEAT_TIMEOUT_S = 5.0
+HANG_RESTART_S = 30.0
+BACKPRESSURE_TIMEOUT_S = 60.0
+CONTROL_TIMEOUT_S = 30.0
+#: How often a viewer heartbeats from its event loop.
+HEARTBEAT_INTERVAL_S = 0.5
+
+#: Environment variable that hands a hub-started viewer its session token.
+TOKEN_ENV = "VIEWERHUB_VIEWER_TOKEN"
