@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from viewers.fiji.jvm import ImageJ
 from viewers.hyperstack import HyperstackDisplayConfig, imagej_lut_name
 
@@ -74,3 +76,9 @@ def default_color(c: int, n_channels: int) -> str:
     if n_channels <= 1:
         return SINGLE_CHANNEL_COLOR
     return COMPOSITE_COLORS[c] if c < len(COMPOSITE_COLORS) else "Grays"
+
+
+def lut_end_rgb(lut: Any) -> tuple[int, int, int]:
+    """The colour a LUT gives its brightest value: (255, 0, 0) for Red, white for Fire."""
+    rgb = np.array(memoryview(lut.getBytes())).view(np.uint8)  # 256 r, 256 g, 256 b
+    return int(rgb[255]), int(rgb[511]), int(rgb[767])

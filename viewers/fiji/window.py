@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from viewers.dtypes import imagej_dtype
-from viewers.fiji import screen
+from viewers.fiji import readback, screen
 from viewers.fiji.jvm import ImageJ
 from viewers.fiji.luts import (
     COMPOSITE_MODES,
@@ -28,9 +28,10 @@ from viewers.fiji.luts import (
     chosen_color,
     composite_mode,
     default_color,
+    lut_end_rgb,
     make_lut,
 )
-from viewers.fiji.pixels import from_processor, to_java_pixels
+from viewers.fiji.pixels import to_java_pixels
 from viewers.fiji.rois import WindowRois
 from viewers.hyperstack import HyperstackDisplayConfig, HyperstackLayout
 from viewers.imagej_rois import shape_to_rois
@@ -58,11 +59,6 @@ def _appends(old: tuple[int, int, int], new: tuple[int, int, int]) -> bool:
     if len(grown) != 1:
         return False
     return all(old[j] == 1 for j in range(grown[0] + 1, 3))
-
-
-def _lut_rgb(lut: Any) -> tuple[int, int, int]:
-    rgb = np.array(memoryview(lut.getBytes())).view(np.uint8)  # 256 r, 256 g, 256 b
-    return int(rgb[255]), int(rgb[511]), int(rgb[767])
 
 
 class HyperstackWindow:
@@ -128,7 +124,7 @@ class HyperstackWindow:
     def _replace(self, c: int, z: int, t: int, pixels: Any) -> None:
         """Same dimensions: swap one slice's pixel array; redraw only if it is on screen."""
         imp = self.imp
-        imp.getStack().setPixels(pixels, self._slice_number(c, z, t))
+        imp.getStack().setPixels(pixels, self.slice_number(c, z, t))
         self._set_label(c, z, t)
         if imp.getZ() != z + 1 or imp.getT() != t + 1:
             return
@@ -162,7 +158,7 @@ class HyperstackWindow:
             plane = padded
         return plane
 
-    def _slice_number(self, c: int, z: int, t: int) -> int:
+    def slice_number(self, c: int, z: int, t: int) -> int:
         nc, nz, _ = self.dims
         return 1 + c + z * nc + t * nc * nz
 
@@ -188,7 +184,7 @@ class HyperstackWindow:
         return pixels if pixels is not None else self._blank_pixels()
 
     def _set_label(self, c: int, z: int, t: int) -> None:
-        self.imp.getStack().setSliceLabel(self.layout.label(c, z, t), self._slice_number(c, z, t))
+        self.imp.getStack().setSliceLabel(self.layout.label(c, z, t), self.slice_number(c, z, t))
 
     def _create(self, dims: tuple[int, int, int]) -> None:
         """A CompositeImage marked as hyperstack before its window exists, at (1, 1, 1)."""
@@ -209,7 +205,7 @@ class HyperstackWindow:
     def _grow(self, dims: tuple[int, int, int]) -> None:
         """New component values: keep pixels, LUTs, display ranges, position and window."""
         imp = self.imp
-        saved = self._channel_state()
+        saved = self.channel_state()
         position = (imp.getC(), imp.getZ(), imp.getT())
         if _appends(self.dims, dims):  # new slices go at the end of the stack, in order
             stack = imp.getStack()
@@ -252,23 +248,23 @@ class HyperstackWindow:
                 hi = lo + 1
         self._set_channel(c, lut, lo, hi)
         if chosen_color(config, channel_value) is None:
-            self.default_colored[c] = _lut_rgb(lut)
+            self.default_colored[c] = lut_end_rgb(lut)
         self.configured_channels.add(c)
         self._recolor_defaults()
 
     def _recolor_defaults(self) -> None:
         """Give default-coloured channels Fiji's colour for the current channel count."""
-        state = self._channel_state()
+        state = self.channel_state()
         for c, applied in list(self.default_colored.items()):
             if c not in state:
                 continue
             lut, lo, hi = state[c]
             wanted = self._lut(default_color(c, self.dims[0]))
-            if _lut_rgb(lut) != applied:  # the user chose another LUT: theirs now
+            if lut_end_rgb(lut) != applied:  # the user chose another LUT: theirs now
                 del self.default_colored[c]
-            elif _lut_rgb(wanted) != applied:
+            elif lut_end_rgb(wanted) != applied:
                 self._set_channel(c, wanted, lo, hi)
-                self.default_colored[c] = _lut_rgb(wanted)
+                self.default_colored[c] = lut_end_rgb(wanted)
 
     def _lut(self, name: str) -> Any:
         """A LUT by name, made once per window (a plane's colour is checked on arrival)."""
@@ -289,7 +285,7 @@ class HyperstackWindow:
             imp.setDisplayRange(float(lo), float(hi))
         imp.updateAndDraw()
 
-    def _channel_state(self) -> dict[int, tuple[Any, float, float]]:
+    def channel_state(self) -> dict[int, tuple[Any, float, float]]:
         """Each channel's LUT and display range, as the user last left them."""
         imp = self.imp
         if self.closed and self._remembered is not None:
@@ -344,7 +340,7 @@ class HyperstackWindow:
             self.closed = True
             self.imp.setWindow(None)
         elif open_before and remember:
-            self._remembered = self._channel_state()
+            self._remembered = self.channel_state()
         return self.closed
 
     def reopen(self) -> None:
@@ -353,7 +349,7 @@ class HyperstackWindow:
             return
         imp = self.imp
         position = (imp.getC(), imp.getZ(), imp.getT())
-        saved = self._channel_state()
+        saved = self.channel_state()
         imp.setOverlay(self.rois.overlay)
         imp.show()
         self.closed = False
@@ -386,50 +382,12 @@ class HyperstackWindow:
 
     def flatten_rgb(self) -> np.ndarray:
         """The current plane as shown (LUTs, composite, overlay) as an RGB array."""
-        flat = self.imp.flatten()
-        argb = from_processor(flat.getProcessor())
-        rgb = np.empty(argb.shape + (3,), np.uint8)
-        rgb[..., 0] = (argb >> 16) & 0xFF
-        rgb[..., 1] = (argb >> 8) & 0xFF
-        rgb[..., 2] = argb & 0xFF
-        return rgb
+        return readback.flatten_rgb(self.imp)
 
     def describe(self, planes: list[tuple[int, int, int]] | None = None) -> dict[str, Any]:
-        """Dimensions, LUTs, ranges, ROIs, window geometry and (optionally) plane pixels."""
+        """What ImageJ holds for this window (see ``readback.describe``)."""
         self.check_closed(remember=True)
-        imp = self.imp
-        out: dict[str, Any] = {"title": self.title, "rois": self.rois.rows()}
-        if imp is None:
-            return out
-        out.update(
-            width=imp.getWidth(),
-            height=imp.getHeight(),
-            bit_depth=imp.getBitDepth(),
-            dimensions=[int(v) for v in imp.getDimensions()],  # w, h, c, z, t
-            composite=bool(imp.isComposite()),
-            mode=int(imp.getMode()),
-            position=[imp.getC(), imp.getZ(), imp.getT()],
-            slice_label=str(imp.getStack().getSliceLabel(imp.getCurrentSlice())),
-            channels=[],
-            axis_keys={a: [list(k) for k in self.index.keys.get(a, [])] for a in "czt"},
-            closed=self.closed,
-            reopened=self.reopened,
-        )
-        if self.show_window and not self.closed:
-            out["window"] = screen.window_geometry(self.ij, imp)
-        for _, (lut, lo, hi) in sorted(self._channel_state().items()):
-            out["channels"].append({"lut_max_rgb": list(_lut_rgb(lut)), "display_range": [lo, hi]})
-        if planes:
-            stack = imp.getStack()
-            out["planes"] = {}
-            for c, z, t in planes:
-                values = from_processor(stack.getProcessor(self._slice_number(c, z, t)))
-                out["planes"][f"{c},{z},{t}"] = {
-                    "sum": float(values.astype(np.float64).sum()),
-                    "max": float(values.max()),
-                    "corner": float(values[0, 0]),
-                }
-        return out
+        return readback.describe(self, planes)
 
     def close(self) -> None:
         self.rois.clear()
