@@ -73,7 +73,7 @@ STANDARD_COMPONENTS: tuple[str, ...] = ("well", "site", "channel", "z_index", "t
 KNOWN_MODES: frozenset[str] = frozenset({"stack", "layer", "window", "channel", "slice", "frame"})
 
 CONTROL_VERBS: frozenset[str] = frozenset(
-    {"ping", "status", "clear", "shutdown", "screenshot", "goto", "inspect"}
+    {"ping", "status", "clear", "shutdown", "restart", "screenshot", "goto", "inspect"}
 )
 
 ITEM_KINDS: frozenset[str] = frozenset({"image", "shapes"})

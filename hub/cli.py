@@ -207,7 +207,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from contract.keys import SecurityError
-    from hub.server import BindError, Hub, HubConfig
+    from hub.endpoints import BindError
+    from hub.server import Hub, HubConfig
     from viewers.registry import UnknownViewerError, resolve
 
     names = [v.strip() for v in args.viewers.split(",") if v.strip()]

@@ -27,6 +27,9 @@ from contract.keys import KEYS_ENV
 
 log = logging.getLogger(__name__)
 
+#: Seconds a viewer told to shut down for a user's restart may take before it is killed.
+RESTART_GRACE_S = 5.0
+
 
 class ViewerState(str, Enum):
     STARTING = "starting"
@@ -55,6 +58,7 @@ class ViewerProcess:
     last_exit: int | None = None
     stats: dict[str, Any] = field(default_factory=dict)
     token: str = ""  # proves a hello comes from the process we started (new per start)
+    restart_asked: float | None = None  # monotonic time of a user's `restart`
 
     @property
     def pid(self) -> int | None:
@@ -150,6 +154,9 @@ class Supervisor:
         forgotten: list[str] = []
         now = time.monotonic()
         for viewer in self.viewers.values():
+            if viewer.restart_asked is not None:
+                self._restart_if_gone(viewer, now)
+                continue
             if viewer.state in (ViewerState.FAILED, ViewerState.STOPPED):
                 continue
             if viewer.supervised and viewer.process and viewer.process.poll() is not None:
@@ -165,7 +172,9 @@ class Supervisor:
                 else self.heartbeat_timeout_s
             )
             if not viewer.supervised and silent > self.hang_restart_s:
-                log.warning("viewer %s (not started by the hub) went silent: forgotten", viewer.name)
+                log.warning(
+                    "viewer %s (not started by the hub) went silent: forgotten", viewer.name
+                )
                 forgotten.append(viewer.name)
                 gone.append((viewer.name, "went silent"))
                 continue
@@ -186,6 +195,29 @@ class Supervisor:
         for name in forgotten:  # a dock widget that left: it says hello again if it returns
             del self.viewers[name]
         return gone
+
+    def restart(self, name: str) -> None:
+        """A user asked for a fresh process (window closed, viewer failed, or just stuck).
+
+        The old process was told to shut down; it gets ``RESTART_GRACE_S`` to close cleanly
+        before it is killed. Not counted against the crash-loop limit.
+        """
+        viewer = self.viewers[name]
+        if not viewer.supervised:
+            raise ValueError(f"viewer {name} was not started by the hub: restart it where it runs")
+        viewer.restart_asked = time.monotonic()
+        viewer.state = ViewerState.RESTARTING
+
+    def _restart_if_gone(self, viewer: ViewerProcess, now: float) -> None:
+        assert viewer.restart_asked is not None
+        running = viewer.process is not None and viewer.process.poll() is None
+        if running and now - viewer.restart_asked < RESTART_GRACE_S:
+            return
+        self._kill(viewer)
+        viewer.restart_asked = None
+        viewer.restarts += 1
+        self._spawn(viewer)
+        viewer.state = ViewerState.RESTARTING
 
     def _restart(self, viewer: ViewerProcess) -> None:
         now = time.monotonic()
