@@ -146,6 +146,47 @@ def test_one_well_at_a_time_with_napari_channel_colours_and_named_sliders(napari
     assert window > 10_000  # the grab of the whole window (sliders, layer list) was written
 
 
+def overview_cell(info: dict, screen: np.ndarray, well: str) -> np.ndarray:
+    """Pixels of one well's square in the plate overview dock, from a full-screen grab."""
+    overview = info["overview"]
+    x, y = overview["rect"][:2]
+    row, col = overview["wells"][well]
+    cell = overview["cell"]
+    return screen[
+        y + row * cell + 2 : y + (row + 1) * cell - 2, x + col * cell + 2 : x + (col + 1) * cell - 2
+    ]
+
+
+def test_the_plate_overview_fills_in_and_a_click_shows_that_well(napari_hub, tmp_path):
+    import imageio.v3 as iio
+
+    xdotool = shutil.which("xdotool")
+    if xdotool is None:
+        pytest.skip("xdotool is missing")
+    stream_plate(napari_hub)
+    napari_hub.goto("napari", well="A01", site=1, z_index=3)
+    info, _ = look(napari_hub, tmp_path, "overview")
+    assert info["overview"]["wells"] == {"A01": [0, 0], "B03": [1, 2]}
+    assert info["overview"]["plate"] == [8, 12]  # a 96-well plate, A01 top left
+    screen = iio.imread(tmp_path / "overview-screen.png")[..., :3]
+    a01, b03 = overview_cell(info, screen, "A01"), overview_cell(info, screen, "B03")
+    assert colour(a01, "magenta").sum() > 5 and colour(a01, "yellow").sum() == 0
+    assert colour(b03, "yellow").sum() > 5 and colour(b03, "magenta").sum() == 0
+
+    # a person clicks B03 in the overview: napari shows B03
+    x, y = info["overview"]["rect"][:2]
+    cell = info["overview"]["cell"]
+    click = (x + int(2.5 * cell), y + int(1.5 * cell))
+    subprocess.run([xdotool, "mousemove", *map(str, click), "click", "1"], check=True, timeout=10)
+    wait_for(
+        lambda: napari_hub.inspect("napari")["label"].startswith("well B03"),
+        10,
+        "napari to show B03 after the click",
+    )
+    _, canvas = look(napari_hub, tmp_path, "clicked-B03")
+    assert colour(canvas, "yellow").sum() > 2000 and colour(canvas, "magenta").sum() < 50
+
+
 def test_wells_as_windows_are_plate_tiles_that_never_overlap(napari_hub, tmp_path):
     stream_plate(napari_hub, DOCS_CONFIG)
     napari_hub.goto("napari", site=1, z_index=3)

@@ -37,23 +37,14 @@ import numpy as np
 from viewers.base import ComponentValue, Item
 from viewers.napari.config import NapariDisplayConfig, napari_colormap
 from viewers.napari.contrast import RunningContrast, close_enough
-from viewers.napari.layout import (
-    PlateGrid,
-    channel_order,
-    default_channel_colormaps,
-    slice_text,
-    well_at,
-)
+from viewers.napari.layout import channel_order, default_channel_colormaps, slice_text
+from viewers.napari.overview import PlateOverview
+from viewers.napari.plate_tiles import LABEL_COLOR, PlateTiles
 from viewers.napari.shape_layers import draw_shapes
 from viewers.napari.stack import GrowableStack
 from viewers.placement import AxisIndex, WindowKey, place, window_label
 
 log = logging.getLogger(__name__)
-
-WELLS_LAYER = "wells"
-#: Light blue for slider and well labels: readable on black and on grey data, and never
-#: mistaken for white (saturated) pixels or yellow outlines in screenshot checks.
-LABEL_COLOR = (0.55, 0.85, 1.0, 1.0)
 
 
 class ItemDoesNotFitError(ValueError):
@@ -103,12 +94,12 @@ class NapariScene:
         self.viewer = viewer
         self.groups: dict[WindowKey, LayerGroup] = {}
         self.index = AxisIndex()  # one position per component value, shared by every layer
-        self.grid = PlateGrid()
+        self.tiles = PlateTiles(viewer)
+        self.overview = PlateOverview()  # a dock widget may show it (overview_widget)
         self.channels: list[ComponentValue] = []  # channel values of channel-layer groups
         self.contrast: dict[ComponentValue | None, RunningContrast] = {}
         self.items_shown = 0
         self.last_update: float | None = None
-        self._wells_layer: Any = None
         viewer.text_overlay.visible = True
         viewer.text_overlay.position = "bottom_left"  # clear of the A01 tile's name
         viewer.text_overlay.box = True  # readable over bright data
@@ -176,6 +167,7 @@ class NapariScene:
                 f"{tuple(stack.shape[-2:])}"
             )
         grew = stack.write(position, plane)
+        self.overview.add(components, plane)
         tracker = self.contrast.setdefault(group.channel, RunningContrast())
         tracker.add(plane)
         layer = group.image_layer
@@ -251,49 +243,11 @@ class NapariScene:
         if self.viewer.dims.ndim == len(labels):
             self.viewer.dims.axis_labels = labels
 
-    # ------------------------------------------------------------------ plate layout
-
     def _place_on_plate(self, group: LayerGroup) -> None:
-        """Translate a well group's layers to its plate tile (wells as layers only)."""
-        if group.well is None:
-            return
-        shape = group.image.shape[-2:] if group.image else None
-        if shape is not None and self.grid.grow(shape):
-            targets = [g for g in self.groups.values() if g.well is not None]
-        else:
-            targets = [group]
-        for target in targets:
-            oy, ox = self.grid.origin(target.well)
-            for layer in target.layers():
-                translate = (0.0,) * (layer.ndim - 2) + (oy, ox)
-                if tuple(layer.translate) != translate:
-                    layer.translate = translate
-        self._update_wells_layer()
-
-    def _update_wells_layer(self) -> None:
-        wells = self.tiled_wells()
-        coords = np.array([self.grid.origin(w) for w in wells], dtype=np.float64).reshape(-1, 2)
-        features = {"well": [str(w) for w in wells]}
-        layer = self._wells_layer
-        if layer is None or layer not in self.viewer.layers:
-            self._wells_layer = self.viewer.add_points(
-                coords,
-                features=features,
-                name=WELLS_LAYER,
-                text={"string": "{well}", "color": LABEL_COLOR, "anchor": "lower_left", "size": 14},
-                size=1,
-                face_color="transparent",
-                border_color="transparent",
-            )
-            self.viewer.reset_view()
-        elif len(layer.data) != len(coords) or not np.array_equal(layer.data, coords):
-            layer.data = coords
-            layer.features = features
-            self.viewer.reset_view()
-        layers = self.viewer.layers
-        top = len(layers) - 1
-        if layers.index(self._wells_layer) != top:  # names stay above the images
-            layers.move(layers.index(self._wells_layer), top + 1)
+        """Wells as layers: move the group's layers to the well's plate tile."""
+        if group.well is not None:
+            shape = group.image.shape[-2:] if group.image else None
+            self.tiles.place(group.well, shape, self.groups.values())
 
     # ------------------------------------------------------------------ labels and controls
 
@@ -307,20 +261,24 @@ class NapariScene:
                 continue
             value = keys[step][0] if 0 <= step < len(keys) else None
             out.append((axis, value))
-        tiled = self.tiled_wells()
-        if tiled:  # wells as plate tiles: name the one in the middle of the view, if any
-            y, x = self.viewer.camera.center[-2:]
-            well = well_at(self.grid, tiled, y, x)
-            if well is not None:
-                out.insert(0, ("well", well))
+        well = self.tiles.well_in_view()  # wells as plate tiles: the one in the middle
+        if well is not None:
+            out.insert(0, ("well", well))
         return out
-
-    def tiled_wells(self) -> list[ComponentValue]:
-        """Wells shown as plate tiles (wells in layer mode), in arrival order."""
-        return list(dict.fromkeys(g.well for g in self.groups.values() if g.well is not None))
 
     def _update_label(self, event: Any = None) -> None:
         self.viewer.text_overlay.text = slice_text(self.current_values())
+
+    def overview_style(self) -> tuple[dict, dict, ComponentValue | None]:
+        """Colour and contrast per channel as napari shows them now, and the well in view."""
+        colors: dict[ComponentValue | None, tuple[float, float, float]] = {}
+        limits: dict[ComponentValue | None, tuple[float, float]] = {}
+        for group in self.groups.values():
+            layer = group.image_layer
+            if layer is not None and group.channel not in colors:
+                colors[group.channel] = tuple(float(v) for v in layer.colormap.colors[-1][:3])
+                limits[group.channel] = tuple(float(v) for v in layer.contrast_limits)
+        return colors, limits, dict(self.current_values()).get("well")
 
     def goto(self, components: dict[str, Any]) -> dict[str, Any]:
         """Move the sliders to these component values; a well shown as a tile is zoomed to."""
@@ -373,12 +331,10 @@ class NapariScene:
             for layer in group.layers():
                 if layer in self.viewer.layers:
                     self.viewer.layers.remove(layer)
-        if self._wells_layer is not None and self._wells_layer in self.viewer.layers:
-            self.viewer.layers.remove(self._wells_layer)
-        self._wells_layer = None
+        self.tiles.clear()
+        self.overview.clear()
         self.groups.clear()
         self.index = AxisIndex()
-        self.grid = PlateGrid()
         self.channels.clear()
         self.contrast.clear()
         self._update_label()

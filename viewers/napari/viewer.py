@@ -46,16 +46,23 @@ def prefer_qt_binding() -> str | None:
 
 
 class NapariViewer(Viewer):
-    """Options: ``title`` (window title), ``show`` (default true)."""
+    """Options: ``title`` (window title), ``show`` (default true), ``overview`` (the plate
+    overview dock, default true)."""
 
     config_class = NapariDisplayConfig
 
     def __init__(
-        self, title: str = "viewerhub - napari", show: bool = True, **options: Any
+        self,
+        title: str = "viewerhub - napari",
+        show: bool = True,
+        overview: bool = True,
+        **options: Any,
     ) -> None:
         super().__init__(**options)
         self.title = title
         self.show_window = show
+        self.show_overview = overview
+        self.overview_widget: Any = None
         self.viewer: Any = None
         self.scene: NapariScene | None = None
         self.closed_by_user = False
@@ -67,6 +74,11 @@ class NapariViewer(Viewer):
 
         self.viewer = napari.Viewer(title=self.title, show=self.show_window)
         self.scene = NapariScene(self.viewer)
+        if self.show_overview:
+            from viewers.napari.overview_widget import PlateOverviewWidget
+
+            self.overview_widget = PlateOverviewWidget(self.scene)
+            self.viewer.window.add_dock_widget(self.overview_widget, name="plate", area="left")
         self._watch_window()
 
     def show(self, item: Item) -> None:
@@ -90,6 +102,15 @@ class NapariViewer(Viewer):
         assert self.scene is not None
         result = self.scene.inspect()
         result["canvas_rect"] = self._canvas_rect()
+        if self.overview_widget is not None:
+            overview = self.scene.overview
+            self.overview_widget.refresh()
+            result["overview"] = {
+                "wells": {w: list(p) for w, p in overview.wells.items()},
+                "cell": overview.cell,
+                "plate": [overview.rows, overview.cols],
+                "rect": self.overview_widget.screen_rect(),
+            }
         if query.get("window_png"):
             from qtpy.QtWidgets import QApplication
 
