@@ -4,6 +4,8 @@ hub --viewers fiji,napari            run a hub with these viewers (same as ``hub
 hub status [--json]                  state of a running hub and its viewers
 hub stop | hub clear                 shut a hub down / start a new scene
 hub screenshot VIEWER PATH           PNG of what a viewer shows
+hub restart VIEWER                   start a viewer again, with the whole scene
+hub goto VIEWER NAME=VALUE ...       show the plane at these components
 hub viewers                          installed viewer plugins
 hub demo                             stream a synthetic plate through a hub
 """
@@ -22,7 +24,18 @@ from contract import defaults
 from contract.connection import HubConnection, HubError
 from contract.protocol import Limits
 
-COMMANDS = ("serve", "status", "stop", "clear", "screenshot", "viewers", "demo", "keys")
+COMMANDS = (
+    "serve",
+    "status",
+    "stop",
+    "clear",
+    "screenshot",
+    "restart",
+    "goto",
+    "viewers",
+    "demo",
+    "keys",
+)
 
 _UNITS = {
     "": 1,
@@ -162,6 +175,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_connection(shot)
     shot.add_argument("viewer")
     shot.add_argument("path", type=Path)
+    restart = sub.add_parser(
+        "restart", help="start a viewer again (after its window was closed, or it failed)"
+    )
+    _add_connection(restart)
+    restart.add_argument("viewer")
+    goto = sub.add_parser("goto", help="show the plane at these components in a viewer")
+    _add_connection(goto)
+    goto.add_argument("viewer")
+    goto.add_argument("components", nargs="+", metavar="NAME=VALUE", help="e.g. well=B03 z_index=2")
     sub.add_parser("viewers", help="list installed viewer plugins")
     keys = sub.add_parser("keys", help="create CURVE keys for a hub reachable from other hosts")
     keys.add_argument(
@@ -308,7 +330,30 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_clear(args: argparse.Namespace) -> int:
-    _connect(args, timeout_s=5.0).control("clear")
+    reply = _connect(args, timeout_s=5.0).control("clear")
+    print(f"scene {reply['scene']} started (the previous scene's items were released)")
+    return 0
+
+
+def cmd_restart(args: argparse.Namespace) -> int:
+    reply = _connect(args, timeout_s=10.0).control("restart", viewer=args.viewer)
+    print(f"viewer {reply['viewer']}: {reply['state']}; it gets the whole scene again")
+    return 0
+
+
+def cmd_goto(args: argparse.Namespace) -> int:
+    components: dict[str, int | str] = {}
+    for pair in args.components:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            print(f"hub: goto: expected NAME=VALUE, got {pair!r}", file=sys.stderr)
+            return 2
+        components[name] = int(value) if value.lstrip("-").isdigit() else value
+    reply = _connect(args, timeout_s=30.0).control(
+        "goto", viewer=args.viewer, components=components
+    )
+    shown = {k: v for k, v in reply.items() if k not in ("ok", "req")}
+    print(json.dumps(shown))
     return 0
 
 
@@ -370,6 +415,8 @@ COMMAND_FUNCS = {
     "stop": cmd_stop,
     "clear": cmd_clear,
     "screenshot": cmd_screenshot,
+    "restart": cmd_restart,
+    "goto": cmd_goto,
     "viewers": cmd_viewers,
     "demo": cmd_demo,
     "keys": cmd_keys,

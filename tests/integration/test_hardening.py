@@ -383,3 +383,28 @@ def test_a_client_cannot_take_a_hub_started_viewers_name_or_say_bye_for_it(hub, 
     with StreamingBackend(hub=hub) as backend:
         reply = backend.save(np.ones((8, 8), np.uint16), "", channel=2)
     hub.wait_viewers(n_items=reply["indices"][0] + 1, timeout_s=30)
+
+
+def test_hub_restart_brings_a_stopped_viewer_back_with_the_whole_scene(hub, tmp_path):
+    import subprocess
+    import sys
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        port = hub.ingest.rsplit(":", 1)[1]
+        return subprocess.run(
+            [sys.executable, "-m", "hub.cli", *args[:1], "--port", port, *args[1:]],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    before = hub.status()["viewers"]["recorder"]["pid"]
+    out = run("restart", "recorder")
+    assert out.returncode == 0 and "whole scene" in out.stdout, out.stderr
+    status = hub.wait_viewers(n_items=1, timeout_s=60)
+    viewer = status["viewers"]["recorder"]
+    assert viewer["pid"] != before and viewer["shown"] == 1 and viewer["state"] == "running"
+    out = run("restart", "nobody-here")
+    assert out.returncode != 0 and "no viewer 'nobody-here'" in out.stderr
+    out = run("clear")
+    assert out.returncode == 0 and "scene 2 started" in out.stdout
