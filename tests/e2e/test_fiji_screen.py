@@ -195,6 +195,12 @@ def test_clicking_the_scrollbars_shows_the_plane_at_that_position(plate, tmp_pat
     click_arrow(bars["t"]["bounds"], times=3)  # frames: A01/1, A01/2, B03/1, B03/2
     win = wait_for(lambda: (w := window(plate))["position"] == [1, 3, 4] and w, 10, "t=4")
     assert win["slice_label"].startswith("B03 site=2")  # the well by name, not an index
+    title = wait_for(
+        lambda: (t := window(plate)["window"]["frame_title"]) == "viewerhub: B03" and t,
+        10,
+        "the window title to name the well",
+    )
+    assert xdotool("search", "--name", f"^{title}$").split()  # what X shows
     check_plane(screenshot(tmp_path / "b03.png"), win, z=3, site=2, well=1)
 
     click_arrow(bars["c"]["bounds"])

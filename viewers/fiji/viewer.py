@@ -155,5 +155,13 @@ class FijiViewer(Viewer):
             "closed_windows": [w.title for w in self.windows.values() if w.closed],
         }
 
+    def run(self, client: Any) -> None:
+        """Poll the hub; between polls, window titles follow the well the user scrolled to."""
+        while not client.closed:
+            client.poll_once(timeout_ms=100)
+            if not self.headless:
+                for window in self.windows.values():
+                    window.refresh_title()
+
     def close(self) -> None:
         self.clear()

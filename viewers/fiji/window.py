@@ -360,6 +360,24 @@ class HyperstackWindow:
         self.reopened += 1
         log.info("window %r reopened", self.title)
 
+    def refresh_title(self) -> None:
+        """Name the well on screen in the window title (``viewerhub: B03``) on a plate.
+
+        Wells on the frame axis are browsed with the t scrollbar; the title follows it so the
+        user always reads which well is shown, as in the slice label.
+        """
+        imp = self.imp
+        if imp is None or self.closed or not self.show_window or imp.getWindow() is None:
+            return
+        names = self.layout.names.get("t", ())
+        keys = self.index.keys.get("t", [])
+        t = int(imp.getT()) - 1
+        if "well" not in names or t >= len(keys):
+            return
+        title = f"{self.title}: {keys[t][names.index('well')]}"
+        if str(imp.getTitle()) != title:
+            imp.setTitle(title)
+
     def goto(self, components: dict[str, Any]) -> tuple[int, int, int]:
         """Show the plane these components name (reopening a closed window); 1-based (c, z, t).
 
