@@ -68,9 +68,10 @@ ALLOWED_DTYPES: frozenset[str] = frozenset(
 #: ``component_order``; anything else is an unknown component and is refused.
 STANDARD_COMPONENTS: tuple[str, ...] = ("well", "site", "channel", "z_index", "timepoint")
 
-#: Every display mode any built-in viewer understands. Viewers translate modes they do not
-#: use (see ``viewers.base.DisplayConfig.translate_mode``); a mode outside this set is an error.
-KNOWN_MODES: frozenset[str] = frozenset({"stack", "layer", "window", "channel", "slice", "frame"})
+#: What a display mode looks like. Which modes exist is each viewer's business: a viewer
+#: declares its modes on its DisplayConfig (``MODES``) and translates the ones it does not
+#: have (``DisplayConfig.translate_mode``), so a plugin adds a mode without touching the hub.
+_MODE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 CONTROL_VERBS: frozenset[str] = frozenset(
     {"ping", "status", "clear", "shutdown", "restart", "screenshot", "goto", "inspect"}
@@ -316,7 +317,7 @@ def check_components(
 
 
 def check_display_config(config: Any, where: str) -> dict[str, Any]:
-    """A display config is a dict whose modes (if any) come from :data:`KNOWN_MODES`."""
+    """A display config is a dict whose modes (if any) are mode names (see :data:`_MODE_NAME`)."""
     if not isinstance(config, dict):
         raise ProtocolError(
             ErrorCode.BAD_FIELD, f"{where}: 'display_config' must be an object", "display_config"
@@ -329,11 +330,11 @@ def check_display_config(config: Any, where: str) -> dict[str, Any]:
             "display_config.component_modes",
         )
     for component, mode in modes.items():
-        if not isinstance(mode, str) or mode not in KNOWN_MODES:
+        if not isinstance(mode, str) or not _MODE_NAME.match(mode):
             raise ProtocolError(
                 ErrorCode.BAD_FIELD,
-                f"{where}: unknown mode {mode!r:.40} for component {component!r:.40}; "
-                f"expected one of {sorted(KNOWN_MODES)}",
+                f"{where}: mode {mode!r:.40} for component {component!r:.40} is not a mode "
+                f"name (lower-case letters, digits, '_'; which modes exist is up to each viewer)",
                 f"display_config.component_modes.{component}",
             )
     order = config.get("component_order", [])

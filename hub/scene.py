@@ -17,11 +17,16 @@ This module holds no sockets: the server asks it what to send and tells it what 
 
 from __future__ import annotations
 
+import collections
 import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+
+#: Seconds over which a viewer's items_per_s is measured.
+RATE_WINDOW_S = 5.0
 
 
 @dataclass
@@ -56,7 +61,7 @@ class Cursor:
     errors: int = 0
     last_error: str | None = None
     in_flight: dict[int, float] = field(default_factory=dict)  # index -> monotonic send time
-    shown_times: list[float] = field(default_factory=list)
+    shown_times: collections.deque[float] = field(default_factory=collections.deque)
 
     def reset(self, window: int) -> None:
         self.next_index, self.credits, self.window = 0, window, window
@@ -182,8 +187,8 @@ class SceneLog:
         cursor.acked += 1
         now = time.time()
         cursor.shown_times.append(now)
-        if len(cursor.shown_times) > 200:
-            del cursor.shown_times[:100]
+        while cursor.shown_times[0] < now - RATE_WINDOW_S:  # a rate window, not a count cap
+            cursor.shown_times.popleft()
         if error:
             cursor.errors += 1
             cursor.last_error = error
@@ -208,7 +213,7 @@ class SceneLog:
         cursor = self.cursors.get(viewer)
         if cursor is None:
             return {"connected": False}
-        recent = [t for t in cursor.shown_times if t > time.time() - 5.0]
+        recent = [t for t in cursor.shown_times if t > time.time() - RATE_WINDOW_S]
         faults = self.faults.get(viewer, Faults())
         return {
             "skipped": len(faults.skipped),
@@ -221,5 +226,5 @@ class SceneLog:
             "in_flight": len(cursor.in_flight),
             "errors": cursor.errors,
             "last_error": cursor.last_error,
-            "items_per_s": round(len(recent) / 5.0, 2),
+            "items_per_s": round(len(recent) / RATE_WINDOW_S, 2),
         }

@@ -15,6 +15,14 @@ from contract import shm
 from hub.launcher import HubHandle, launch
 
 FIXTURES = Path(__file__).parent / "fixtures"
+_PROCESS_TESTS = ("integration", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that start processes are ``e2e``: ``pytest -m "not e2e"`` is the fast loop."""
+    for item in items:
+        if any(part in _PROCESS_TESTS for part in Path(str(item.fspath)).parts[-3:-1]):
+            item.add_marker(pytest.mark.e2e)
 
 
 def read_received(outdir: Path) -> list[dict[str, Any]]:

@@ -69,7 +69,7 @@ BAD_MESSAGES = {
     "unknown_mode": (
         [
             json.dumps(
-                _image(display_config={"component_modes": {"channel": "hologram"}})
+                _image(display_config={"component_modes": {"channel": "Hologram mode!"}})
             ).encode(),
             PIXELS,
         ],

@@ -164,7 +164,7 @@ def test_bad_batches_get_an_error_reply_the_sender_understands(compat_hub):
                 {
                     "type": "batch",
                     "images": [json.loads(_batch(shm_name=small))["images"][0]],
-                    "display_config": {"component_modes": {"channel": "sideways"}},
+                    "display_config": {"component_modes": {"channel": "Side ways"}},
                 }
             ).encode(),
             "not json": b"\x00\x01garbage",

@@ -157,3 +157,17 @@ def test_next_hub_sweeps_segments_of_a_killed_hub(start_hub):
     assert len(hub_segments(hub.pid)) == 3  # leaked by kill -9 ...
     start_hub(viewers=())
     assert hub_segments(hub.pid) == []  # ... and swept by the next hub's start
+
+
+def test_a_plugin_adds_a_display_mode_without_touching_the_hub(start_hub, tmp_path):
+    tally = tmp_path / "tally.json"
+    hub = start_hub(
+        ("recorder", "tally"), env=thirdparty_env(), viewer_options={"tally": {"out": str(tally)}}
+    )
+    hub.wait_viewers(timeout_s=60)
+    config = {"component_modes": {"site": "grid"}}  # a mode only the tally plugin knows
+    with StreamingBackend(hub=hub, display_config=config) as backend:
+        backend.save(_plane(1), "", well="A01", site=2, channel=1)
+    hub.wait_viewers(n_items=1, timeout_s=30)
+    assert json.loads(tally.read_text())["modes"] == {"site": "grid"}
+    assert len(_items(read_received(tmp_path / "recorder"))) == 1  # others translate it

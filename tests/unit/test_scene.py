@@ -75,3 +75,12 @@ def test_a_viewer_that_never_acks_does_not_hold_back_everybody_elses_acks():
     assert not scene.shown_by_all(0, ack_timeout_s=30.0)
     scene.cursors["silent"].in_flight[0] = time.monotonic() - 31.0
     assert scene.shown_by_all(0, ack_timeout_s=30.0)
+
+
+def test_items_per_second_is_not_capped_by_a_count():
+    scene = _scene(1000)
+    scene.attach("v", 1000)
+    sent = _send(scene, "v")
+    for i in sent:
+        scene.ack("v", scene.scene_id, i, None)
+    assert scene.viewer_status("v")["items_per_s"] == 1000 / 5.0
