@@ -1,13 +1,21 @@
-"""The ``hub`` command.
+"""hub: one stream of microscopy images and shapes in, every viewer out.
 
-hub --viewers fiji,napari            run a hub with these viewers (same as ``hub serve``)
-hub status [--json]                  state of a running hub and its viewers
-hub stop | hub clear                 shut a hub down / start a new scene
-hub screenshot VIEWER PATH           PNG of what a viewer shows
-hub restart VIEWER                   start a viewer again, with the whole scene
-hub goto VIEWER NAME=VALUE ...       show the plane at these components
-hub viewers                          installed viewer plugins
-hub demo                             stream a synthetic plate through a hub
+A hub takes what a pipeline sends (images and shapes tagged with well, site, channel,
+z_index, timepoint) and shows it in every viewer it runs (napari, Fiji, the recorder, a
+plugin), each in its own process.
+
+  hub --viewers napari,fiji            run a hub with these viewers (same as "hub serve")
+  hub status [--json]                  state of a running hub and its viewers
+  hub stop | hub clear                 shut a hub down / start a new scene
+  hub screenshot VIEWER PATH           PNG of what a viewer shows (--window NAME: that one)
+  hub restart VIEWER                   start a viewer again, with the whole scene
+  hub goto VIEWER NAME=VALUE ...       show the plane at these components
+  hub viewers                          installed viewer plugins
+  hub demo [--headless]                stream a synthetic plate through a hub
+  hub keys                             CURVE keys for a hub reachable from other hosts
+
+"python -m hub" is the same command for the Python it runs under (in a venv, it sees the
+plugins installed there). -v shows what the hub and its viewers do, -vv everything.
 """
 
 from __future__ import annotations
@@ -23,6 +31,9 @@ from typing import Any
 from contract import defaults
 from contract.connection import HubConnection, HubError
 from contract.protocol import Limits
+from hub.cli_support import format_status, parse_size, reach
+
+__all__ = ["build_parser", "format_status", "main", "parse_size"]
 
 COMMANDS = (
     "serve",
@@ -37,41 +48,14 @@ COMMANDS = (
     "keys",
 )
 
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 1024,
-    "kb": 1024,
-    "kib": 1024,
-    "m": 1024**2,
-    "mb": 1024**2,
-    "mib": 1024**2,
-    "g": 1024**3,
-    "gb": 1024**3,
-    "gib": 1024**3,
-}
-
-
-def parse_size(text: str) -> int:
-    """'4GiB', '512M', '1000000' -> bytes."""
-    number = text.strip()
-    for i, ch in enumerate(number):
-        if not (ch.isdigit() or ch == "."):
-            value, unit = number[:i], number[i:].strip().lower()
-            break
-    else:
-        value, unit = number, ""
-    if unit not in _UNITS or not value:
-        raise argparse.ArgumentTypeError(f"cannot read size {text!r}; use e.g. 4GiB, 512MiB")
-    return int(float(value) * _UNITS[unit])
-
 
 def _endpoint(args: argparse.Namespace) -> str:
     return args.endpoint or f"tcp://{args.host}:{args.port}"
 
 
 def _connect(args: argparse.Namespace, timeout_s: float = 5.0) -> HubConnection:
-    return HubConnection(_endpoint(args), timeout_s=timeout_s, keys_dir=args.keys)
+    """A hub that answered a ping; fails within about a second when there is none."""
+    return reach(_endpoint(args), args.keys, timeout_s)
 
 
 def _add_connection(parser: argparse.ArgumentParser) -> None:
@@ -175,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_connection(shot)
     shot.add_argument("viewer")
     shot.add_argument("path", type=Path)
+    shot.add_argument(
+        "--window", help="the window to grab, by title or part of it (default: the current one)"
+    )
     restart = sub.add_parser(
         "restart", help="start a viewer again (after its window was closed, or it failed)"
     )
@@ -210,19 +197,31 @@ def main(argv: list[str] | None = None) -> int:
         flags = [a for a in argv if a in ("-v", "-vv", "--verbose")]
         argv = flags + ["serve"] + [a for a in argv if a not in flags]
     args = build_parser().parse_args(argv)
-    verbosity = args.verbose + (1 if args.command in ("serve", "demo") else 0)
-    logging.basicConfig(
-        level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(verbosity, 2)],
-        format="%(asctime)s hub %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.verbose)
     try:
         return COMMAND_FUNCS[args.command](args)
     except BrokenPipeError:  # `hub viewers | head`: the reader left, nothing is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except HubError as exc:
+        if getattr(args, "json", False):  # a script reading --json gets JSON, even now
+            print(json.dumps({"ok": False, "error": str(exc), "endpoint": _endpoint(args)}))
         print(f"hub: {exc}", file=sys.stderr)
         return 2
+
+
+def configure_logging(verbosity: int) -> None:
+    """Warnings only by default; -v: what the hub and viewers do; -vv: everything.
+
+    Viewer processes inherit the level through ``VIEWERHUB_VERBOSE`` (see viewers.runner).
+    """
+    from viewers.runner import VERBOSE_ENV
+
+    logging.basicConfig(
+        level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(verbosity, 2)],
+        format="%(asctime)s hub %(levelname)s %(name)s: %(message)s",
+    )
+    os.environ[VERBOSE_ENV] = str(verbosity)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -237,13 +236,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         resolve(names)
     except UnknownViewerError as exc:
-        print(f"hub: {exc}", file=sys.stderr)
+        print(
+            f"hub: {exc}\n  (plugins installed for {sys.executable}; one installed in another "
+            "environment is run with that environment's `python -m hub`)",
+            file=sys.stderr,
+        )
         return 2
-    options: dict[str, dict[str, Any]] = {}
+    options = _recorder_outdir(names, args.viewer_options)
     for spec in args.viewer_options:
         plugin, _, text = spec.partition("=")
         try:
-            options[plugin] = json.loads(text)
+            options[plugin] = {**options.get(plugin, {}), **json.loads(text)}
         except json.JSONDecodeError as exc:
             print(f"hub: --viewer-options {plugin}: not JSON: {exc}", file=sys.stderr)
             return 2
@@ -286,42 +289,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except (SecurityError, BindError) as exc:
         print(f"hub: {exc}", file=sys.stderr)
         return 2
+    if args.ready_file is None:  # a person started it: say what runs where
+        print(_started_text(hub.ingest_endpoint, names, options), file=sys.stderr, flush=True)
     hub.serve()
     return 0
 
 
+def _recorder_outdir(names: list[str], specs: list[str]) -> dict[str, dict[str, Any]]:
+    """The recorder's folder, made absolute here: the hub's working directory is the user's."""
+    if "recorder" not in names or any(s.startswith("recorder=") for s in specs):
+        return {}
+    from viewers.recorder import DEFAULT_OUTDIR
+
+    return {"recorder": {"outdir": str(Path(DEFAULT_OUTDIR).absolute())}}
+
+
+def _started_text(endpoint: str, names: list[str], options: dict[str, dict[str, Any]]) -> str:
+    """One line for a person who started a hub: what it does, where, and how to end it."""
+    shown = f"showing in {', '.join(names)}" if names else "with no viewers (nothing is shown)"
+    lines = [f"hub: listening on {endpoint}, {shown}; `hub status` watches, Ctrl-C stops"]
+    if not names:
+        lines.append("     `hub --viewers napari,fiji` shows images; `hub --help` lists commands")
+    outdir = options.get("recorder", {}).get("outdir")
+    if "recorder" in names and outdir:
+        lines.append(f"     the recorder writes to {Path(outdir).absolute()}")
+    return "\n".join(lines)
+
+
 def cmd_status(args: argparse.Namespace) -> int:
-    conn = _connect(args, timeout_s=5.0)
+    conn = _connect(args, timeout_s=5.0)  # NoHubError within about a second
     status = conn.control("status")["status"]
     if args.json:
         print(json.dumps(status, indent=2))
     else:
         print(format_status(status))
     return 0
-
-
-def format_status(status: dict[str, Any]) -> str:
-    """A plain-text table of the hub and its viewers."""
-    hub = status["hub"]
-    lines = [
-        f"hub pid {hub['pid']}  ingest {hub['ingest']}  viewers {hub['viewer_endpoint']}",
-        f"scene {hub['scene']}: {hub['items']} items, {hub['bytes'] / 1e6:.1f} of "
-        f"{hub['memory_budget'] / 1e6:.0f} MB; accepted {hub['accepted_items']}; "
-        f"errors {hub['errors_total']} {hub['errors'] or ''}; "
-        f"waiting requests {hub['pending_requests']}",
-        "",
-        f"{'viewer':<16}{'state':<12}{'pid':>8}{'shown':>8}{'queued':>8}{'items/s':>9}"
-        f"{'restarts':>10}  last error",
-    ]
-    for name, v in status["viewers"].items():
-        lines.append(
-            f"{name:<16}{v['state']:<12}{v.get('pid') or '-':>8}{v.get('shown', 0):>8}"
-            f"{v.get('queued', 0):>8}{v.get('items_per_s', 0):>9}{v['restarts']:>10}  "
-            f"{(v.get('last_error') or '')[:60]}"
-        )
-    if not status["viewers"]:
-        lines.append("(no viewers)")
-    return "\n".join(lines)
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
@@ -358,8 +360,9 @@ def cmd_goto(args: argparse.Namespace) -> int:
 
 
 def cmd_screenshot(args: argparse.Namespace) -> int:
+    extra = {"window": args.window} if args.window else {}
     reply = _connect(args, timeout_s=60.0).control(
-        "screenshot", viewer=args.viewer, path=str(args.path.absolute())
+        "screenshot", viewer=args.viewer, path=str(args.path.absolute()), **extra
     )
     print(reply["path"])
     return 0

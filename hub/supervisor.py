@@ -13,9 +13,11 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from enum import Enum
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds a viewer told to shut down for a user's restart may take before it is killed.
 RESTART_GRACE_S = 5.0
+#: Where a viewer that cannot start writes why (see ``viewers.runner.write_exit_note``).
+EXIT_NOTE_ENV = "VIEWERHUB_EXIT_NOTE"
 
 
 class ViewerState(str, Enum):
@@ -59,6 +63,7 @@ class ViewerProcess:
     stats: dict[str, Any] = field(default_factory=dict)
     token: str = ""  # proves a hello comes from the process we started (new per start)
     restart_asked: float | None = None  # monotonic time of a user's `restart`
+    last_error: str | None = None  # why the process last stopped, as it said (exit note)
 
     @property
     def pid(self) -> int | None:
@@ -86,6 +91,7 @@ class Supervisor:
         self.max_restarts = max_restarts
         self.restart_window_s = restart_window_s
         self.viewers: dict[str, ViewerProcess] = {}
+        self._notes = Path(tempfile.mkdtemp(prefix="viewerhub-notes-"))
 
     def add(self, plugin: str, options: dict[str, Any] | None = None) -> ViewerProcess:
         """Register and start a viewer; a second instance of a plugin gets a ``-2`` suffix."""
@@ -127,11 +133,28 @@ class Supervisor:
         env[TOKEN_ENV] = viewer.token
         if self.keys_dir is not None:  # the viewer authenticates with the hub's own keys
             env[KEYS_ENV] = str(self.keys_dir)
+        env[EXIT_NOTE_ENV] = str(self._note_path(viewer))
         viewer.process = subprocess.Popen(cmd, start_new_session=True, env=env)
         viewer.state = ViewerState.STARTING
         viewer.started_at = time.monotonic()
         viewer.last_heartbeat = 0.0
         viewer.hung_since = None
+
+    def _note_path(self, viewer: ViewerProcess) -> Path:
+        return self._notes / f"{viewer.name}.json"
+
+    def _read_exit_note(self, viewer: ViewerProcess) -> bool:
+        """Take the viewer's own reason for stopping; False when it says a retry cannot help."""
+        path = self._note_path(viewer)
+        try:
+            note = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return True
+        path.unlink(missing_ok=True)
+        if isinstance(note, dict):
+            viewer.last_error = str(note.get("error") or "")[:500] or None
+            return note.get("retry") is not False
+        return True
 
     def heartbeat(self, name: str, stats: dict[str, Any] | None = None) -> ViewerProcess | None:
         """Any message from a viewer proves it alive; heartbeats also bring its stats."""
@@ -161,8 +184,14 @@ class Supervisor:
                 continue
             if viewer.supervised and viewer.process and viewer.process.poll() is not None:
                 viewer.last_exit = viewer.process.returncode
+                retry = self._read_exit_note(viewer)
+                why = viewer.last_error or f"the viewer exited with code {viewer.last_exit}"
+                gone.append((viewer.name, why))
+                if not retry:
+                    log.error("viewer %s cannot start: %s", viewer.name, why)
+                    viewer.state = ViewerState.FAILED
+                    continue
                 log.error("viewer %s exited with code %s", viewer.name, viewer.last_exit)
-                gone.append((viewer.name, f"the viewer exited with code {viewer.last_exit}"))
                 self._restart(viewer)
                 continue
             silent = now - (viewer.last_heartbeat or viewer.started_at)
@@ -179,7 +208,12 @@ class Supervisor:
                 gone.append((viewer.name, "went silent"))
                 continue
             if silent > limit and viewer.state is not ViewerState.HUNG:
-                log.error("viewer %s sent no heartbeat for %.1f s: hung", viewer.name, silent)
+                log.warning(
+                    "viewer %s sent no heartbeat for %.1f s: hung (restarted after %.0f s more)",
+                    viewer.name,
+                    silent,
+                    self.hang_restart_s,
+                )
                 viewer.state = ViewerState.HUNG
                 viewer.hung_since = now
             if (
@@ -255,6 +289,7 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 log.warning("viewer %s did not stop in time: killing it", viewer.name)
                 self._kill(viewer)
+        shutil.rmtree(self._notes, ignore_errors=True)
 
     def status(self, name: str) -> dict[str, Any]:
         viewer = self.viewers[name]
@@ -268,4 +303,6 @@ class Supervisor:
             "last_exit": viewer.last_exit,
             "heartbeat_age_s": round(age, 2) if age is not None else None,
             "viewer": viewer.stats.get("viewer", {}),
+            "headless": (viewer.stats.get("viewer") or {}).get("headless"),
+            "last_error": viewer.last_error,
         }

@@ -10,6 +10,7 @@ their own event loop.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import math
@@ -104,6 +105,15 @@ class ViewerClient:
                 if self.closed:
                     return
             self._flush_acks()
+        self._heartbeat_if_due()
+
+    def _heartbeat_if_due(self) -> None:
+        """Heartbeat when due: from each poll, and between items of a long burst.
+
+        A viewer busy showing items is alive: beating between items keeps a burst that
+        takes longer than the hub's heartbeat timeout from being reported hung. A frozen
+        event loop shows no items and sends nothing, so the hub still notices it.
+        """
         now = time.monotonic()
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + self.heartbeat_s
@@ -111,6 +121,7 @@ class ViewerClient:
                 log.warning("hub %d is gone: %s closes", self.hub_pid, self.name)
                 self.closed = True
                 return
+            self._flush_acks()  # credits back early too
             self._send({"kind": "heartbeat", **self._stats()})
 
     def close(self, clean: bool = True) -> None:
@@ -215,6 +226,7 @@ class ViewerClient:
             )
         self._ack_scene = scene
         self._acks.append([index, error])
+        self._heartbeat_if_due()
 
     def _config(self, wire: dict[str, Any] | None) -> DisplayConfig:
         key = json.dumps(wire, sort_keys=True) if wire else ""
@@ -256,8 +268,11 @@ class ViewerClient:
             except BufferError:
                 log.debug("viewer kept a view of item %s; the mapping closes with it", index)
 
-    def _screenshot(self, path: Any) -> Path:
-        """Render into a private folder, then deliver under :mod:`viewers.safe_files` rules."""
+    def _screenshot(self, path: Any, window: Any = None) -> Path:
+        """Render into a private folder, then deliver under :mod:`viewers.safe_files` rules.
+
+        ``window`` names the window to grab, for viewers whose ``screenshot`` takes one.
+        """
         if not isinstance(path, str) or not path:
             raise UnsafePathError("screenshot needs an absolute 'path'")
         target = Path(path)
@@ -265,7 +280,13 @@ class ViewerClient:
             raise UnsafePathError(f"path {path!r} must be absolute")
         if self._private_dir is None:
             self._private_dir = Path(tempfile.mkdtemp(prefix=f"viewerhub-{self.name}-"))
-        rendered = Path(self.viewer.screenshot(self._private_dir / target.name))
+        private = self._private_dir / target.name
+        if window is None:
+            rendered = Path(self.viewer.screenshot(private))
+        elif "window" in inspect.signature(self.viewer.screenshot).parameters:
+            rendered = Path(self.viewer.screenshot(private, window=str(window)))
+        else:
+            raise ValueError(f"{self.plugin} shows one window: it takes no --window")
         try:
             return self._writer.deliver(rendered, target)
         finally:
@@ -278,7 +299,8 @@ class ViewerClient:
             if verb == "screenshot":
                 if args.get("components"):
                     self.viewer.goto(args["components"])
-                reply["result"] = {"path": str(self._screenshot(args.get("path")))}
+                shot = self._screenshot(args.get("path"), args.get("window"))
+                reply["result"] = {"path": str(shot)}
             elif verb == "inspect":
                 reply["result"] = self.viewer.inspect(args.get("query") or {})
             elif verb == "goto":

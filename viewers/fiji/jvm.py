@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 EMBEDDED_JARS = (Path("/usr/share/java/ij.jar"),)
 JVM_OPTIONS = ("-XX:+UseG1GC",)
+#: Loggers that announce a Java download that never happens (scyjava 1.12, jgo 2).
+FALSE_ALARM_LOGGERS = ("scyjava._jdk_fetch", "jgo.util.java")
 
 
 class ImageJStartError(RuntimeError):
@@ -88,11 +90,16 @@ def start(
     options.append(f"-Djava.awt.headless={'true' if headless else 'false'}")
     import scyjava.config
 
+    # scyjava logs "Fetching zulu-jre:11..." before it even reads the fetch mode, and with
+    # fetch="never" it only looks up the installed Java: the line is false, so it is muted.
+    for name in FALSE_ALARM_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     scyjava.config.set_java_constraints(fetch="never")
     java_home = _java_home()
     if java_home is None:
         raise ImageJStartError("no Java runtime found: apt-get install default-jre-headless")
     os.environ["JAVA_HOME"] = java_home
+    log.info("Java from %s (scyjava never downloads one here)", java_home)
     for option in options:
         scyjava.config.add_option(option)
     if fiji:

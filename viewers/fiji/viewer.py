@@ -43,6 +43,12 @@ class FijiViewer(Viewer):
         super().__init__(**options)
         self.fiji = fiji
         self.headless = (not os.environ.get("DISPLAY")) if headless is None else headless
+        if headless is None and self.headless:
+            log.warning(
+                "no display (DISPLAY is not set): Fiji runs headless, without windows "
+                "(screenshots and inspect still work); run the hub under `xvfb-run -a` "
+                "or on a desktop to see them"
+            )
         self.heap, self.pretouch = heap, pretouch
         self.ui = (not self.headless) if ui is None else (ui and not self.headless)
         self.imagej_bar: Any = None
@@ -115,10 +121,28 @@ class FijiViewer(Viewer):
     def _any_config(self) -> FijiDisplayConfig:
         return self._last_config or FijiDisplayConfig()
 
-    def screenshot(self, path: Path) -> Path:
-        if self.current is None or self.current.imp is None:
+    def screenshot(self, path: Path, window: str | None = None) -> Path:
+        """The current window (the one last shown or gone to), or ``window`` by its title.
+
+        ``window`` matches a whole title or, if only one title contains it, part of one
+        (``B03`` for "viewerhub: B03").
+        """
+        chosen = self.current if window is None else self._window_titled(window)
+        if chosen is None or chosen.imp is None:
             raise RuntimeError("nothing to screenshot: no image received yet")
-        return write_png(path, self.current.flatten_rgb())
+        return write_png(path, chosen.flatten_rgb())
+
+    def _window_titled(self, name: str) -> HyperstackWindow:
+        windows = list(self.windows.values())
+        exact = [w for w in windows if w.title == name]
+        partial = [w for w in windows if name in w.title]
+        found = exact or (partial if len(partial) == 1 else [])
+        if not found:
+            raise KeyError(
+                f"no{' single' if partial else ''} window titled like {name!r}; "
+                f"windows: {[w.title for w in windows]}"
+            )
+        return found[0]
 
     def inspect(self, query: dict[str, Any]) -> dict[str, Any]:
         """What ImageJ holds, read back from it: for tests, support and the curious."""
@@ -147,6 +171,7 @@ class FijiViewer(Viewer):
         ]
         return {
             "imagej": self.ij.version if self.ij else None,
+            "headless": self.headless,
             "source": self.ij.source if self.ij else None,
             "items": self.items,
             "last_update": self.last_update,

@@ -10,7 +10,8 @@ and benchmarks use to check what arrived. Output in ``outdir``:
   idle, on ``screenshot`` and on close; pixel types follow ``viewers.dtypes``.
 - ``<window>.rois.zip``: the window's shapes as ImageJ ROIs with their (c, z, t) positions.
 
-Options: ``outdir`` (default ``viewerhub-recorder``), ``tiff`` (default true; false keeps only
+Options: ``outdir`` (default ``viewerhub-recorder`` in the folder the hub was started from,
+made absolute when the recorder starts and printed by ``hub``; ``hub status`` shows it), ``tiff`` (default true; false keeps only
 the log, for benchmarks), ``checksum`` (default true; false leaves the pixels untouched, to
 measure the hub alone), ``delay_s`` (sleep per item, to play a slow viewer in tests).
 """
@@ -104,12 +105,16 @@ class _Window:
         return out
 
 
+#: The recorder's folder when none is given, relative to the hub's working directory.
+DEFAULT_OUTDIR = "viewerhub-recorder"
+
+
 class RecorderViewer(Viewer):
     config_class = RecorderDisplayConfig
 
     def __init__(
         self,
-        outdir: str = "viewerhub-recorder",
+        outdir: str = DEFAULT_OUTDIR,
         tiff: bool = True,
         delay_s: float = 0.0,
         checksum: bool = True,
@@ -117,7 +122,7 @@ class RecorderViewer(Viewer):
     ) -> None:
         super().__init__(**options)
         self.checksum = checksum
-        self.outdir = Path(outdir)
+        self.outdir = Path(outdir).absolute()  # a cwd change later must not move it
         self.keep_pixels = tiff
         self.delay_s = float(delay_s)
         self.windows: dict[WindowKey, _Window] = {}
@@ -131,6 +136,7 @@ class RecorderViewer(Viewer):
 
     def start(self) -> None:
         self.outdir.mkdir(parents=True, exist_ok=True)
+        log.info("recording to %s", self.outdir)
         self._log = open(self.outdir / "received.jsonl", "a", buffering=1)  # noqa: SIM115
 
     def show(self, item: Item) -> None:
@@ -232,11 +238,18 @@ class RecorderViewer(Viewer):
         self._view = (window, position)
         return {"window": window.name, "position": list(position)}
 
-    def screenshot(self, path: Path) -> Path:
+    def screenshot(self, path: Path, window: str | None = None) -> Path:
         """A PNG of the chosen plane (see ``goto``; default the first plane of the last
-        window) with auto-contrast, after writing outputs."""
+        window, or of ``window`` named by its file name) with auto-contrast, after writing
+        outputs."""
         self.write_outputs()
-        if self._view is not None:
+        if window is not None:
+            chosen = [w for w in self.windows.values() if w.planes and window in w.name]
+            if not chosen:
+                names = [w.name for w in self.windows.values()]
+                raise KeyError(f"no window named like {window!r}; windows: {names}")
+            plane = next(iter(chosen[0].planes.values()))
+        elif self._view is not None:
             window, position = self._view
             plane = window.planes[position]
         else:
@@ -253,7 +266,8 @@ class RecorderViewer(Viewer):
         return {
             "items": self.items,
             "windows": len(self.windows),
-            "outdir": str(self.outdir.absolute()),
+            "outdir": str(self.outdir),
+            "headless": True,
             "write_errors": self.write_errors,
             "last_write_error": self.last_write_error,
         }
