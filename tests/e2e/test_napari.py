@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from backends import StreamingBackend
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -31,6 +32,19 @@ def _bright_fraction(image: np.ndarray) -> float:
 def _yellow(image: np.ndarray) -> np.ndarray:
     r, g, b = (image[..., i].astype(int) for i in range(3))
     return (r > 180) & (g > 180) & (b < 80)
+
+
+def reported_layers(hub, n: int) -> list[dict]:
+    """The layers napari reports once its status (sent with each heartbeat) lists ``n``."""
+    return wait_for(
+        lambda: (
+            (layers := hub.status()["viewers"]["napari"]["viewer"].get("layers", []))
+            and len(layers) >= n
+            and layers
+        ),
+        30,
+        f"napari to report {n} layers",
+    )
 
 
 @pytest.fixture
@@ -125,7 +139,7 @@ def test_layer_mode_makes_one_layer_per_value(napari_hub):
                         np.zeros((16, 16), np.uint8), "", channel=c, z_index=z, timepoint=t
                     )
     napari_hub.wait_viewers(n_items=12, timeout_s=60)
-    layers = napari_hub.status()["viewers"]["napari"]["viewer"]["layers"]
+    layers = reported_layers(napari_hub, 4)
     assert sorted((lay["name"], tuple(lay["shape"])) for lay in layers) == [
         (f"channel={c} z_index={z}", (3, 16, 16)) for c in (1, 2) for z in (1, 2)
     ]
@@ -146,12 +160,16 @@ def test_bad_items_are_reported_and_the_viewer_keeps_showing(napari_hub):
     status = napari_hub.wait_viewers(n_items=4, timeout_s=60)["viewers"]["napari"]
     assert status["errors"] == 2
     assert "colormap" in status["last_error"]
-    assert status["viewer"]["layers"][0]["shape"] == [3, 16, 16]
+    wait_for(
+        lambda: reported_layers(napari_hub, 1)[0]["shape"] == [3, 16, 16],
+        30,
+        "napari to report the third plane",
+    )
 
 
 def test_viewer_process_runs_napari_on_pyqt6(napari_hub):
     """PyQt5 is deprecated in napari (a notice in every window); the viewer picks PyQt6."""
-    status = napari_hub.status()["viewers"]["napari"]["viewer"]
+    status = wait_for(lambda: napari_hub.status()["viewers"]["napari"].get("viewer"), 30)
     assert status["qt"] == "PyQt6"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -226,20 +227,50 @@ def test_closing_the_window_says_goodbye_without_tracebacks(start_hub, tmp_path)
         backend.save(np.full((64, 64), 500, np.uint16), "", well="A01", channel=1, z_index=1)
         backend.save([{"kind": "points", "coords": [[5, 5]]}], "", well="A01", channel=1, z_index=1)
     hub.wait_viewers(n_items=2, timeout_s=60)
-    found = subprocess.run(
-        [xdotool, "search", "--name", "viewerhub - napari"], capture_output=True, text=True
-    )
-    window = found.stdout.split()[-1]
-    subprocess.run([xdotool, "windowfocus", "--sync", window], check=True, timeout=10)
+
+    def stopped() -> bool:
+        return hub.status()["viewers"]["napari"]["state"] == "stopped"
+
     # Ctrl+W asks "Confirm to close window (or press 'Ctrl+W')": a second Ctrl+W confirms.
-    for _ in range(2):
-        subprocess.run([xdotool, "key", "ctrl+w"], check=True, timeout=10)
-        subprocess.run([xdotool, "sleep", "1"], check=True, timeout=10)
-    wait_for(
-        lambda: hub.status()["viewers"]["napari"]["state"] == "stopped",
-        30,
-        "the napari viewer to report it stopped",
-    )
-    log = (tmp_path / "hub.log").read_text()
-    assert "napari window closed by the user" in log
+    # Pressed until the viewer stops, since a loaded machine may drop the first key.
+    for _ in range(6):
+        found = subprocess.run(
+            [xdotool, "search", "--name", "viewerhub - napari"], capture_output=True, text=True
+        )
+        if found.stdout.split():
+            window = found.stdout.split()[-1]
+            subprocess.run([xdotool, "windowfocus", "--sync", window], timeout=10)
+            subprocess.run([xdotool, "key", "ctrl+w"], check=True, timeout=10)
+        time.sleep(1.5)
+        if stopped():
+            break
+    wait_for(stopped, 30, "the napari viewer to report it stopped")
+    status = hub.status()["viewers"]["napari"]
+    assert status["restarts"] == 0  # a goodbye, not a crash the hub would restart
+    log = (tmp_path / "hub.log").read_text()  # the viewer's stderr goes here too
     assert "Traceback" not in log and "has been deleted" not in log, log[-3000:]
+
+
+def test_a_384_well_plate_streams_and_fills_the_overview(napari_hub, tmp_path):
+    import imageio.v3 as iio
+
+    wells = [f"{chr(65 + r)}{c + 1:02d}" for r in range(16) for c in range(24)]
+    planes = {c: np.full((128, 128), 100 * c, np.uint16) for c in (1, 2, 3)}
+    for c, plane in planes.items():
+        plane[32:96, 32:96] = 1000 * c
+    start = time.monotonic()
+    with StreamingBackend(hub=napari_hub) as backend:
+        for well in wells:
+            for c, plane in planes.items():
+                backend.save(plane, "", well=well, site=1, channel=c, z_index=1)
+    napari_hub.wait_viewers(n_items=len(wells) * 3, timeout_s=180)
+    elapsed = time.monotonic() - start
+    napari_hub.goto("napari", well="P24")
+    info, canvas = look(napari_hub, tmp_path, "plate384")
+    assert info["label"].startswith("well P24")
+    assert info["overview"]["plate"] == [16, 24] and len(info["overview"]["wells"]) == 384
+    screen = iio.imread(tmp_path / "plate384-screen.png")[..., :3]
+    for well in ("A01", "H12", "P24"):  # every corner of the plate filled in
+        assert overview_cell(info, screen, well).max() > 100, well
+    assert canvas.max() > 100
+    assert elapsed < 120, f"1152 planes took {elapsed:.1f} s"

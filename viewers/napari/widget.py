@@ -29,6 +29,7 @@ class _DockedViewer(Viewer):
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__()
         self.scene = NapariScene(napari_viewer)
+        self.scene.deferred = True  # the widget flushes once per poll
 
     def start(self) -> None:
         pass
@@ -97,6 +98,9 @@ class HubConnectWidget(QWidget):
         if client is None:
             return
         client.poll_once(timeout_ms=0)
+        viewer = client.viewer
+        if isinstance(viewer, _DockedViewer):
+            viewer.scene.flush()
         if client.closed:
             self.disconnect_hub()
             return
