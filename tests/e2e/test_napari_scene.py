@@ -171,7 +171,7 @@ def test_two_wells_share_slider_positions_and_the_label_names_them(make_napari_v
     assert len(viewer.layers) == 1  # one well at a time: no layer per well
     result = scene.goto({"well": "A01", "z_index": 4})
     assert result["values"] == {"well": "A01", "z_index": 4}
-    assert viewer.text_overlay.text == "well A01   z_index 4"
+    assert scene.label.text == "well A01   z_index 4"
     layer = viewer.layers["channel=1"]
     assert layer.data[tuple(viewer.dims.current_step[:2])][0, 0] == 10
     scene.goto({"well": "B03"})

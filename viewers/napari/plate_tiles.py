@@ -23,6 +23,20 @@ WELLS_LAYER = "wells"
 LABEL_COLOR = (0.55, 0.85, 1.0, 1.0)
 
 
+def camera(viewer: Any) -> Any:
+    """napari's camera: ``viewer.scene.camera`` since 0.9, ``viewer.camera`` before."""
+    scene = getattr(viewer, "scene", None)
+    return getattr(scene, "camera", None) or viewer.camera
+
+
+def text_overlay(viewer: Any) -> Any:
+    """The canvas text overlay: ``viewer.canvas.overlays['text']`` since 0.9."""
+    overlays = getattr(getattr(viewer, "canvas", None), "overlays", None)
+    if overlays is not None and "text" in overlays:
+        return overlays["text"]
+    return viewer.text_overlay
+
+
 class PlateTiles:
     """Tile placement for the well groups of one scene on ``viewer``."""
 
@@ -74,7 +88,7 @@ class PlateTiles:
         """The well whose tile holds the centre of the view, if any."""
         if not self.wells:
             return None
-        y, x = self.viewer.camera.center[-2:]
+        y, x = camera(self.viewer).center[-2:]
         return well_at(self.grid, self.wells, y, x)
 
     def clear(self) -> None:

@@ -39,7 +39,7 @@ from viewers.napari.config import NapariDisplayConfig, napari_colormap
 from viewers.napari.contrast import RunningContrast, close_enough
 from viewers.napari.layout import channel_order, default_channel_colormaps, slice_text
 from viewers.napari.overview import PlateOverview
-from viewers.napari.plate_tiles import LABEL_COLOR, PlateTiles
+from viewers.napari.plate_tiles import LABEL_COLOR, PlateTiles, camera, text_overlay
 from viewers.napari.shape_layers import draw_shapes
 from viewers.napari.stack import GrowableStack
 from viewers.placement import AxisIndex, WindowKey, place, window_label
@@ -105,13 +105,14 @@ class NapariScene:
         self.deferred = False
         self._stale: dict[int, tuple[LayerGroup, bool]] = {}
         self._stale_contrast: set[ComponentValue | None] = set()
-        viewer.text_overlay.visible = True
-        viewer.text_overlay.position = "bottom_left"  # clear of the A01 tile's name
-        viewer.text_overlay.box = True  # readable over bright data
-        viewer.text_overlay.font_size = 14
-        viewer.text_overlay.color = LABEL_COLOR
+        self.label = text_overlay(viewer)
+        self.label.visible = True
+        self.label.position = "bottom_left"  # clear of the A01 tile's name
+        self.label.box = True  # readable over bright data
+        self.label.font_size = 14
+        self.label.color = LABEL_COLOR
         viewer.dims.events.current_step.connect(self._update_label)
-        viewer.camera.events.center.connect(self._update_label)
+        camera(viewer).events.center.connect(self._update_label)
 
     # ------------------------------------------------------------------ items
 
@@ -303,7 +304,7 @@ class NapariScene:
         return out
 
     def _update_label(self, event: Any = None) -> None:
-        self.viewer.text_overlay.text = slice_text(self.current_values())
+        self.label.text = slice_text(self.current_values())
 
     def overview_style(self) -> tuple[dict, dict, ComponentValue | None]:
         """Colour and contrast per channel as napari shows them now, and the well in view."""
@@ -329,8 +330,12 @@ class NapariScene:
         self.viewer.dims.current_step = tuple(step)
         well = components.get("well")
         tiles = [g for g in self.groups.values() if g.well is not None and str(g.well) == str(well)]
-        if tiles:
+        if tiles and hasattr(self.viewer, "fit_to_view"):  # napari >= 0.9
             self.viewer.fit_to_view(layers=[lay for g in tiles for lay in g.layers()])
+        elif tiles:
+            oy, ox = self.tiles.grid.origin(tiles[0].well)
+            h, w = self.tiles.grid.tile
+            camera(self.viewer).center = (oy + h / 2, ox + w / 2)
         self._update_label()
         return {
             "current_step": list(self.viewer.dims.current_step),
@@ -360,7 +365,7 @@ class NapariScene:
             "axis_labels": list(dims.axis_labels),
             "current_step": list(dims.current_step),
             "values": dict(self.current_values()),
-            "label": self.viewer.text_overlay.text,
+            "label": self.label.text,
             "layers": layers,
         }
 
