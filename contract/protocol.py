@@ -19,7 +19,7 @@ Producer -> hub (ingest socket), header ``kind``:
     ``path`` (str), ``stack_component`` + ``stack_values`` (a leading axis of the array
     spread over a component, for example a z-stack sent as one array), ``display_config``
     (dict, see ``viewers.base.DisplayConfig.to_wire``), ``meta`` (dict of JSON scalars),
-    ``id`` (str, echoed back).
+    ``id`` (str, echoed back), ``name`` (str, a layer name: part of the item's identity).
 ``shapes``
     A viewer-neutral shape set (see ``viewers.shapes``). Fields: ``components``, ``shapes``
     (list of shape dicts). Optional: ``path``, ``display_config``, ``meta``, ``id``.
@@ -443,6 +443,26 @@ def check_image_item(
 EXPANDED_BYTES = "_expanded_bytes"
 
 
+def item_key(item: dict[str, Any]) -> str:
+    """An item's identity in the scene: a later item with the same key replaces it.
+
+    Kind, components, the stack axis and values, and the item's ``name`` (a layer or shape-set
+    name). Shape sets without a name are told apart by their ``path``; images at the same
+    components are the same plane whatever file they came from.
+    """
+    name = item.get("name") or (item.get("path") if item["kind"] == "shapes" else None) or ""
+    return json.dumps(
+        [
+            item["kind"],
+            sorted(item.get("components", {}).items()),
+            item.get("stack_component"),
+            item.get("stack_values"),
+            name,
+        ],
+        separators=(",", ":"),
+    )
+
+
 def item_nbytes(item: dict[str, Any]) -> int:
     """Memory an item will cost the hub and each viewer beyond its header: pixels or shapes."""
     if item["kind"] == "image":
@@ -480,10 +500,10 @@ def check_shapes_item(item: dict, known: set[str], limits: Limits, where: str) -
 
 
 def _check_optional(item: dict, where: str) -> None:
-    for field, types in (("path", str), ("id", str), ("meta", dict)):
+    for field, types in (("path", str), ("id", str), ("name", str), ("meta", dict)):
         if field in item and item[field] is not None:
             _require(item, field, types, where)
-    for field in ("path", "id"):
+    for field in ("path", "id", "name"):
         if isinstance(item.get(field), str) and len(item[field]) > MAX_NAME_LEN:
             raise ProtocolError(
                 ErrorCode.TOO_LARGE,

@@ -32,6 +32,7 @@ from contract.protocol import (
     array_nbytes,
     declared_components,
     encode_header,
+    item_key,
     item_nbytes,
     items_of,
     reply_error,
@@ -53,6 +54,7 @@ VIEWER_FIELDS = (
     "stack_component",
     "stack_values",
     "id",
+    "name",
     "shapes",
 )
 
@@ -222,7 +224,7 @@ class Ingest:
             if segment:
                 header["segment"] = segment
             nbytes = item_nbytes(item) + len(encode_header(header))
-            indices.append(self.scene.append(header, segment, nbytes).index)
+            indices.append(self.scene.append(header, segment, nbytes, item_key(item)).index)
         self.accepted_items += len(indices)
         self.accepted_bytes += request.nbytes
         if request.on_accepted is not None:

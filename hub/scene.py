@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-
 #: Seconds over which a viewer's items_per_s is measured.
 RATE_WINDOW_S = 5.0
 
@@ -37,7 +36,9 @@ class SceneItem:
     header: dict[str, Any]
     segment: str | None
     nbytes: int
+    key: str | None = None  # identity: a later item with the same key replaces this one
     accepted_at: float = field(default_factory=time.time)
+    superseded: bool = False
     _wire: bytes | None = None
 
     @property
@@ -81,32 +82,73 @@ class Faults:
 
 
 class SceneLog:
-    """Append-only items of the current scene and the cursors of the connected viewers."""
+    """The items of the current scene, compacted by identity, and the viewers' cursors.
+
+    Indices only grow. An item whose identity (``key``) was seen before supersedes the earlier
+    item: replay skips superseded items (a new viewer gets the current state, not the
+    history), and a superseded item's segment is released once no viewer has it in flight.
+    """
 
     def __init__(self, budget_bytes: int, release: Callable[[str], None]) -> None:
         self.budget_bytes = budget_bytes
         self._release = release
         self.scene_id = 1
         self.items: list[SceneItem] = []
+        self.by_key: dict[str, int] = {}  # identity -> index of the current item
+        self.live = 0  # items not superseded
+        self._retired: list[SceneItem] = []  # superseded, segment not yet released
         self.bytes_used = 0
         self.cursors: dict[str, Cursor] = {}
         self.faults: dict[str, Faults] = {}  # kept across a viewer's restarts, not scenes
         self.display_config: dict[str, Any] | None = None
 
     def __len__(self) -> int:
-        return len(self.items)
+        """Items in the scene now (superseded ones do not count)."""
+        return self.live
 
     def fits(self, nbytes: int) -> bool:
         """True if ``nbytes`` more fit the budget. An empty scene takes anything under budget."""
         return self.bytes_used + nbytes <= self.budget_bytes
 
-    def append(self, header: dict[str, Any], segment: str | None, nbytes: int) -> SceneItem:
-        item = SceneItem(len(self.items), header, segment, nbytes)
+    def append(
+        self, header: dict[str, Any], segment: str | None, nbytes: int, key: str | None = None
+    ) -> SceneItem:
+        """Log an accepted item; returns it. An item with a known key supersedes the old one."""
+        item = SceneItem(len(self.items), header, segment, nbytes, key)
+        if key is not None:
+            previous = self.by_key.get(key)
+            if previous is not None:
+                self._supersede(self.items[previous])
+            self.by_key[key] = item.index
         self.items.append(item)
+        self.live += 1
         self.bytes_used += nbytes
         if header.get("display_config"):
             self.display_config = header["display_config"]
         return item
+
+    def _supersede(self, item: SceneItem) -> None:
+        item.superseded = True
+        self.live -= 1
+        self._retired.append(item)
+        self.reap()
+
+    def reap(self) -> None:
+        """Release superseded items that no viewer has in flight (their memory comes back)."""
+        if not self._retired:
+            return
+        busy = {i for cursor in self.cursors.values() for i in cursor.in_flight}
+        keep = []
+        for item in self._retired:
+            if item.index in busy:
+                keep.append(item)
+                continue
+            if item.segment:
+                self._release(item.segment)
+                item.segment = None
+            self.bytes_used -= item.nbytes
+            item.header, item._wire, item.nbytes = {}, None, 0  # a tombstone
+        self._retired = keep
 
     def clear(self) -> None:
         """Start a new scene; release every segment of the old one."""
@@ -114,6 +156,7 @@ class SceneLog:
             if item.segment:
                 self._release(item.segment)
         self.items, self.bytes_used = [], 0
+        self.by_key, self.live, self._retired = {}, 0, []
         self.scene_id += 1
         self.faults.clear()
         for cursor in self.cursors.values():
@@ -129,6 +172,7 @@ class SceneLog:
 
     def detach(self, viewer: str) -> None:
         self.cursors.pop(viewer, None)
+        self.reap()
 
     def viewer_failed(self, viewer: str, reason: str) -> list[int]:
         """The viewer died or hung: suspect what it had in flight; returns newly skipped items.
@@ -157,6 +201,9 @@ class SceneLog:
         now = time.monotonic()
         while cursor.credits > 0 and cursor.next_index < len(self.items):
             item = self.items[cursor.next_index]
+            if item.superseded:  # replay sends the current state, not the history
+                cursor.next_index += 1
+                continue
             if faults is not None:
                 if item.index in faults.skipped:
                     cursor.next_index += 1
@@ -192,6 +239,8 @@ class SceneLog:
         if error:
             cursor.errors += 1
             cursor.last_error = error
+        if self._retired:
+            self.reap()
         return True
 
     def shown_by_all(self, index: int, ack_timeout_s: float = 30.0) -> bool:
@@ -222,7 +271,7 @@ class SceneLog:
             ],
             "connected": True,
             "shown": cursor.acked,
-            "queued": len(self.items) - cursor.next_index,
+            "queued": sum(not i.superseded for i in self.items[cursor.next_index :]),
             "in_flight": len(cursor.in_flight),
             "errors": cursor.errors,
             "last_error": cursor.last_error,

@@ -157,15 +157,19 @@ def test_the_budget_counts_headers_long_names_and_masks_and_caps_waiting_request
     assert hub.status()["hub"]["bytes"] >= 256 * 256
     # Fill the budget, then pipeline 100 requests: at most the cap wait, the rest are refused
     # at once with a reason; the hub's memory holds only the waiting ones.
-    header = json.dumps(_image(shape=[64, 64])).encode()
+    z = iter(range(10**6))  # distinct planes (the same plane twice is one item)
+
+    def distinct(**fields: object) -> bytes:
+        return json.dumps(_image(shape=[64, 64], components={"z_index": next(z)}, **fields))
+
     while True:  # until a request waits for memory (no reply)
-        raw.sock.send_multipart([header, plane.tobytes()])
+        raw.sock.send_multipart([distinct().encode(), plane.tobytes()])
         if not raw.sock.poll(1000):
             break
         assert json.loads(raw.sock.recv())["ok"]
     for i in range(100):
         raw.sock.send_multipart(
-            [json.dumps(_image(shape=[64, 64], req=1000 + i)).encode(), plane.tobytes()]
+            [distinct(req=1000 + i).encode(), plane.tobytes()]
         )
     deadline = time.monotonic() + 10
     refused = []

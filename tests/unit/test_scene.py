@@ -84,3 +84,33 @@ def test_items_per_second_is_not_capped_by_a_count():
     for i in sent:
         scene.ack("v", scene.scene_id, i, None)
     assert scene.viewer_status("v")["items_per_s"] == 1000 / 5.0
+
+
+def test_the_same_identity_twice_is_one_item_and_replay_sends_the_current_state():
+    released: list[str] = []
+    scene = SceneLog(1 << 30, released.append)
+    a1 = scene.append({"components": {"well": "A01"}}, "seg-a1", 100, key="A01")
+    scene.append({"components": {"well": "B01"}}, "seg-b1", 100, key="B01")
+    scene.attach("v", 8)
+    assert _send(scene, "v") == [0, 1]
+    scene.ack("v", scene.scene_id, 0, None)
+    scene.ack("v", scene.scene_id, 1, None)
+    a2 = scene.append({"components": {"well": "A01"}}, "seg-a2", 100, key="A01")
+    assert len(scene) == 2 and a1.superseded
+    assert released == ["seg-a1"] and scene.bytes_used == 200
+    assert _send(scene, "v") == [a2.index]
+    scene.attach("late", 8)
+    assert _send(scene, "late") == [1, 2]  # the current state, not the history
+    assert scene.viewer_status("late")["queued"] == 0
+
+
+def test_a_superseded_item_in_flight_keeps_its_segment_until_acked():
+    released: list[str] = []
+    scene = SceneLog(1 << 30, released.append)
+    scene.append({}, "old", 10, key="k")
+    scene.attach("v", 4)
+    assert _send(scene, "v") == [0]
+    scene.append({}, "new", 10, key="k")
+    assert released == []  # the viewer may be reading it right now
+    scene.ack("v", scene.scene_id, 0, None)
+    assert released == ["old"] and scene.bytes_used == 10
