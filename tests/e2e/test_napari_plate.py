@@ -250,6 +250,14 @@ def test_closing_the_window_says_goodbye_without_tracebacks(start_hub, tmp_path)
     log = (tmp_path / "hub.log").read_text()  # the viewer's stderr goes here too
     assert "Traceback" not in log and "has been deleted" not in log, log[-3000:]
 
+    # `hub restart napari` opens a new window with the whole scene again
+    hub._conn.control("restart", viewer="napari")
+    hub.wait_viewers(n_items=2, timeout_s=120)
+    shown = wait_for(
+        lambda: (info := hub.inspect("napari"))["label"].startswith("well A01") and info, 30
+    )
+    assert {lay["name"] for lay in shown["layers"]} >= {"channel=1", "channel=1 points"}
+
 
 def test_a_384_well_plate_streams_and_fills_the_overview(napari_hub, tmp_path):
     import imageio.v3 as iio
