@@ -3,7 +3,11 @@
 That sender opens a REQ socket per viewer per batch to a napari port (5555) or Fiji port
 (5565), sends one JSON ``batch`` message whose images sit in shared-memory segments it owns
 (``napari_``/``fiji_`` + 12 hex digits), waits up to 30 s for ``{"status": "success"}`` and
-then unlinks its segments. Viewers push one ack per displayed item to its ack port (7555).
+then unlinks its segments. Viewers push one ack per displayed item: polystore 0.2.x listens
+on a fixed ack port (7555); polystore 0.6 gives each item a ``return_route`` (the URL of that
+sender process's own ack listener, its incarnation and owner) and a ``producer``, and accepts
+only acks of the form ``{"type": "image_ack", ..., "return_route": <as sent>, "producer":
+<as sent>}`` pushed to that URL. Routes are honoured only to loopback TCP or IPC URLs.
 Its control port (data port + 1000) speaks JSON in polystore and pickle in older OpenHCS;
 pickle is refused here with a JSON error.
 
@@ -22,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from contract.protocol import ErrorCode, ProtocolError
 
@@ -89,13 +94,77 @@ def ack_endpoint(transport: str, config: CompatConfig) -> list[str]:
     ]
 
 
+#: Hosts an ack route may name: a hub never connects out of the machine for a sender.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@dataclass(frozen=True)
+class AckRoute:
+    """Where polystore >= 0.6 wants one item's ack, and the identities to echo back as sent."""
+
+    url: str
+    return_route: dict[str, Any]
+    producer: dict[str, Any]
+
+
+def is_local_url(url: str) -> bool:
+    """``ipc:///absolute/path`` or ``tcp://`` to a loopback address with a port."""
+    if url.startswith("ipc://"):
+        return url[len("ipc://") :].startswith("/")
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return False
+    return parts.scheme == "tcp" and parts.hostname in LOOPBACK_HOSTS and port is not None
+
+
+def ack_routes(message: dict[str, Any]) -> list[AckRoute | None]:
+    """Per image of a translated batch: its polystore 0.6 ack route, None for 0.2.x items."""
+    routes: list[AckRoute | None] = []
+    for i, entry in enumerate(message.get("images") or []):
+        route = entry.get("return_route") if isinstance(entry, dict) else None
+        if route is None:
+            routes.append(None)
+            continue
+        where = f"images[{i}]"
+        url = route.get("url") if isinstance(route, dict) else None
+        if not isinstance(url, str):
+            raise ProtocolError(
+                ErrorCode.BAD_FIELD,
+                f"{where}: 'return_route' must be an object with a string 'url'",
+                "return_route",
+            )
+        if not is_local_url(url):
+            raise ProtocolError(
+                ErrorCode.BAD_FIELD,
+                f"{where}: return_route url {url!r:.100} is neither loopback TCP nor IPC; "
+                "the hub sends acks only to this machine",
+                "return_route",
+            )
+        producer = entry.get("producer")
+        if not isinstance(producer, dict):
+            raise ProtocolError(
+                ErrorCode.BAD_FIELD, f"{where}: 'producer' must be an object", "producer"
+            )
+        routes.append(AckRoute(url, route, producer))
+    return routes
+
+
 def reply(ok: bool, message: str) -> dict[str, Any]:
     """The REP body that sender understands: ``status`` success or error, and a message."""
     return {"status": "success" if ok else "error", "message": message}
 
 
-def image_ack(image_id: str, port: int, viewer_type: str, error: str | None) -> dict[str, Any]:
-    return {
+def image_ack(
+    image_id: str,
+    port: int,
+    viewer_type: str,
+    error: str | None,
+    route: AckRoute | None = None,
+) -> dict[str, Any]:
+    """An ack in the form the sender checks: 0.2.x's plain one, or 0.6's routed one."""
+    ack: dict[str, Any] = {
         "image_id": image_id,
         "viewer_port": port,
         "viewer_type": viewer_type,
@@ -103,6 +172,11 @@ def image_ack(image_id: str, port: int, viewer_type: str, error: str | None) -> 
         "timestamp": time.time(),
         "error": error,
     }
+    if route is not None:
+        ack = {"type": "image_ack", **ack}
+        ack["return_route"] = route.return_route
+        ack["producer"] = route.producer
+    return ack
 
 
 # ----------------------------------------------------------------------------- batches

@@ -1,7 +1,8 @@
 """The OpenHCS/polystore sender's ports, as an adapter on top of ingest.
 
 That sender talks to a viewer's data port (REQ, a JSON ``batch``), its control port (data port
-+ 1000: ``ping``, ``status``) and expects an ack pushed to its ack port per displayed image.
++ 1000: ``ping``, ``status``) and expects an ack pushed per displayed image: to its fixed ack
+port (polystore 0.2.x), or to the ``return_route`` each item names (polystore 0.6).
 This adapter binds those ports (IPC and TCP), turns each batch into viewerhub items
 (``hub.openhcs.translate_batch``) and hands them to :class:`~hub.ingest.Ingest` as a
 :class:`~hub.ingest.Request` that answers in the sender's form, may name the sender's own
@@ -25,12 +26,15 @@ from contract.protocol import ErrorCode, ProtocolError, decode_header, encode_he
 from hub import openhcs
 from hub.endpoints import bind
 from hub.ingest import Request
-from hub.openhcs import CompatConfig
+from hub.openhcs import AckRoute, CompatConfig
 
 if TYPE_CHECKING:
     from hub.server import Hub
 
 log = logging.getLogger(__name__)
+
+#: Routed-ack sockets kept open (one per sender process and transport); the oldest goes first.
+MAX_ROUTE_SOCKETS = 32
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class _PendingAck:
     index: int
     image_id: str
     source: _Port
+    route: AckRoute | None = None  # polystore 0.6: where this item's ack goes
 
 
 class OpenHCSPorts:
@@ -58,6 +63,7 @@ class OpenHCSPorts:
         self.ports: dict[zmq.Socket, _Port] = {}
         self._acks: collections.deque[_PendingAck] = collections.deque()  # in index order
         self._ack_sockets: dict[str, zmq.Socket] = {}
+        self._route_sockets: collections.OrderedDict[str, zmq.Socket] = collections.OrderedDict()
         self._orphans: collections.deque[tuple[float, str]] = collections.deque()
         for viewer_type, port in config.ports.items():
             for role, bound in (("data", port), ("control", port + openhcs.CONTROL_OFFSET)):
@@ -105,10 +111,11 @@ class OpenHCSPorts:
                 self._on_control(message, source, lambda r: answer(r, raw=True))
                 return
             items, image_ids = openhcs.translate_batch(message)
+            routes = openhcs.ack_routes(message)
             request.foreign_segments = True
             request.held_bytes = request.header_bytes = len(body)
             request.on_accepted = lambda indices, copied: self._accepted(
-                indices, copied, image_ids, source
+                indices, copied, image_ids, source, routes
             )
             ingest.submit(request, {"kind": "batch", "items": items}, 1)
         except ProtocolError as exc:
@@ -140,12 +147,17 @@ class OpenHCSPorts:
             )
 
     def _accepted(
-        self, indices: list[int], copied: list[str], image_ids: list[str], source: _Port
+        self,
+        indices: list[int],
+        copied: list[str],
+        image_ids: list[str],
+        source: _Port,
+        routes: list[AckRoute | None],
     ) -> None:
         scene = self.hub.scene.scene_id
-        for index, image_id in zip(indices, image_ids):
+        for index, image_id, route in zip(indices, image_ids, routes):
             if image_id:
-                self._acks.append(_PendingAck(scene, index, image_id, source))
+                self._acks.append(_PendingAck(scene, index, image_id, source, route))
         grace = time.monotonic() + self.config.orphan_grace_s
         self._orphans.extend((grace, name) for name in copied)
 
@@ -163,11 +175,34 @@ class OpenHCSPorts:
             self._acks.popleft()
             if ack.scene != scene.scene_id:
                 continue  # cleared before it was shown
-            wire = openhcs.image_ack(ack.image_id, ack.source.port, ack.source.viewer_type, None)
+            wire = openhcs.image_ack(
+                ack.image_id, ack.source.port, ack.source.viewer_type, None, ack.route
+            )
+            sock = (
+                self._route_socket(ack.route.url)
+                if ack.route is not None
+                else self._ack_socket(ack.source.transport)
+            )
             try:
-                self._ack_socket(ack.source.transport).send(encode_header(wire), zmq.NOBLOCK)
+                sock.send(encode_header(wire), zmq.NOBLOCK)
             except zmq.ZMQError:
                 log.debug("OpenHCS ack for %s not delivered (nobody listening)", ack.image_id)
+
+    def _route_socket(self, url: str) -> zmq.Socket:
+        """A PUSH socket to one sender's own ack listener (checked local by ack_routes)."""
+        sock = self._route_sockets.get(url)
+        if sock is not None:
+            self._route_sockets.move_to_end(url)
+            return sock
+        if len(self._route_sockets) >= MAX_ROUTE_SOCKETS:
+            _, oldest = self._route_sockets.popitem(last=False)
+            oldest.close()
+        sock = self.hub.ctx.socket(zmq.PUSH)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.SNDHWM, 10_000)
+        sock.connect(url)
+        self._route_sockets[url] = sock
+        return sock
 
     def _ack_socket(self, transport: str) -> zmq.Socket:
         sock = self._ack_sockets.get(transport)
@@ -195,5 +230,5 @@ class OpenHCSPorts:
 
     def close(self) -> None:
         self.unlink_orphans(everything=True)
-        for sock in [*self.ports, *self._ack_sockets.values()]:
+        for sock in [*self.ports, *self._ack_sockets.values(), *self._route_sockets.values()]:
             sock.close()
