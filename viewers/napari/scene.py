@@ -35,9 +35,10 @@ from typing import Any
 import numpy as np
 
 from viewers.base import ComponentValue, Item
+from viewers.napari.appearance import apply_contrast, recolor_channels
 from viewers.napari.config import NapariDisplayConfig, napari_colormap
-from viewers.napari.contrast import RunningContrast, close_enough
-from viewers.napari.layout import channel_order, default_channel_colormaps, slice_text
+from viewers.napari.contrast import RunningContrast
+from viewers.napari.layout import slice_text
 from viewers.napari.overview import PlateOverview
 from viewers.napari.plate_tiles import LABEL_COLOR, PlateTiles, camera, text_overlay
 from viewers.napari.shape_layers import draw_shapes
@@ -243,37 +244,12 @@ class NapariScene:
             self._update_label()
 
     def _recolor(self) -> None:
-        """Give auto-coloured channel layers napari's channel_axis colours for the count so far."""
-        order = channel_order(self.channels)
-        colors = dict(zip(order, default_channel_colormaps(len(order))))
-        for group in self.groups.values():
-            layer = group.image_layer
-            if layer is None or group.auto_colormap is None or group.channel is None:
-                continue
-            if layer.colormap.name != group.auto_colormap:
-                group.auto_colormap = None  # the user picked a colormap: theirs from now on
-                continue
-            wanted = colors[group.channel]
-            if wanted != group.auto_colormap:
-                layer.colormap = wanted
-                group.auto_colormap = wanted
+        recolor_channels(self.groups.values(), self.channels)
 
     def _apply_contrast(self, channel: ComponentValue | None) -> None:
-        """Running-percentile limits to every layer of ``channel`` the user has not adjusted."""
         limits = self.contrast[channel].limits()
-        if limits is None:
-            return
-        for group in self.groups.values():
-            layer = group.image_layer
-            if group.channel != channel or layer is None or group.auto_limits is None:
-                continue
-            current = tuple(float(v) for v in layer.contrast_limits)
-            if not close_enough(current, group.auto_limits):
-                group.auto_limits = None  # the user set contrast: keep it from now on
-                continue
-            if not close_enough(current, limits):
-                layer.contrast_limits = limits
-                group.auto_limits = tuple(float(v) for v in layer.contrast_limits)
+        if limits is not None:
+            apply_contrast(self.groups.values(), channel, limits)
 
     def _label_axes(self, group: LayerGroup) -> None:
         labels = [*group.stack_axes, "y", "x"]
