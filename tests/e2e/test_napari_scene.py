@@ -176,3 +176,33 @@ def test_two_wells_share_slider_positions_and_the_label_names_them(make_napari_v
     assert layer.data[tuple(viewer.dims.current_step[:2])][0, 0] == 10
     scene.goto({"well": "B03"})
     assert layer.data[tuple(viewer.dims.current_step[:2])][0, 0] == 1000
+
+
+def test_wells_as_layers_sit_on_their_plate_tiles_with_names_on_top(make_napari_viewer):
+    viewer = make_napari_viewer()
+    scene = NapariScene(viewer)
+    config = NapariDisplayConfig.from_wire({"component_modes": {"well": "window"}})
+    for i, well in enumerate(("B03", "A01")):
+        scene.show(image_item(i, {"well": well, "channel": 1}, np.ones((50, 40), np.uint8), config))
+    a01, b03 = viewer.layers["well=A01 channel=1"], viewer.layers["well=B03 channel=1"]
+    assert tuple(a01.translate) == (0, 0)
+    assert tuple(b03.translate) == (54, 88)  # row 1, column 2; tile 50 x 40 plus 8 % gap
+    assert viewer.layers[-1].name == "wells"
+    assert list(viewer.layers["wells"].features["well"]) == ["B03", "A01"]
+    scene.goto({"well": "B03"})
+    assert scene.label.text.startswith("well B03")
+    # a larger plane widens every tile, and every well moves with it
+    scene.show(image_item(2, {"well": "A01", "channel": 1}, np.ones((50, 100), np.uint8), config))
+    assert tuple(viewer.layers["well=B03 channel=1"].translate) == (54, 216)
+
+
+def test_deferred_updates_reach_napari_on_flush_and_before_any_report(make_napari_viewer):
+    viewer = make_napari_viewer()
+    scene = NapariScene(viewer)
+    scene.deferred = True
+    for z in (1, 2, 3):
+        scene.show(image_item(z, {"channel": 1, "z_index": z}, np.full((8, 8), z, np.uint16)))
+    layer = viewer.layers["channel=1"]
+    assert layer.data.shape[0] == 1  # napari not yet told: one hand-over per batch
+    assert scene.status()["layers"][0]["shape"] == [3, 8, 8]  # reports flush first
+    assert layer.data.shape == (3, 8, 8) and tuple(layer.contrast_limits) == (1, 3)

@@ -118,9 +118,9 @@ class PlateGrid:
 
     @property
     def pitch(self) -> tuple[float, float]:
-        return (
-            math.ceil(self.tile[0] * (1 + self.gap)),
-            math.ceil(self.tile[1] * (1 + self.gap)),
+        return (  # rounded first: 100 * 1.08 is 108.00000000000001 in floating point
+            math.ceil(round(self.tile[0] * (1 + self.gap), 6)),
+            math.ceil(round(self.tile[1] * (1 + self.gap), 6)),
         )
 
     def origin(self, well: ComponentValue) -> tuple[float, float]:
