@@ -21,6 +21,7 @@ plugins installed there). -v shows what the hub and its viewers do, -vv everythi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -124,6 +125,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest accepted message",
     )
     serve.add_argument(
+        "--store",
+        type=Path,
+        help="scene store folder (OME-Zarr plate + journal), kept and recovered after a crash "
+        "(default: a cache folder per port, removed when the hub stops)",
+    )
+    serve.add_argument(
+        "--keep-scenes", action="store_true", help="`clear` leaves the old scene's plate on disk"
+    )
+    serve.add_argument(
         "--openhcs",
         action="store_true",
         help="also accept the OpenHCS/polystore sender on its own ports",
@@ -217,6 +227,8 @@ def configure_logging(verbosity: int) -> None:
     """
     from viewers.runner import VERBOSE_ENV
 
+    with contextlib.suppress(ValueError):  # a launcher (the Qt panel) may ask this way
+        verbosity = max(verbosity, int(os.environ.get(VERBOSE_ENV, "0")))
     logging.basicConfig(
         level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(verbosity, 2)],
         format="%(asctime)s hub %(levelname)s %(name)s: %(message)s",
@@ -283,6 +295,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ready_file=args.ready_file,
         openhcs=compat,
         keys_dir=args.keys,
+        store_dir=args.store,
+        keep_scenes=args.keep_scenes,
     )
     try:
         hub = Hub(config)

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -66,6 +67,11 @@ class HubHandle:
     def inspect(self, viewer: str, **query: Any) -> dict[str, Any]:
         """What ``viewer`` really holds, read back from it (see each viewer's ``inspect``)."""
         reply = self._conn.control("inspect", viewer=viewer, query=query)
+        return {k: v for k, v in reply.items() if k not in ("ok", "req")}
+
+    def restart(self, viewer: str) -> dict[str, Any]:
+        """A fresh process for ``viewer`` (closed window, failed, stuck); it gets the scene."""
+        reply = self._conn.control("restart", viewer=viewer)
         return {k: v for k, v in reply.items() if k not in ("ok", "req")}
 
     def goto(self, viewer: str, **components: Any) -> dict[str, Any]:
@@ -183,15 +189,43 @@ def connect(
     return handle
 
 
+def default_log_dir() -> Path:
+    """Where a launcher's hub writes its log: ``$XDG_STATE_HOME/viewerhub/logs``."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "viewerhub" / "logs"
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 class HubLauncher:
     """What a pipeline GUI holds: start a hub with chosen viewers, or attach to a running one.
 
     GUI-free (the Qt panel in ``hub.qt`` sits on top of it). ``endpoint`` names a hub to
-    attach to if one answers there; otherwise ``start`` launches a new one.
+    attach to if one answers there; otherwise ``start`` launches a new one, on ``port``
+    (default: the standard port 7700 when it is free, so ``hub status`` finds the hub without
+    options; any free port otherwise; 0 asks for any). The hub's and its viewers' output goes
+    to ``log_file`` (default: a new file under :func:`default_log_dir`), never to the host
+    application's stdout.
     """
 
-    def __init__(self, endpoint: str | None = None, **launch_options: Any) -> None:
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        *,
+        port: int | None = None,
+        log_file: str | Path | None = None,
+        **launch_options: Any,
+    ) -> None:
         self.endpoint = endpoint
+        self.port = port
+        self.log_path: Path | None = Path(log_file) if log_file else None
         self.launch_options = launch_options
         self.handle: HubHandle | None = None
 
@@ -214,8 +248,31 @@ class HubLauncher:
                 return self.handle
             except HubError:
                 pass  # nobody there: start our own
-        self.handle = launch(list(viewers), **self.launch_options)
+        if self.log_path is None:
+            directory = default_log_dir()
+            directory.mkdir(parents=True, exist_ok=True)
+            self.log_path = directory / f"hub-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+        port = self.port
+        if port is None:
+            port = defaults.INGEST_PORT if port_is_free(defaults.INGEST_PORT) else 0
+        options = {**self.launch_options, "port": port, "log_file": self.log_path}
+        try:
+            self.handle = launch(list(viewers), **options)
+        except HubError:
+            if self.port is not None or port == 0:
+                raise
+            self.handle = launch(list(viewers), **{**options, "port": 0})  # lost a race
         return self.handle
+
+    @property
+    def endpoint_text(self) -> str | None:
+        """The running hub's ingest endpoint (what ``hub status --endpoint`` takes)."""
+        return self.handle.ingest if self.handle else None
+
+    def restart(self, viewer: str) -> dict[str, Any]:
+        if self.handle is None:
+            raise HubError("no hub is running")
+        return self.handle.restart(viewer)
 
     def stop(self) -> None:
         """Stop a hub we started; just let go of one we attached to."""
