@@ -3,20 +3,22 @@
 polystore 0.2.19 (pinned in the test extra) acks through its fixed ack port; polystore 0.6.3
 (with zmqruntime 0.6.5) names a return route per item and accepts only routed acks that echo
 it. 0.6.3 cannot live next to 0.2.19, so it runs in a venv this module makes once (on top of
-this Python's packages) under ~/.cache/viewerhub/test-venvs.
+this Python's packages, see tests/helpers/venvs.py) under ~/.cache/viewerhub/test-venvs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
 import subprocess
 import sys
-import venv
 from pathlib import Path
 
 import pytest
+
+from tests.helpers.venvs import make_venv
 
 pytest.importorskip("polystore")
 
@@ -30,12 +32,13 @@ VENV_ROOT = Path(
 @pytest.fixture(scope="module")
 def polystore_06() -> Path:
     """A venv's python with polystore 0.6.3, made on first use; skipped if pip cannot."""
-    root = VENV_ROOT / "polystore-0.6.3"
+    # one venv per interpreter it sits on (it inherits that interpreter's packages)
+    root = VENV_ROOT / f"polystore-0.6.3-{hashlib.sha1(sys.prefix.encode()).hexdigest()[:8]}"
     python = root / "bin" / "python"
     probe = [str(python), "-c", "import polystore, zmqruntime.ack_listener"]
     if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
         return python
-    venv.EnvBuilder(system_site_packages=True, with_pip=True, clear=True).create(root)
+    make_venv(root)
     out = subprocess.run(
         [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *NEW_LINE],
         capture_output=True,

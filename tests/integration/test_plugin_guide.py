@@ -8,11 +8,9 @@ that venv's Python finds the plugin, which is the trap the guide's run step avoi
 from __future__ import annotations
 
 import re
-import site
 import socket
 import subprocess
 import sys
-import venv
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,7 @@ import pytest
 
 from backends import StreamingBackend
 from hub import connect
+from tests.helpers.venvs import make_venv
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "plugins.md"
 
@@ -42,19 +41,7 @@ def guide_venv(tmp_path_factory) -> Path:
     package.mkdir()
     (package / "pyproject.toml").write_text(_blocks("toml")[0])
     (package / "myviewer.py").write_text(_blocks("python")[0])
-    env = root / "venv"
-    venv.EnvBuilder(with_pip=False).create(env)
-    python = env / "bin" / "python"
-    purelib = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    parents = [p for p in site.getsitepackages() if Path(p).is_dir()]
-    (Path(purelib) / "inherit.pth").write_text(
-        "".join(f"import site; site.addsitedir({p!r})\n" for p in parents)
-    )
+    python = make_venv(root / "venv")
     out = subprocess.run(
         [str(python), "-m", "pip", "install", "-q", "--no-deps"]
         + ["--disable-pip-version-check", "-e", str(package)],
