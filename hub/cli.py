@@ -295,8 +295,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ready_file=args.ready_file,
         openhcs=compat,
         keys_dir=args.keys,
-        store_dir=args.store,
-        keep_scenes=args.keep_scenes,
+        **_store_options(args),
     )
     try:
         hub = Hub(config)
@@ -307,6 +306,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(_started_text(hub.ingest_endpoint, names, options), file=sys.stderr, flush=True)
     hub.serve()
     return 0
+
+
+def _store_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The scene store's options, only when given (HubConfig's defaults otherwise)."""
+    options: dict[str, Any] = {}
+    if args.store is not None:
+        options["store_dir"] = args.store
+    if args.keep_scenes:
+        options["keep_scenes"] = True
+    return options
 
 
 def _recorder_outdir(names: list[str], specs: list[str]) -> dict[str, dict[str, Any]]:
