@@ -27,12 +27,19 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from contract import defaults
 from contract.connection import HubConnection, HubError
 from contract.protocol import Limits
-from hub.cli_support import format_status, parse_size, reach
+from hub.cli_support import (
+    format_status,
+    openhcs_config,
+    parse_size,
+    reach,
+    recorder_outdir,
+    started_text,
+    store_options,
+)
 
 __all__ = ["build_parser", "format_status", "main", "parse_size"]
 
@@ -254,7 +261,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    options = _recorder_outdir(names, args.viewer_options)
+    options = recorder_outdir(names, args.viewer_options)
     for spec in args.viewer_options:
         plugin, _, text = spec.partition("=")
         try:
@@ -262,25 +269,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except json.JSONDecodeError as exc:
             print(f"hub: --viewer-options {plugin}: not JSON: {exc}", file=sys.stderr)
             return 2
-    compat = None
-    if args.openhcs:
-        from hub.openhcs import CompatConfig
-
-        try:
-            ports = {k: int(v) for k, v in (p.split("=") for p in args.openhcs_ports.split(","))}
-        except ValueError:
-            print(
-                f"hub: --openhcs-ports: expected name=port,..., got {args.openhcs_ports!r}",
-                file=sys.stderr,
-            )
-            return 2
-        transports = tuple(t.strip() for t in args.openhcs_transports.split(",") if t.strip())
-        compat = CompatConfig(
-            ports=ports,
-            transports=transports,
-            ack_port=args.openhcs_ack_port,
-            orphan_grace_s=args.openhcs_orphan_grace,
-        )
+    try:
+        compat = openhcs_config(args)
+    except ValueError as exc:
+        print(f"hub: {exc}", file=sys.stderr)
+        return 2
     config = HubConfig(
         host=args.host,
         port=args.port,
@@ -295,7 +288,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ready_file=args.ready_file,
         openhcs=compat,
         keys_dir=args.keys,
-        **_store_options(args),
+        **store_options(args),
     )
     try:
         hub = Hub(config)
@@ -303,40 +296,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"hub: {exc}", file=sys.stderr)
         return 2
     if args.ready_file is None:  # a person started it: say what runs where
-        print(_started_text(hub.ingest_endpoint, names, options), file=sys.stderr, flush=True)
+        print(started_text(hub.ingest_endpoint, names, options), file=sys.stderr, flush=True)
     hub.serve()
     return 0
-
-
-def _store_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The scene store's options, only when given (HubConfig's defaults otherwise)."""
-    options: dict[str, Any] = {}
-    if args.store is not None:
-        options["store_dir"] = args.store
-    if args.keep_scenes:
-        options["keep_scenes"] = True
-    return options
-
-
-def _recorder_outdir(names: list[str], specs: list[str]) -> dict[str, dict[str, Any]]:
-    """The recorder's folder, made absolute here: the hub's working directory is the user's."""
-    if "recorder" not in names or any(s.startswith("recorder=") for s in specs):
-        return {}
-    from viewers.recorder import DEFAULT_OUTDIR
-
-    return {"recorder": {"outdir": str(Path(DEFAULT_OUTDIR).absolute())}}
-
-
-def _started_text(endpoint: str, names: list[str], options: dict[str, dict[str, Any]]) -> str:
-    """One line for a person who started a hub: what it does, where, and how to end it."""
-    shown = f"showing in {', '.join(names)}" if names else "with no viewers (nothing is shown)"
-    lines = [f"hub: listening on {endpoint}, {shown}; `hub status` watches, Ctrl-C stops"]
-    if not names:
-        lines.append("     `hub --viewers napari,fiji` shows images; `hub --help` lists commands")
-    outdir = options.get("recorder", {}).get("outdir")
-    if "recorder" in names and outdir:
-        lines.append(f"     the recorder writes to {Path(outdir).absolute()}")
-    return "\n".join(lines)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -125,3 +125,59 @@ def format_status(status: dict[str, Any]) -> str:
     if not status["viewers"]:
         lines.append("(no viewers)")
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- serve
+
+
+def store_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The scene store's options, only when given (HubConfig's defaults otherwise)."""
+    options: dict[str, Any] = {}
+    if args.store is not None:
+        options["store_dir"] = args.store
+    if args.keep_scenes:
+        options["keep_scenes"] = True
+    return options
+
+
+def recorder_outdir(names: list[str], specs: list[str]) -> dict[str, dict[str, Any]]:
+    """The recorder's folder, made absolute here: the hub's working directory is the user's."""
+    if "recorder" not in names or any(s.startswith("recorder=") for s in specs):
+        return {}
+    from viewers.recorder import DEFAULT_OUTDIR
+
+    return {"recorder": {"outdir": str(Path(DEFAULT_OUTDIR).absolute())}}
+
+
+def started_text(endpoint: str, names: list[str], options: dict[str, dict[str, Any]]) -> str:
+    """One line for a person who started a hub: what it does, where, and how to end it."""
+    shown = f"showing in {', '.join(names)}" if names else "with no viewers (nothing is shown)"
+    lines = [f"hub: listening on {endpoint}, {shown}; `hub status` watches, Ctrl-C stops"]
+    if not names:
+        lines.append("     `hub --viewers napari,fiji` shows images; `hub --help` lists commands")
+    outdir = options.get("recorder", {}).get("outdir")
+    if "recorder" in names and outdir:
+        lines.append(f"     the recorder writes to {Path(outdir).absolute()}")
+    return "\n".join(lines)
+
+
+def openhcs_config(args: argparse.Namespace) -> Any:
+    """``--openhcs*`` options as a CompatConfig, None without ``--openhcs``; ValueError names
+    the option that does not read."""
+    if not args.openhcs:
+        return None
+    from hub.openhcs import CompatConfig
+
+    try:
+        ports = {k: int(v) for k, v in (p.split("=") for p in args.openhcs_ports.split(","))}
+    except ValueError:
+        raise ValueError(
+            f"--openhcs-ports: expected name=port,..., got {args.openhcs_ports!r}"
+        ) from None
+    transports = tuple(t.strip() for t in args.openhcs_transports.split(",") if t.strip())
+    return CompatConfig(
+        ports=ports,
+        transports=transports,
+        ack_port=args.openhcs_ack_port,
+        orphan_grace_s=args.openhcs_orphan_grace,
+    )
