@@ -17,6 +17,7 @@ import logging
 import os
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 from contract import defaults
@@ -35,6 +36,8 @@ EXIT_START_FAILED = 3
 #: OpenGL_accelerate module", scyjava's "Fetching zulu-jre" while it only looks up the system
 #: Java). Held at WARNING unless the user asks for debug output (-vv).
 CHATTY_LOGGERS = ("OpenGL", "scyjava", "jgo", "vispy", "napari", "in_n_out", "app_model")
+#: Python warnings with nothing for a user to do: napari's theme lookup on a Qt5 binding.
+QUIET_WARNINGS = ("System theme detection requires a Qt6 backend",)
 #: Qt message categories with nothing for a user to do (platform theme lookups).
 QT_QUIET_RULES = "qt.qpa.theme*=false;qt.qpa.theme.*=false;qt.text.font.db=false"
 #: Qt platforms that need no display server.
@@ -50,6 +53,8 @@ def configure_logging(name: str, verbosity: int) -> None:
     if verbosity < 2:
         for chatty in CHATTY_LOGGERS:
             logging.getLogger(chatty).setLevel(logging.WARNING)
+        for message in QUIET_WARNINGS:
+            warnings.filterwarnings("ignore", message=message)
 
 
 def quiet_qt_environment() -> None:

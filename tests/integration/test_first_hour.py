@@ -21,6 +21,8 @@ KNOWN_NOISE = (
     "OpenGL_accelerate",
     "XDG_RUNTIME_DIR",
     "qt.qpa.theme",
+    "System theme detection",
+    "QStandardPaths",
     "Traceback",
 )
 
