@@ -189,6 +189,10 @@ def connect(
     return handle
 
 
+#: Log files of earlier launcher-started hubs kept in :func:`default_log_dir`.
+KEEP_LOGS = 20
+
+
 def default_log_dir() -> Path:
     """Where a launcher's hub writes its log: ``$XDG_STATE_HOME/viewerhub/logs``."""
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
@@ -251,6 +255,8 @@ class HubLauncher:
         if self.log_path is None:
             directory = default_log_dir()
             directory.mkdir(parents=True, exist_ok=True)
+            for old in sorted(directory.glob("hub-*.log"))[:-KEEP_LOGS]:
+                old.unlink(missing_ok=True)  # the newest ones are enough to look back
             self.log_path = directory / f"hub-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
         port = self.port
         if port is None:
