@@ -296,7 +296,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"hub: {exc}", file=sys.stderr)
         return 2
     if args.ready_file is None:  # a person started it: say what runs where
-        print(started_text(hub.ingest_endpoint, names, options), file=sys.stderr, flush=True)
+        ports = compat.ports if compat is not None else None
+        print(started_text(hub.ingest_endpoint, names, options, ports), file=sys.stderr, flush=True)
     hub.serve()
     return 0
 

@@ -149,7 +149,12 @@ def recorder_outdir(names: list[str], specs: list[str]) -> dict[str, dict[str, A
     return {"recorder": {"outdir": str(Path(DEFAULT_OUTDIR).absolute())}}
 
 
-def started_text(endpoint: str, names: list[str], options: dict[str, dict[str, Any]]) -> str:
+def started_text(
+    endpoint: str,
+    names: list[str],
+    options: dict[str, dict[str, Any]],
+    openhcs_ports: dict[str, int] | None = None,
+) -> str:
     """One line for a person who started a hub: what it does, where, and how to end it."""
     shown = f"showing in {', '.join(names)}" if names else "with no viewers (nothing is shown)"
     lines = [f"hub: listening on {endpoint}, {shown}; `hub status` watches, Ctrl-C stops"]
@@ -158,6 +163,12 @@ def started_text(endpoint: str, names: list[str], options: dict[str, dict[str, A
     outdir = options.get("recorder", {}).get("outdir")
     if "recorder" in names and outdir:
         lines.append(f"     the recorder writes to {Path(outdir).absolute()}")
+    if openhcs_ports:
+        ports = ", ".join(f"{name} {port}" for name, port in openhcs_ports.items())
+        lines.append(
+            f"     OpenHCS senders: ports {ports}; one enabled streaming target reaches every "
+            "viewer (a second one only doubles the sender's time)"
+        )
     return "\n".join(lines)
 
 

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from hub.cli import build_parser
-from hub.cli_support import format_status
+from hub.cli_support import format_status, started_text
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,3 +66,9 @@ def test_status_table_says_which_viewers_are_headless():
     table = format_status(status)
     assert re.search(r"fiji\s+running\s+headless", table)
     assert "napari needs a display" in table
+
+
+def test_a_started_hub_tells_an_openhcs_user_that_one_target_is_enough():
+    text = started_text("tcp://127.0.0.1:7700", ["napari", "fiji"], {}, {"napari": 5555})
+    assert "listening on tcp://127.0.0.1:7700, showing in napari, fiji" in text
+    assert "napari 5555" in text and "one enabled streaming target" in text
