@@ -93,8 +93,8 @@ def needs_display(viewer_class: type, options: dict) -> bool:
 
 def no_display_message(plugin: str) -> str:
     return (
-        f"{plugin} needs a display and there is none (DISPLAY is not set): run the hub on a "
-        f"virtual one, `xvfb-run -a hub --viewers {plugin}`, or try `hub demo --headless`"
+        f"{plugin} needs a display and DISPLAY is not set: run "
+        f"`xvfb-run -a hub --viewers {plugin}`, or `hub demo --headless`"
     )
 
 
@@ -133,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         options = json.loads(args.options)
         if needs_display(viewer_class, options) and not has_display():
             message = no_display_message(args.plugin)
-            log.error("%s", message)
+            # a hub's supervisor reports the note itself: say it once, not twice
+            log.log(logging.INFO if os.environ.get(EXIT_NOTE_ENV) else logging.ERROR, message)
             write_exit_note(message, retry=False)
             return EXIT_START_FAILED
         viewer = viewer_class(**options)
