@@ -27,8 +27,8 @@ import numpy as np
 
 from contract import defaults, shm
 from contract.connection import HubConnection, HubError, HubTimeoutError
+from contract.display_config import DisplayConfig
 from contract.shapes import Shape
-from viewers.base import DisplayConfig
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ Producer -> hub (ingest socket), header ``kind``:
     (dict, see ``viewers.base.DisplayConfig.to_wire``), ``meta`` (dict of JSON scalars),
     ``id`` (str, echoed back), ``name`` (str, a layer name: part of the item's identity).
 ``shapes``
-    A viewer-neutral shape set (see ``viewers.shapes``). Fields: ``components``, ``shapes``
+    A viewer-neutral shape set (see ``contract.shapes``). Fields: ``components``, ``shapes``
     (list of shape dicts). Optional: ``path``, ``display_config``, ``meta``, ``id``.
 ``batch``
     ``items``: a list of image/shapes items accepted or rejected as a whole.
@@ -95,6 +95,7 @@ class ErrorCode(str, Enum):
     TOO_LARGE = "too_large"
     UNKNOWN_COMPONENT = "unknown_component"
     BUDGET_FULL = "budget_full"
+    DISK_FULL = "disk_full"  # the scene store's disk cannot take the request
     NOT_FOUND = "not_found"
     WRONG_HUB = "wrong_hub"  # a segment named for another (earlier) hub: ping and retry
     INTERNAL = "internal"
@@ -471,7 +472,7 @@ def item_nbytes(item: dict[str, Any]) -> int:
 
 
 def check_shapes_item(item: dict, known: set[str], limits: Limits, where: str) -> dict:
-    """Validate a shapes item; the shape dicts themselves are parsed by ``viewers.shapes``."""
+    """Validate a shapes item; the shape dicts themselves are parsed by ``contract.shapes``."""
     from contract.shapes import ShapeError, parse_shapes
 
     check_components(item.get("components", {}), known, limits, where)

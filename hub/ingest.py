@@ -39,6 +39,10 @@ from contract.protocol import (
     reply_ok,
 )
 from hub.scene import SceneLog
+from hub.store import SceneStore
+
+#: Disk space the store keeps free beyond a request (the journal, metadata, other programs).
+DISK_MARGIN = 256 * 1024**2
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +92,10 @@ class Ingest:
         budget: int,
         max_pending: int,
         backpressure_timeout_s: float,
+        store: SceneStore | None = None,
     ) -> None:
         self.scene = scene
+        self.store = store
         self.hub_pid = hub_pid
         self.limits = limits
         self.known_components = known_components
@@ -134,7 +140,7 @@ class Ingest:
         now = time.monotonic()
         while self.pending:
             request = self.pending[0]
-            if self.scene.fits(request.nbytes):
+            if self.scene.make_room(request.nbytes):
                 self.pending.popleft()
                 try:
                     self._accept(request)
@@ -174,7 +180,16 @@ class Ingest:
                 f"message needs {request.nbytes} bytes, more than the whole memory budget "
                 f"of {self.budget}",
             )
-        if not self.pending and self.scene.fits(request.nbytes):
+        if self.store is not None:
+            free = self.store.free_bytes()
+            if free < request.nbytes + DISK_MARGIN:
+                raise ProtocolError(
+                    ErrorCode.DISK_FULL,
+                    f"the scene store at {self.store.directory} is full: {free} bytes free, "
+                    f"{request.nbytes} needed (+{DISK_MARGIN} kept free); free space there or "
+                    f"start the hub with --store on a larger disk",
+                )
+        if not self.pending and self.scene.make_room(request.nbytes):
             self._accept(request)
             return
         # A waiting request holds its frames in hub memory (shared-memory pixels stay the
@@ -223,8 +238,15 @@ class Ingest:
             header.setdefault("components", {})
             if segment:
                 header["segment"] = segment
+            pixels = item_nbytes(item) if segment else 0
             nbytes = item_nbytes(item) + len(encode_header(header))
-            indices.append(self.scene.append(header, segment, nbytes, item_key(item)).index)
+            key = item_key(item)
+            logged = self.scene.append(header, segment, nbytes, key, pixels)
+            if self.store is not None:  # journaled before the reply: a crash loses nothing
+                self.store.record(logged.index, header, key, nbytes)
+                if segment:
+                    self.store.write(logged.index, header)
+            indices.append(logged.index)
         self.accepted_items += len(indices)
         self.accepted_bytes += request.nbytes
         if request.on_accepted is not None:
@@ -289,6 +311,16 @@ class Ingest:
         if not own:
             copied_foreign.append(name)
         return hub_name, None
+
+    def adopt_orphan(self, name: str) -> str | None:
+        """Take over a dead hub's segment (its pixels never reached the disk); new name or None."""
+        try:
+            shm.segment_size(name)  # a regular file of ours, or refused
+            hub_name = self._new_segment_name()
+            shm.adopt(name, hub_name)
+            return hub_name
+        except (shm.SegmentError, OSError):
+            return None
 
     def _new_segment_name(self) -> str:
         self._segment_counter += 1

@@ -37,6 +37,7 @@ class SceneItem:
     segment: str | None
     nbytes: int
     key: str | None = None  # identity: a later item with the same key replaces this one
+    pixel_bytes: int = 0  # what evicting its segment gives back
     accepted_at: float = field(default_factory=time.time)
     superseded: bool = False
     _wire: bytes | None = None
@@ -97,6 +98,8 @@ class SceneLog:
         self.by_key: dict[str, int] = {}  # identity -> index of the current item
         self.live = 0  # items not superseded
         self._retired: list[SceneItem] = []  # superseded, segment not yet released
+        self._evictable: collections.deque[int] = collections.deque()  # on disk, still hot
+        self.evicted = 0  # segments given back because their items are on disk
         self.bytes_used = 0
         self.cursors: dict[str, Cursor] = {}
         self.faults: dict[str, Faults] = {}  # kept across a viewer's restarts, not scenes
@@ -111,10 +114,15 @@ class SceneLog:
         return self.bytes_used + nbytes <= self.budget_bytes
 
     def append(
-        self, header: dict[str, Any], segment: str | None, nbytes: int, key: str | None = None
+        self,
+        header: dict[str, Any],
+        segment: str | None,
+        nbytes: int,
+        key: str | None = None,
+        pixel_bytes: int = 0,
     ) -> SceneItem:
         """Log an accepted item; returns it. An item with a known key supersedes the old one."""
-        item = SceneItem(len(self.items), header, segment, nbytes, key)
+        item = SceneItem(len(self.items), header, segment, nbytes, key, pixel_bytes)
         if key is not None:
             previous = self.by_key.get(key)
             if previous is not None:
@@ -126,6 +134,44 @@ class SceneLog:
         if header.get("display_config"):
             self.display_config = header["display_config"]
         return item
+
+    def mark_persisted(self, index: int, cold: dict[str, Any]) -> None:
+        """Item ``index`` is on disk: viewers may read it from there, and it may be evicted."""
+        item = self.items[index] if index < len(self.items) else None
+        if item is None or item.superseded:
+            return
+        item.header = {**item.header, "cold": cold}
+        item._wire = None
+        if item.segment:
+            self._evictable.append(index)
+
+    def make_room(self, nbytes: int) -> bool:
+        """Evict on-disk items' segments, oldest first, until ``nbytes`` more fit; True if so.
+
+        An item a viewer has in flight keeps its segment (that viewer may be reading it); the
+        eviction moves on to the next one.
+        """
+        if self.fits(nbytes):
+            return True
+        busy = {i for cursor in self.cursors.values() for i in cursor.in_flight}
+        kept: list[int] = []
+        while self._evictable and not self.fits(nbytes):
+            index = self._evictable.popleft()
+            item = self.items[index]
+            if item.superseded or not item.segment:
+                continue
+            if index in busy:
+                kept.append(index)
+                continue
+            self._release(item.segment)
+            item.segment = None
+            item.header = {k: v for k, v in item.header.items() if k != "segment"}
+            item._wire = None
+            item.nbytes -= item.pixel_bytes
+            self.bytes_used -= item.pixel_bytes
+            self.evicted += 1
+        self._evictable.extendleft(reversed(kept))
+        return self.fits(nbytes)
 
     def _supersede(self, item: SceneItem) -> None:
         item.superseded = True
@@ -157,6 +203,7 @@ class SceneLog:
                 self._release(item.segment)
         self.items, self.bytes_used = [], 0
         self.by_key, self.live, self._retired = {}, 0, []
+        self._evictable.clear()
         self.scene_id += 1
         self.faults.clear()
         for cursor in self.cursors.values():

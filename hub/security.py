@@ -83,5 +83,3 @@ class ServerCurve:
     def stop(self) -> None:
         if self.authenticator is not None:
             self.authenticator.stop()
-
-

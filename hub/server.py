@@ -39,6 +39,7 @@ from contract.protocol import (
     check_req,
     decode_header,
     encode_header,
+    item_nbytes,
 )
 from hub.controls import Controls
 from hub.endpoints import bind_tcp
@@ -47,6 +48,7 @@ from hub.ingest import Ingest, Request
 from hub.openhcs import CompatConfig
 from hub.scene import SceneLog
 from hub.security import ServerCurve, is_loopback
+from hub.store import SceneStore, default_directory, sweep_dead_caches
 from hub.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,8 @@ class HubConfig:
     ready_file: Path | None = None
     openhcs: CompatConfig | None = None  # serve the OpenHCS/polystore sender's endpoints
     keys_dir: Path | None = None  # CURVE keys; required to bind anything but loopback
+    store_dir: Path | None = None  # the scene store; default: the user's cache, per port
+    keep_scenes: bool = False  # `clear` leaves the old scene's plate on disk
 
 
 class Hub:
@@ -104,6 +108,10 @@ class Hub:
         self.viewer_endpoint = bind_tcp(self.viewer_sock, defaults.LOOPBACK, viewer_port)
 
         self.scene = SceneLog(config.memory_budget, shm.unlink)
+        store_dir = config.store_dir or default_directory(config.port, self.pid)
+        if config.store_dir is None:
+            sweep_dead_caches(store_dir.parent)
+        self.store = SceneStore(store_dir, persistent=config.store_dir is not None)
         self.ingest = Ingest(
             self.scene,
             self.pid,
@@ -112,6 +120,7 @@ class Hub:
             config.memory_budget,
             config.max_pending_requests,
             config.backpressure_timeout_s,
+            self.store,
         )
         self.supervisor = Supervisor(
             self.viewer_endpoint,
@@ -145,6 +154,7 @@ class Hub:
 
     def serve(self) -> None:
         """Run until ``shutdown`` or SIGTERM/SIGINT; always releases every segment."""
+        self._recover()  # before the sweep: a dead hub's unwritten segments are adopted
         shm.sweep(current_hub_pid=self.pid)
         self.running = True
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -167,6 +177,9 @@ class Hub:
             while self.running:
                 for sock, _ in poller.poll(timeout=50):
                     _drain(sock, handlers[sock])
+                for done in self.store.persisted():
+                    if done.cold is not None and done.scene == self.scene.scene_id:
+                        self.scene.mark_persisted(done.index, done.cold)
                 self.fanout.pump()
                 if self.openhcs is not None:
                     self.openhcs.send_acks()
@@ -186,6 +199,7 @@ class Hub:
             self.fanout.send(name, {"kind": "shutdown"})
         self.supervisor.stop_all()
         self.ingest.refuse_pending("hub is shutting down")
+        self.store.close()  # after its queued writes: a named store keeps the whole scene
         self.scene.clear()
         if self.openhcs is not None:
             self.openhcs.close()
@@ -221,6 +235,43 @@ class Hub:
         self.controls.expire()
         if self.openhcs is not None:
             self.openhcs.unlink_orphans()
+
+    def _recover(self) -> None:
+        """Bring back the scene a previous hub left in the store (after a crash or a stop)."""
+        scene_id, recovered = self.store.recover()
+        if scene_id:
+            self.scene.scene_id = scene_id
+        self.store.start(self.scene.scene_id)
+        lost = 0
+        for item in recovered:
+            header, segment, pixels = dict(item.header), None, 0
+            if item.cold is not None:
+                header["cold"] = item.cold
+            elif item.segment is not None:
+                segment = self.ingest.adopt_orphan(item.segment)
+                if segment is None:
+                    lost += 1
+                    log.error(
+                        "item %s: pixels neither on disk nor in memory", header.get("components")
+                    )
+                    continue
+                header["segment"] = segment
+                pixels = item_nbytes(header)
+            logged = self.scene.append(header, segment, item.nbytes, item.key, pixels)
+            self.store.record(logged.index, header, item.key, item.nbytes, cold=item.cold)
+            if item.cold is not None:
+                self.scene.mark_persisted(logged.index, item.cold)
+            elif segment is not None:
+                self.store.write(logged.index, header)
+        self.store.finish_recovery()
+        if recovered:
+            log.info(
+                "recovered %d item(s) of scene %d from %s (%d lost)",
+                len(recovered) - lost,
+                self.scene.scene_id,
+                self.store.directory,
+                lost,
+            )
 
     # ------------------------------------------------------------------ producers
 
@@ -264,6 +315,7 @@ class Hub:
 
     def clear(self) -> None:
         self.scene.clear()
+        self.store.clear(self.scene.scene_id, keep_old=self.config.keep_scenes)
         self.fanout.broadcast({"kind": "clear", "scene": self.scene.scene_id})
         self.ingest.retry_pending()
 
@@ -294,8 +346,10 @@ class Hub:
                 "items": len(self.scene),
                 "bytes": self.scene.bytes_used,
                 "memory_budget": self.config.memory_budget,
+                "evicted": self.scene.evicted,
                 **self.ingest.status(),
             },
+            "store": self.store.status(),
             "viewers": viewers,
         }
 

@@ -27,6 +27,7 @@ import psutil
 import zmq
 
 from contract import defaults, shm
+from contract.cold import read_cold
 from contract.defaults import TOKEN_ENV
 from contract.keys import client_curve, keys_dir_for
 from contract.protocol import ProtocolError, decode_header, encode_header
@@ -257,7 +258,18 @@ class ViewerClient:
         dtype, shape = np.dtype(header["dtype"]), tuple(header["shape"])
         count = math.prod(shape)
         nbytes = count * dtype.itemsize
-        mapping = shm.open_readonly(header["segment"], nbytes)
+        try:
+            mapping = shm.open_readonly(header.get("segment") or "", nbytes)
+        except shm.SegmentError:
+            if "cold" not in header:
+                raise
+            # The hub keeps this plane on disk only (its budget is full): read it from there.
+            item.array = read_cold(header["cold"], shape, dtype)
+            try:
+                self.viewer.show(item)
+            finally:
+                item.array = None
+            return
         try:
             item.array = np.frombuffer(mapping, dtype=dtype, count=count).reshape(shape)
             self.viewer.show(item)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import numpy as np
 from roifile import ROI_OPTIONS, ROI_TYPE, ImagejRoi
 
-from viewers.shapes import Shape, ShapeKind
+from contract.shapes import Shape, ShapeKind
 
 NAMED_COLORS: dict[str, str] = {
     "red": "#ff0000",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from viewers import shapes
+from contract import shapes
 from viewers.base import Item
 from viewers.napari.config import NapariDisplayConfig
 from viewers.napari.scene import NapariScene

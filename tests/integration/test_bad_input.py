@@ -177,13 +177,18 @@ def test_a_component_declared_in_the_display_config_is_accepted(hub):
     assert hub.status()["hub"]["items"] == 1
 
 
+#: A 256x256 mask costs the budget 64 KiB however few runs it has, and unlike pixels, which
+#: spill to the scene store, shapes stay in memory: two of them fill a small budget for good.
+MASK = [{"kind": "mask", "mask": {"origin": [0, 0], "shape": [256, 256], "runs": [0, 10]}}]
+
+
 def test_full_budget_delays_the_ack_until_clear(start_hub):
     plane = np.ones((256, 256), np.uint16)  # 128 KiB
-    hub = start_hub(viewers=(), memory_budget=plane.nbytes * 2 + 4096)  # + headers
+    hub = start_hub(viewers=(), memory_budget=plane.nbytes + 8192)
     backend = StreamingBackend(hub=hub, timeout_s=20)
-    backend.save(plane, "", channel=1)
-    backend.save(plane, "", channel=2)
-    # The third does not fit: its ack waits. Clear from another connection frees the budget.
+    backend.save(MASK, "a", channel=1)
+    backend.save(MASK, "b", channel=2)
+    # The plane does not fit: its ack waits. Clear from another connection frees the budget.
     control = HubConnection(hub.ingest)
     start = time.monotonic()
     timer = threading.Timer(1.0, lambda: control.control("clear"))
@@ -202,12 +207,13 @@ def test_full_budget_gives_a_clear_error_after_the_backpressure_timeout(start_hu
     plane = np.ones((256, 256), np.uint16)
     hub = start_hub(
         viewers=(),
-        memory_budget=plane.nbytes + 4096,  # one plane and its header
+        memory_budget=plane.nbytes + 8192,
         extra_args=["--backpressure-timeout", "1"],
     )
     with StreamingBackend(hub=hub, timeout_s=20) as backend:
-        backend.save(plane, "", channel=1)
+        backend.save(MASK, "a", channel=1)
+        backend.save(MASK, "b", channel=2)
         with pytest.raises(HubError, match="memory budget") as info:
             backend.save(plane, "", channel=2)
         assert info.value.code == "budget_full"
-    assert hub.status()["hub"]["items"] == 1
+    assert hub.status()["hub"]["items"] == 2

@@ -78,61 +78,71 @@ def test_hub_keys_command_writes_a_usable_directory(tmp_path):
 NOBODY = 65534
 
 
-def _as_nobody(hub_ingest: str, viewer_endpoint: str, server_public: bytes) -> dict:
-    """In a forked child with another uid: try every way in. Returns what happened."""
-    import json as _json
+def _nobody_client(hub_ingest: str, viewer_endpoint: str, server_public: bytes, out) -> None:
+    """Runs in a fresh process as another uid: try every way in; put what happened in ``out``.
+
+    Everything is imported while still root (the interpreter lives under /root); then the
+    process drops to ``nobody`` and tries the hub's sockets.
+    """
     import os
     import tempfile
     from pathlib import Path
 
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the other user
-        result: dict = {}
-        try:
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            from contract.keys import SecurityError
+    import zmq
 
-            try:  # the owner's keys: unreadable
-                HubConnection(hub_ingest, timeout_s=1.0).control("status")
-                result["default_keys"] = "answered"
-            except SecurityError:
-                result["default_keys"] = "refused"
-            own = Path(tempfile.mkdtemp())
-            make_keys(own)  # a valid keypair of its own, with the hub's public key
-            (own / "server.key").write_bytes(server_public)
-            for verb in ("status", "clear", "shutdown"):
-                try:
-                    HubConnection(hub_ingest, timeout_s=1.0, keys_dir=own).control(verb)
-                    result[verb] = "answered"
-                except HubTimeoutError:
-                    result[verb] = "timeout"
+    from contract.keys import SecurityError, client_curve
+
+    result: dict = {}
+    try:
+        os.setgroups([])
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+        try:  # the owner's keys: unreadable
+            HubConnection(hub_ingest, timeout_s=1.0).control("status")
+            result["default_keys"] = "answered"
+        except SecurityError:
+            result["default_keys"] = "refused"
+        own = Path(tempfile.mkdtemp())
+        make_keys(own)  # a valid keypair of its own, with the hub's public key
+        (own / "server.key").write_bytes(server_public)
+        for verb in ("status", "clear", "shutdown"):
+            conn = HubConnection(hub_ingest, timeout_s=1.0, keys_dir=own)
             try:
-                import zmq
+                conn.control(verb)
+                result[verb] = "answered"
+            except HubTimeoutError:
+                result[verb] = "timeout"
+            finally:
+                conn.close()
+        sock = zmq.Context.instance().socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        client_curve(sock, own)
+        sock.connect(viewer_endpoint)
+        sock.send(b'{"kind":"hello","name":"stranger","credits":4,"pid":1}')
+        result["viewer_port"] = "answered" if sock.poll(1500) else "timeout"
+        sock.close()
+    except Exception as exc:  # reported to the parent
+        result["error"] = repr(exc)
+    out.put(result)
 
-                from contract.keys import client_curve
-                from viewers.client import ViewerClient  # noqa: F401
 
-                sock = zmq.Context.instance().socket(zmq.DEALER)
-                sock.setsockopt(zmq.LINGER, 0)
-                sock.setsockopt(zmq.IDENTITY, b"stranger")
-                client_curve(sock, own)
-                sock.connect(viewer_endpoint)
-                sock.send(b'{"kind":"hello","credits":4,"pid":1}')
-                result["viewer_port"] = "answered" if sock.poll(1500) else "timeout"
-                sock.close()
-            except Exception as exc:  # pragma: no cover - reported to the parent
-                result["viewer_port"] = f"error {exc}"
-        except Exception as exc:  # pragma: no cover
-            result["error"] = repr(exc)
-        os.write(write_fd, _json.dumps(result).encode())
-        os._exit(0)
-    os.close(write_fd)
-    os.waitpid(pid, 0)
-    with os.fdopen(read_fd) as pipe:
-        return _json.loads(pipe.read())
+def _as_nobody(hub_ingest: str, viewer_endpoint: str, server_public: bytes) -> dict:
+    """Run :func:`_nobody_client` in a fresh single-threaded process (forkserver), not a fork
+    of this many-threaded test process (a fork can inherit a lock held by another thread)."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("forkserver")
+    out = ctx.Queue()
+    child = ctx.Process(
+        target=_nobody_client, args=(hub_ingest, viewer_endpoint, server_public, out)
+    )
+    child.start()
+    try:
+        return out.get(timeout=60)
+    finally:
+        child.join(timeout=10)
+        if child.is_alive():
+            child.kill()
 
 
 def test_another_local_user_gets_nothing_from_a_loopback_hub(start_hub):

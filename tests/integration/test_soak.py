@@ -49,6 +49,8 @@ def test_soak_twenty_thousand_items_with_a_restart(start_hub, tmp_path):
             if done % SCENE == 0 and done < TOTAL:
                 hub.wait_viewers(n_items=SCENE, timeout_s=120)
                 hub.clear()
+                # the store's writer opens files while it works: sample when it is idle
+                wait_for(lambda: hub.status()["store"]["write_queue"] == 0, 60)
                 samples.append(
                     {
                         "items": done,

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from roifile import ROI_TYPE, ImagejRoi
 
+from contract import shapes
 from contract.shapes import ShapeError, ShapeKind, parse_shape
-from viewers import shapes
 from viewers.imagej_rois import color_to_argb, shape_to_rois, trace_mask
 
 

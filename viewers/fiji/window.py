@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from contract.shapes import Shape
 from viewers.dtypes import imagej_dtype
 from viewers.fiji import readback, screen
 from viewers.fiji.jvm import ImageJ
@@ -36,7 +37,6 @@ from viewers.fiji.rois import WindowRois
 from viewers.hyperstack import HyperstackDisplayConfig, HyperstackLayout
 from viewers.imagej_rois import shape_to_rois
 from viewers.placement import Placement
-from viewers.shapes import Shape
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from contract.shapes import Shape, ShapeKind
 from viewers.napari.stack import GrowableStack
-from viewers.shapes import Shape, ShapeKind
 
 if TYPE_CHECKING:
     from viewers.napari.scene import LayerGroup

@@ -1,0 +1,277 @@
+"""The scene store: the disk tier behind the scene log, and what lets a scene outlive its hub.
+
+Every accepted item is recorded at once in an append-only journal (``journal.jsonl``: the
+item's header, identity and hub segment) before the producer's reply goes out, and its pixels
+are written by one writer thread into an OME-Zarr HCS plate (``plate.zarr``, see
+:mod:`hub.store.plate`). Once an item is on disk its header carries a ``cold`` reference, so
+the hub may evict its shared-memory segment when the budget is reached and viewers read the
+plane from the plate instead (``contract.cold``).
+
+After a SIGKILL of the hub, a new hub on the same store replays the journal: items already
+on disk come back cold; items accepted but not yet written are still in their shared-memory
+segments (the kernel keeps them after the hub dies), which the new hub adopts and writes.
+Nothing accepted is lost unless the machine itself went down before the write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import queue
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from contract import shm
+from hub.store.plate import PlateWriter
+
+log = logging.getLogger(__name__)
+
+JOURNAL = "journal.jsonl"
+
+
+def plate_path(directory: Path, scene: int) -> Path:
+    """The OME-Zarr plate of one scene (a new scene writes a new plate)."""
+    return directory / f"scene-{scene}.zarr"
+
+
+@dataclass(frozen=True)
+class Persisted:
+    """The writer thread's report: item ``index`` of ``scene`` is on disk at ``cold``."""
+
+    scene: int
+    index: int
+    cold: dict[str, Any] | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """One item read back from a journal: its header, identity, and where its pixels are."""
+
+    header: dict[str, Any]
+    key: str | None
+    nbytes: int
+    segment: str | None  # the dead hub's segment, if the pixels never reached the disk
+    cold: dict[str, Any] | None
+
+
+class SceneStore:
+    """Journal + OME-Zarr plate + writer thread for one hub's scene."""
+
+    def __init__(self, directory: Path, persistent: bool) -> None:
+        self.directory = directory
+        self.persistent = persistent  # keep it at shutdown (a named --store) or not (a cache)
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._journal = None
+        self._scene = 0
+        self._writer: PlateWriter | None = None
+        self._todo: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
+        self._done: queue.Queue[Persisted] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self.written_items = 0
+        self.written_bytes = 0
+        self.write_errors = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def recover(self) -> tuple[int, list[Recovered]]:
+        """Read what a previous hub left: (its scene id, the scene's current items)."""
+        path = self.directory / JOURNAL
+        if not path.exists():
+            return 0, []
+        scene, items, cold = 0, {}, {}
+        with open(path, encoding="utf-8") as journal:
+            for line in journal:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut short by the kill: its reply never went out
+                op = record.get("op")
+                if op == "clear":
+                    scene, items, cold = record["scene"], {}, {}
+                elif op == "item" and record.get("scene") == scene:
+                    items[record["index"]] = record
+                elif op == "persisted" and record.get("scene") == scene:
+                    cold[record["index"]] = record["cold"]
+        current: dict[str | None, Recovered] = {}
+        for index in sorted(items):
+            record = items[index]
+            key = record.get("key")
+            recovered = Recovered(
+                record["header"], key, record["nbytes"], record.get("segment"), cold.get(index)
+            )
+            current[key if key is not None else f"#{index}"] = recovered
+        return scene, list(current.values())
+
+    def start(self, scene: int) -> None:
+        """Begin journaling ``scene`` (a fresh journal: recovered items are recorded again)."""
+        self._scene = scene
+        journal = self.directory / JOURNAL
+        if self._journal is not None:
+            self._journal.close()
+        old = journal.with_suffix(".old")
+        if journal.exists():
+            journal.replace(old)
+        self._journal = open(journal, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+        self._journal.write(json.dumps({"op": "clear", "scene": scene}) + "\n")
+        self._todo.put(("plate", scene))  # the writer opens the plate in queue order
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
+            self._thread.start()
+        return None
+
+    def finish_recovery(self) -> None:
+        """The recovered items are journaled again: the previous journal can go."""
+        (self.directory / JOURNAL).with_suffix(".old").unlink(missing_ok=True)
+
+    def clear(self, scene: int, keep_old: bool = False) -> None:
+        """A new scene; the writer removes the old scene's plate after its queued writes."""
+        if not keep_old:
+            self._todo.put(("drop", self._scene))
+        self.start(scene)
+        self.finish_recovery()
+
+    def close(self) -> None:
+        """Finish queued writes (a named store keeps the whole scene), or drop them (a cache)."""
+        if not self.persistent:
+            self._scene = -1  # queued writes are skipped: the directory goes anyway
+        if self._thread is not None:
+            self._todo.put(None)
+            self._thread.join(timeout=30)
+            self._thread = None
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+        if not self.persistent:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    @property
+    def plate(self) -> Path:
+        return plate_path(self.directory, self._scene)
+
+    # ------------------------------------------------------------------ the hub loop's side
+
+    def record(
+        self, index: int, header: dict[str, Any], key: str | None, nbytes: int, cold: Any = None
+    ) -> None:
+        """Journal an accepted item before its reply goes out (the segment is in ``header``)."""
+        assert self._journal is not None
+        record = {
+            "op": "item",
+            "scene": self._scene,
+            "index": index,
+            "key": key,
+            "nbytes": nbytes,
+            "segment": header.get("segment"),
+            "header": {k: v for k, v in header.items() if k not in ("segment", "cold")},
+        }
+        self._journal.write(json.dumps(record, separators=(",", ":")) + "\n")
+        if cold is not None:
+            self._persisted_record(index, cold)
+
+    def write(self, index: int, header: dict[str, Any]) -> None:
+        """Queue an image item's pixels for the plate; the segment must stay until reported."""
+        self._todo.put(("write", self._scene, index, header, header["segment"]))
+
+    def persisted(self) -> list[Persisted]:
+        """What the writer finished since the last call (journaled here, on the hub's thread)."""
+        out = []
+        while True:
+            try:
+                done = self._done.get_nowait()
+            except queue.Empty:
+                return out
+            if done.cold is not None and done.scene == self._scene:
+                self._persisted_record(done.index, done.cold)
+            out.append(done)
+
+    def _persisted_record(self, index: int, cold: dict[str, Any]) -> None:
+        assert self._journal is not None
+        record = {"op": "persisted", "scene": self._scene, "index": index, "cold": cold}
+        self._journal.write(json.dumps(record, separators=(",", ":")) + "\n")
+
+    def free_bytes(self) -> int:
+        return shutil.disk_usage(self.directory).free
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "path": str(self.directory),
+            "plate": str(self.plate),
+            "persistent": self.persistent,
+            "written_items": self.written_items,
+            "written_bytes": self.written_bytes,
+            "write_queue": self._todo.qsize(),
+            "write_errors": self.write_errors,
+            "free_bytes": self.free_bytes(),
+        }
+
+    # ------------------------------------------------------------------ the writer thread
+
+    def _run(self) -> None:
+        while True:
+            job = self._todo.get()
+            try:
+                if job is None:
+                    return
+                kind, *args = job
+                if kind == "plate":
+                    self._writer = PlateWriter(plate_path(self.directory, args[0]))
+                elif kind == "drop":
+                    shutil.rmtree(plate_path(self.directory, args[0]), ignore_errors=True)
+                elif args[0] == self._scene:  # a write of a scene since cleared is skipped
+                    self._write(*args)
+            except Exception:
+                log.exception("scene store writer")
+            finally:
+                self._todo.task_done()
+
+    def _write(self, scene: int, index: int, header: dict[str, Any], segment: str) -> None:
+        dtype, shape = np.dtype(header["dtype"]), tuple(header["shape"])
+        try:
+            mapping = shm.open_readonly(segment, int(np.prod(shape)) * dtype.itemsize)
+        except shm.SegmentError:
+            return  # released before it was written (superseded, cleared): nothing to keep
+        try:
+            array = np.frombuffer(mapping, dtype=dtype, count=int(np.prod(shape))).reshape(shape)
+            writer = self._writer
+            if writer is None:
+                return
+            cold = writer.write_item(index, header, array)
+            del array
+            self.written_items += 1
+            self.written_bytes += int(np.prod(shape)) * dtype.itemsize
+            self._done.put(Persisted(scene, index, cold))
+        except Exception as exc:  # a disk error costs this item's disk copy, not the hub
+            self.write_errors += 1
+            log.error("could not write item %d to %s: %s", index, self.directory, exc)
+            self._done.put(Persisted(scene, index, None, f"{type(exc).__name__}: {exc}"))
+        finally:
+            with contextlib.suppress(BufferError):
+                mapping.close()
+
+
+def sweep_dead_caches(parent: Path) -> None:
+    """Remove default stores of hubs that died (``pid-<n>`` folders whose process is gone)."""
+    import psutil
+
+    if not parent.is_dir():
+        return
+    for entry in parent.iterdir():
+        pid = entry.name[4:]
+        dead = entry.name.startswith("pid-") and pid.isdigit() and not psutil.pid_exists(int(pid))
+        if dead:
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def default_directory(port: int, pid: int) -> Path:
+    """Where a hub without ``--store`` keeps its scene: the user's cache, one per port."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    name = f"port-{port}" if port else f"pid-{pid}"
+    return cache / "viewerhub" / "scenes" / name
