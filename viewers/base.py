@@ -93,6 +93,10 @@ class Viewer(ABC):
 
     #: The DisplayConfig subclass this viewer understands.
     config_class: ClassVar[type[DisplayConfig]]
+    #: True for a viewer that must open windows (it cannot run headless): without a display
+    #: the runner refuses to start it, with a message naming the fix, instead of letting the
+    #: GUI toolkit abort the process (an option ``show=False`` lifts the need).
+    needs_display: ClassVar[bool] = False
 
     def __init__(self, **options: Any) -> None:
         self.options = options

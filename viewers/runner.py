@@ -87,8 +87,7 @@ def needs_display(viewer_class: type, options: dict) -> bool:
     """A viewer that opens windows and cannot run headless (``Viewer.needs_display``)."""
     if options.get("show") is False:
         return False
-    default = viewer_class.__module__.startswith("viewers.napari")
-    return bool(getattr(viewer_class, "needs_display", default))
+    return bool(getattr(viewer_class, "needs_display", False))
 
 
 def no_display_message(plugin: str) -> str:

@@ -43,6 +43,19 @@ def test_only_windowed_viewers_need_a_display_and_show_false_needs_none():
     assert runner.needs_display(_Plain, {}) is False
 
 
+def test_napari_says_it_needs_a_display_by_its_class_attribute_not_its_module():
+    from viewers import registry
+    from viewers.base import Viewer
+
+    assert Viewer.needs_display is False
+    napari_class = registry.load("napari")  # importing the class imports no Qt
+    assert napari_class.__dict__["needs_display"] is True
+    assert runner.needs_display(napari_class, {}) is True
+    assert runner.needs_display(registry.load("recorder"), {}) is False
+    renamed = type("Elsewhere", (napari_class,), {"__module__": "someone.plugin"})
+    assert runner.needs_display(renamed, {}) is True
+
+
 def test_the_no_display_message_names_both_fixes():
     message = runner.no_display_message("napari")
     assert "xvfb-run -a hub --viewers napari" in message and "--headless" in message

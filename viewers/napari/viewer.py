@@ -55,6 +55,7 @@ class NapariViewer(Viewer):
     overview dock, default true)."""
 
     config_class = NapariDisplayConfig
+    needs_display = True  # Qt aborts the process without a display; the runner says so first
 
     def __init__(
         self,
@@ -149,7 +150,12 @@ class NapariViewer(Viewer):
     def status(self) -> dict[str, Any]:
         from qtpy import API_NAME
 
-        return {**(self.scene.status() if self.scene else {}), "qt": API_NAME}
+        # "headless" fills the display column of `hub status` (as Fiji's does)
+        return {
+            **(self.scene.status() if self.scene else {}),
+            "qt": API_NAME,
+            "headless": not self.show_window,
+        }
 
     def run(self, client: Any) -> None:
         """Poll the hub from napari's event loop until the hub or the user ends it.
