@@ -11,12 +11,35 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import numpy as np
+
 from contract.protocol import STANDARD_COMPONENTS
 
 ComponentValue = int | str
 
 #: Modes that split data into separate windows or layers rather than onto an axis.
 WINDOW_LIKE_MODES = frozenset({"window", "layer"})
+
+
+#: The one auto-contrast rule (napari's running limits, Fiji's first plane, the recorder's
+#: screenshot): these percentiles of the data, so a few hot or dead pixels do not set the range.
+LOW_PERCENTILE = 0.1
+HIGH_PERCENTILE = 99.9
+
+
+def auto_limits(
+    sample: np.ndarray, low: float = LOW_PERCENTILE, high: float = HIGH_PERCENTILE
+) -> tuple[float, float]:
+    """Contrast limits (lo, hi) of ``sample``: its ``low``/``high`` percentiles, finite values only.
+
+    Always lo < hi (a flat or empty sample gets a range of 1), so a viewer can divide by it.
+    """
+    values = np.asarray(sample, dtype=np.float64).ravel()
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return 0.0, 1.0
+    lo, hi = (float(v) for v in np.percentile(values, [low, high]))
+    return (lo, hi) if hi > lo else (lo, lo + 1.0)
 
 
 class DisplayConfigError(ValueError):
@@ -87,6 +110,12 @@ class DisplayConfig(ABC):
         return self.component_modes.get(component) or self.DEFAULT_MODES.get(
             component, self.FALLBACK_MODE
         )
+
+    def limits_for(self, sample: np.ndarray) -> tuple[float, float]:
+        """The producer's fixed limits when auto-contrast is off, else :func:`auto_limits`."""
+        if self.contrast_limits is not None and not self.auto_contrast:
+            return self.contrast_limits
+        return auto_limits(sample)
 
     def color_for(self, channel: ComponentValue | None) -> str:
         if channel is not None and str(channel) in self.channel_colors:

@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 import numpy as np
+
+from contract.colors import check_color
 
 
 class ShapeKind(str, Enum):
@@ -56,8 +57,6 @@ VERTEX_COUNTS: dict[ShapeKind, tuple[int, int | None]] = {
     ShapeKind.POINTS: (1, None),
     ShapeKind.MASK: (0, 0),
 }
-
-_COLOR = re.compile(r"^(#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?|[a-z]{3,20})$")
 
 
 class ShapeError(ValueError):
@@ -191,8 +190,11 @@ def parse_shape(wire: Any, index: int = 0, max_vertices: int = 1_000_000) -> Sha
     name, color, props = wire.get("name"), wire.get("color"), wire.get("properties", {})
     if name is not None and not isinstance(name, str):
         raise ShapeError(f"{where}: 'name' must be a string")
-    if color is not None and (not isinstance(color, str) or not _COLOR.match(color)):
-        raise ShapeError(f"{where}: colour {color!r:.40} is not '#rrggbb[aa]' or a colour name")
+    if color is not None:
+        try:
+            check_color(color)  # the table Fiji, napari and the recorder draw with
+        except ValueError as exc:
+            raise ShapeError(f"{where}: {exc}") from None
     if not isinstance(props, dict) or not all(
         isinstance(k, str) and isinstance(v, (int, float, str)) and not isinstance(v, bool)
         for k, v in props.items()

@@ -2,7 +2,7 @@
 
 Modes: ``window`` (one window per value), ``channel``, ``slice``, ``frame`` (the hyperstack's
 C, Z and T axes; several components on one axis combine in component order). Colours are
-ImageJ LUT names.
+ImageJ LUT names (``contract.colors.IMAGEJ_LUTS``).
 """
 
 from __future__ import annotations
@@ -10,70 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from viewers.base import ComponentValue, DisplayConfig, DisplayConfigError
+from contract.colors import imagej_lut_name
+from viewers.base import ComponentValue, DisplayConfig
 from viewers.placement import AxisIndex, Placement
 
-#: LUT names ImageJ 1.x ships (Image > Lookup Tables), matched case-insensitively.
-IMAGEJ_LUTS: tuple[str, ...] = (
-    "Grays",
-    "Red",
-    "Green",
-    "Blue",
-    "Cyan",
-    "Magenta",
-    "Yellow",
-    "Fire",
-    "Ice",
-    "Spectrum",
-    "3-3-2 RGB",
-    "Red/Green",
-    "16 colors",
-    "5 ramps",
-    "6 shades",
-    "Cyan Hot",
-    "Green Fire Blue",
-    "HiLo",
-    "ICA",
-    "ICA2",
-    "ICA3",
-    "Magenta Hot",
-    "Orange Hot",
-    "Rainbow RGB",
-    "Red Hot",
-    "Thermal",
-    "Yellow Hot",
-    "blue orange icb",
-    "brgbcmyw",
-    "cool",
-    "edges",
-    "gem",
-    "glasbey",
-    "glow",
-    "mpl-inferno",
-    "mpl-magma",
-    "mpl-plasma",
-    "mpl-viridis",
-    "phase",
-    "royal",
-    "sepia",
-    "smart",
-    "thal",
-    "thallium",
-    "unionjack",
-)
-_LUT_BY_LOWER = {name.lower(): name for name in IMAGEJ_LUTS}
-
 AXIS_OF_MODE = {"channel": "c", "slice": "z", "frame": "t"}
-
-
-def imagej_lut_name(name: str) -> str:
-    """The canonical spelling of an ImageJ LUT name, or DisplayConfigError listing them."""
-    try:
-        return _LUT_BY_LOWER[name.lower()]
-    except KeyError:
-        raise DisplayConfigError(
-            f"unknown LUT {name!r}; ImageJ LUTs: {', '.join(IMAGEJ_LUTS[:12])}, ..."
-        ) from None
 
 
 @dataclass

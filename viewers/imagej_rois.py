@@ -13,22 +13,8 @@ from collections.abc import Iterator
 import numpy as np
 from roifile import ROI_OPTIONS, ROI_TYPE, ImagejRoi
 
+from contract.colors import to_argb_bytes
 from contract.shapes import Shape, ShapeKind
-
-NAMED_COLORS: dict[str, str] = {
-    "red": "#ff0000",
-    "green": "#00ff00",
-    "blue": "#0000ff",
-    "yellow": "#ffff00",
-    "cyan": "#00ffff",
-    "magenta": "#ff00ff",
-    "white": "#ffffff",
-    "black": "#000000",
-    "orange": "#ffa500",
-    "gray": "#808080",
-    "grey": "#808080",
-    "pink": "#ffc0cb",
-}
 
 _TYPES = {
     ShapeKind.POLYGON: ROI_TYPE.POLYGON,
@@ -38,13 +24,8 @@ _TYPES = {
 
 
 def color_to_argb(color: str) -> bytes:
-    """'#rrggbb', '#rrggbbaa' or a name -> the 4 ARGB bytes ImageJ stores."""
-    hexcolor = NAMED_COLORS.get(color.lower(), color)
-    if not (hexcolor.startswith("#") and len(hexcolor) in (7, 9)):
-        raise ValueError(f"colour {color!r} is not '#rrggbb[aa]' or one of {sorted(NAMED_COLORS)}")
-    r, g, b = (int(hexcolor[i : i + 2], 16) for i in (1, 3, 5))
-    a = int(hexcolor[7:9], 16) if len(hexcolor) == 9 else 255
-    return bytes([a, r, g, b])
+    """'#rrggbb', '#rrggbbaa' or a name of :mod:`contract.colors` -> ImageJ's 4 ARGB bytes."""
+    return to_argb_bytes(color)
 
 
 def shape_to_rois(

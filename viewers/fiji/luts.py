@@ -11,29 +11,16 @@ from typing import Any
 
 import numpy as np
 
+from contract.colors import IMAGEJ_BUILTIN_LUTS as BUILTIN_LUTS
+from contract.colors import imagej_lut_name
 from viewers.fiji.jvm import ImageJ
-from viewers.hyperstack import HyperstackDisplayConfig, imagej_lut_name
+from viewers.hyperstack import HyperstackDisplayConfig
 
 
 class WindowError(ValueError):
     """An item does not fit its window (size, type) or names an unavailable LUT."""
 
 
-#: Names LutLoader.getLut knows without LUT files (ImageJ 1.x built-ins).
-BUILTIN_LUTS = {
-    "Grays": "grays",
-    "Fire": "fire",
-    "Ice": "ice",
-    "Spectrum": "spectrum",
-    "3-3-2 RGB": "3-3-2 rgb",
-    "Red": "red",
-    "Green": "green",
-    "Blue": "blue",
-    "Cyan": "cyan",
-    "Magenta": "magenta",
-    "Yellow": "yellow",
-    "Red/Green": "redgreen",
-}
 COMPOSITE_MODES = {"composite": 1, "color": 2, "grayscale": 3}  # IJ.COMPOSITE, COLOR, GRAYSCALE
 
 #: ij.CompositeImage's colours for channels 1..7 (``CompositeImage.colors``).

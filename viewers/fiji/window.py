@@ -240,12 +240,7 @@ class HyperstackWindow:
         if name is None:
             name = default_color(c, self.dims[0])
         lut = self._lut(name)
-        if config.contrast_limits is not None and not config.auto_contrast:
-            lo, hi = config.contrast_limits
-        else:
-            lo, hi = (float(v) for v in np.percentile(plane, (0.1, 99.9)))
-            if hi <= lo:
-                hi = lo + 1
+        lo, hi = config.limits_for(plane)
         self._set_channel(c, lut, lo, hi)
         if chosen_color(config, channel_value) is None:
             self.default_colored[c] = lut_end_rgb(lut)

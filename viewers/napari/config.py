@@ -5,21 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from contract.colors import IMAGEJ_TO_NAPARI
 from viewers.base import DisplayConfig, DisplayConfigError
-
-#: ImageJ LUT names a producer may send for Fiji, and the napari colormap that matches.
-IMAGEJ_TO_NAPARI = {
-    "grays": "gray",
-    "grey": "gray",
-    "fire": "inferno",
-    "ice": "twilight",
-    "spectrum": "turbo",
-    "mpl-viridis": "viridis",
-    "mpl-magma": "magma",
-    "mpl-inferno": "inferno",
-    "mpl-plasma": "plasma",
-    "glasbey": "turbo",
-}
 
 
 def napari_colormap(name: str) -> str:

@@ -1,10 +1,11 @@
 """Contrast limits from the data that has arrived, not from the first plane alone.
 
 The first plane of a z-stack is often out of focus (dim), so limits taken from it saturate
-everything after. :class:`RunningContrast` keeps a running estimate of the 0.1 / 99.9
-percentiles over every plane of a channel that has arrived so far. Integer images of up to
-16 bits keep an exact histogram of a subsample of each plane (a few hundred microseconds per
-512² plane); other dtypes keep a bounded sample. Pure numpy: no napari, no Qt.
+everything after. :class:`RunningContrast` keeps a running estimate of the contract's
+auto-contrast percentiles (``contract.display_config``: 0.1 / 99.9) over every plane of a
+channel that has arrived so far. Integer images of up to 16 bits keep an exact histogram of a
+subsample of each plane (a few hundred microseconds per 512² plane); other dtypes keep a
+bounded sample. Pure numpy: no napari, no Qt.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import math
 
 import numpy as np
 
-LOW_PERCENTILE = 0.1
-HIGH_PERCENTILE = 99.9
+from contract.display_config import HIGH_PERCENTILE, LOW_PERCENTILE, auto_limits
+
 #: Pixels taken from each plane (a regular subsample); enough for stable percentiles.
 SAMPLE_PIXELS = 65_536
 #: Values kept for dtypes without a histogram (floats, 32-bit integers).
@@ -72,7 +73,7 @@ class RunningContrast:
             values = np.concatenate(self._samples)
             if values.size == 0:
                 return None
-            lo, hi = (float(v) for v in np.percentile(values, [self.low, self.high]))
+            return auto_limits(values, self.low, self.high)
         else:
             return None
         return (float(lo), float(hi) if hi > lo else float(lo) + 1.0)

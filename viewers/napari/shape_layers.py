@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from contract.colors import to_hex
 from contract.shapes import Shape, ShapeKind
 from viewers.napari.stack import GrowableStack
 
@@ -56,7 +57,7 @@ def _add_outlines(viewer: Any, group: LayerGroup, prefix: np.ndarray, shapes: li
             coords = np.array([[y0, x0], [y0, x1], [y1, x1], [y1, x0]], dtype=np.float64)
         data.append(np.hstack([np.broadcast_to(prefix, (len(coords), len(prefix))), coords]))
         types.append(NAPARI_SHAPE_TYPES[shape.kind])
-        colors.append(shape.color or DEFAULT_SHAPE_COLOR)
+        colors.append(to_hex(shape.color or DEFAULT_SHAPE_COLOR))
         group.shape_features.append({"name": shape.name or "", **shape.properties})
     if group.shapes_layer is None:
         group.shapes_layer = viewer.add_shapes(
@@ -77,7 +78,7 @@ def _add_outlines(viewer: Any, group: LayerGroup, prefix: np.ndarray, shapes: li
 
 def _add_points(viewer: Any, group: LayerGroup, prefix: np.ndarray, shape: Shape) -> None:
     coords = np.hstack([np.broadcast_to(prefix, (len(shape.coords), len(prefix))), shape.coords])
-    color = shape.color or DEFAULT_POINT_COLOR
+    color = to_hex(shape.color or DEFAULT_POINT_COLOR)
     if group.points_layer is None:
         group.points_layer = viewer.add_points(
             coords, name=f"{group.name} points", face_color=color, size=6, ndim=len(prefix) + 2

@@ -31,6 +31,7 @@ import numpy as np
 import roifile
 import tifffile
 
+from contract.display_config import auto_limits
 from viewers.base import Item, Viewer
 from viewers.dtypes import imagej_dtype, to_imagej
 from viewers.hyperstack import HyperstackDisplayConfig, HyperstackLayout
@@ -258,8 +259,8 @@ class RecorderViewer(Viewer):
                 raise RuntimeError("nothing to screenshot: no image received yet")
             plane = next(iter(windows[-1].planes.values()))
         plane = plane.astype(np.float64)
-        lo, hi = np.percentile(plane, (0.5, 99.5))
-        scaled = np.clip((plane - lo) / max(hi - lo, 1e-12) * 255, 0, 255).astype(np.uint8)
+        lo, hi = auto_limits(plane)  # the same rule as napari's and Fiji's auto-contrast
+        scaled = np.clip((plane - lo) / (hi - lo) * 255, 0, 255).astype(np.uint8)
         return write_png(path, scaled)
 
     def status(self) -> dict[str, Any]:
