@@ -7,12 +7,13 @@ ImageJ LUT names (``contract.colors.IMAGEJ_LUTS``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from contract.colors import imagej_lut_name
 from viewers.base import ComponentValue, DisplayConfig
-from viewers.placement import AxisIndex, Placement
+from viewers.placement import AxisIndex, Placement, WindowKey, place
 
 AXIS_OF_MODE = {"channel": "c", "slice": "z", "frame": "t"}
 
@@ -158,3 +159,27 @@ class HyperstackLayout:
             for name, value in zip(self.names.get(axis, ()), keys[pos]):
                 parts.append(str(value) if name == "well" else f"{name}={value}")
         return " ".join(parts)
+
+
+class _LaidOut(Protocol):
+    layout: HyperstackLayout
+
+
+W = TypeVar("W", bound=_LaidOut)
+
+
+def goto_target(
+    windows: Mapping[WindowKey, W], components: dict[str, Any], config: DisplayConfig
+) -> tuple[W, Target]:
+    """The window and 0-based (c, z, t) a ``goto`` names: the one derivation of Fiji's and the
+    recorder's goto (napari moves sliders instead). Components left out are None on their axis.
+
+    An unknown window or value is a KeyError naming it, never a new empty window or position.
+    """
+    placement = place(components, config)
+    window = windows.get(placement.window)
+    if window is None:
+        raise KeyError(
+            f"no window for {dict(placement.window)}; windows: {[dict(k) for k in windows]}"
+        )
+    return window, window.layout.find(components)

@@ -22,6 +22,7 @@ from viewers.fiji import jvm, screen
 from viewers.fiji.config import FijiDisplayConfig
 from viewers.fiji.rois import reset_manager
 from viewers.fiji.window import HyperstackWindow
+from viewers.hyperstack import goto_target
 from viewers.placement import WindowKey, place, window_label
 from viewers.png import write_png
 
@@ -106,15 +107,9 @@ class FijiViewer(Viewer):
 
     def goto(self, components: dict[str, Any]) -> dict[str, Any]:
         """Show the plane these components name; a window the user closed opens again."""
-        placement = place(components, self._any_config())
-        window = self.windows.get(placement.window)
-        if window is None:
-            raise KeyError(
-                f"no window for {dict(placement.window)}; windows: "
-                f"{[w.title for w in self.windows.values()]}"
-            )
+        window, target = goto_target(self.windows, components, self._any_config())
         was_closed = window.check_closed()
-        position = window.goto(components)
+        position = window.goto(target)
         self.current = window
         return {"window": window.title, "position": list(position), "reopened": was_closed}
 

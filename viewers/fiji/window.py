@@ -34,7 +34,7 @@ from viewers.fiji.luts import (
 )
 from viewers.fiji.pixels import to_java_pixels
 from viewers.fiji.rois import WindowRois
-from viewers.hyperstack import HyperstackDisplayConfig, HyperstackLayout
+from viewers.hyperstack import HyperstackDisplayConfig, HyperstackLayout, Target
 from viewers.imagej_rois import shape_to_rois
 from viewers.placement import Placement
 
@@ -373,13 +373,12 @@ class HyperstackWindow:
         if str(imp.getTitle()) != title:
             imp.setTitle(title)
 
-    def goto(self, components: dict[str, Any]) -> tuple[int, int, int]:
-        """Show the plane these components name (reopening a closed window); 1-based (c, z, t).
+    def goto(self, target: Target) -> tuple[int, int, int]:
+        """Show the plane at ``target`` (reopening a closed window); returns 1-based (c, z, t).
 
-        Components left out keep the current position on their axis; unknown values are a
-        KeyError, never a new empty position.
+        ``target`` is 0-based, from ``viewers.hyperstack.goto_target``; an axis that is None
+        keeps the current position.
         """
-        target = self.layout.find(components)
         if self.imp is None:
             raise KeyError(f"window {self.title!r} has no image yet")
         self.reopen()

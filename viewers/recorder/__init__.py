@@ -34,7 +34,7 @@ import tifffile
 from contract.display_config import auto_limits
 from viewers.base import Item, Viewer
 from viewers.dtypes import imagej_dtype, to_imagej
-from viewers.hyperstack import HyperstackDisplayConfig, HyperstackLayout
+from viewers.hyperstack import HyperstackDisplayConfig, HyperstackLayout, goto_target
 from viewers.imagej_rois import shape_to_rois
 from viewers.placement import AxisIndex, WindowKey, place
 from viewers.png import write_png
@@ -231,11 +231,8 @@ class RecorderViewer(Viewer):
     def goto(self, components: dict[str, Any]) -> dict[str, Any]:
         """Choose the plane ``screenshot`` renders."""
         config = self._last_config or RecorderDisplayConfig()
-        placement = place(components, config)
-        window = self.windows.get(placement.window)
-        if window is None:
-            raise KeyError(f"no window for {dict(placement.window)}")
-        position = tuple(p or 0 for p in window.layout.find(components))
+        window, target = goto_target(self.windows, components, config)
+        position = tuple(p or 0 for p in target)
         self._view = (window, position)
         return {"window": window.name, "position": list(position)}
 
