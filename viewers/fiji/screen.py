@@ -155,8 +155,12 @@ def _bounds(component: Any) -> list[int]:
     return [int(loc.x), int(loc.y), int(size.width), int(size.height)]
 
 
-def _set_field(obj: Any, name: str, value: int) -> None:
-    """Set a package-private int field of an ImageJ AWT object (see :func:`_field`)."""
+def _declared_field(obj: Any, name: str) -> Any:
+    """The Java field ``name`` of ``obj``'s class or a superclass, made accessible; or None.
+
+    ImageJ keeps the hyperstack selectors and counts in protected/package fields of its AWT
+    windows, so they are reached by reflection up the class chain.
+    """
     cls = obj.getClass()
     while cls is not None:
         try:
@@ -165,23 +169,22 @@ def _set_field(obj: Any, name: str, value: int) -> None:
             cls = cls.getSuperclass()
             continue
         field.setAccessible(True)
-        field.setInt(obj, value)
-        return
-    raise AttributeError(f"{obj.getClass().getName()} has no field {name}")
+        return field
+    return None
+
+
+def _set_field(obj: Any, name: str, value: int) -> None:
+    """Set a package-private int field of an ImageJ AWT object."""
+    field = _declared_field(obj, name)
+    if field is None:
+        raise AttributeError(f"{obj.getClass().getName()} has no field {name}")
+    field.setInt(obj, value)
 
 
 def _field(obj: Any, name: str) -> Any:
-    """A protected/package field of an ImageJ AWT object, by reflection up the class chain."""
-    cls = obj.getClass()
-    while cls is not None:
-        try:
-            field = cls.getDeclaredField(name)
-        except Exception:  # NoSuchFieldException: look in the superclass
-            cls = cls.getSuperclass()
-            continue
-        field.setAccessible(True)
-        return field.get(obj)
-    return None
+    """A protected/package field's value of an ImageJ AWT object, or None if it has none."""
+    field = _declared_field(obj, name)
+    return None if field is None else field.get(obj)
 
 
 def user_interface(ij: ImageJ) -> dict[str, Any]:
