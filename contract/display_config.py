@@ -117,10 +117,18 @@ class DisplayConfig(ABC):
             return self.contrast_limits
         return auto_limits(sample)
 
-    def color_for(self, channel: ComponentValue | None) -> str:
+    def given_color(self, channel: ComponentValue | None) -> str | None:
+        """The colour the producer asked for (this channel's, else every channel's), or None.
+
+        None lets a viewer apply its own default scheme (Fiji's composite colours, napari's
+        channel_axis colours) instead of :attr:`DEFAULT_COLOR`.
+        """
         if channel is not None and str(channel) in self.channel_colors:
             return self.channel_colors[str(channel)]
-        return self.color or self.DEFAULT_COLOR
+        return self.color
+
+    def color_for(self, channel: ComponentValue | None) -> str:
+        return self.given_color(channel) or self.DEFAULT_COLOR
 
     def ordered(self, components: dict[str, ComponentValue]) -> list[str]:
         """Component names in display order; undeclared ones follow, sorted by name."""

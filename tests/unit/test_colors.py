@@ -75,3 +75,10 @@ def test_napari_running_contrast_agrees_with_the_rule_on_one_plane():
         running = RunningContrast()
         running.add(plane)
         assert running.limits() == pytest.approx(auto_limits(plane), abs=1.0)
+
+
+def test_a_channel_colour_is_given_only_when_the_producer_named_one():
+    config = HyperstackDisplayConfig(channel_colors={"2": "Magenta"})
+    assert config.given_color(2) == "Magenta"
+    assert config.given_color(1) is None  # Fiji then uses its composite defaults
+    assert config.color_for(1) == config.DEFAULT_COLOR

@@ -53,9 +53,7 @@ def composite_mode(config: HyperstackDisplayConfig) -> int:
 
 def chosen_color(config: HyperstackDisplayConfig, channel_value: Any) -> str | None:
     """The LUT the producer asked for (per channel, or for every channel), else None."""
-    if channel_value is not None and str(channel_value) in config.channel_colors:
-        return config.channel_colors[str(channel_value)]
-    return config.color
+    return config.given_color(channel_value)
 
 
 def default_color(c: int, n_channels: int) -> str:
