@@ -206,3 +206,56 @@ def test_deferred_updates_reach_napari_on_flush_and_before_any_report(make_napar
     assert layer.data.shape[0] == 1  # napari not yet told: one hand-over per batch
     assert scene.status()["layers"][0]["shape"] == [3, 8, 8]  # reports flush first
     assert layer.data.shape == (3, 8, 8) and tuple(layer.contrast_limits) == (1, 3)
+
+
+def _shapes_in_view(viewer, layer_name: str, **steps: int) -> int:
+    """How many shapes of a layer napari draws with the sliders at these steps."""
+    current = list(viewer.dims.current_step)
+    for axis, step in steps.items():
+        current[list(viewer.dims.axis_labels).index(axis)] = step
+    viewer.dims.current_step = tuple(current)
+    return len(viewer.layers[layer_name]._view_indices)  # the shapes napari draws now
+
+
+def test_shapes_without_some_components_show_on_every_step_of_those_sliders(
+    make_napari_viewer,
+):
+    viewer = make_napari_viewer()
+    scene = NapariScene(viewer)
+    for i, (well, z) in enumerate((w, z) for w in ("A01", "B02") for z in (1, 2)):
+        plane = np.zeros((64, 64), np.uint16)
+        scene.show(image_item(i, {"well": well, "channel": 1, "z_index": z}, plane))
+    assert list(viewer.dims.axis_labels) == ["well", "z_index", "y", "x"]
+    triangle = shapes.parse_shape({"kind": "polygon", "coords": [[10, 10], [10, 50], [40, 30]]})
+    scene.show(shapes_item(4, {"channel": 1}, [triangle]))  # issue #17: was ItemDoesNotFitError
+    everywhere = "channel=1 on every well/z_index shapes"
+    assert viewer.layers[everywhere].ndim == 2  # napari shows it on every well and z
+    for well, z in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        assert _shapes_in_view(viewer, everywhere, well=well, z_index=z) == 1
+    # well + z_index only (no channel, which is a layer here): that well and z, any channel
+    box = shapes.parse_shape({"kind": "rectangle", "coords": [[5, 5], [20, 20]]})
+    scene.show(shapes_item(5, {"well": "B02", "z_index": 2}, [box]))
+    assert viewer.layers["hub shapes"].ndim == 4
+    seen = {
+        (w, z): _shapes_in_view(viewer, "hub shapes", well=w, z_index=z)
+        for w in (0, 1)
+        for z in (0, 1)
+    }
+    assert seen == {(0, 0): 0, (0, 1): 0, (1, 0): 0, (1, 1): 1}
+    # z_index only, in the channel's group: every well (a leading slider) at that z
+    scene.show(shapes_item(6, {"channel": 1, "z_index": 1}, [box]))
+    on_z = "channel=1 on every well shapes"
+    assert [_shapes_in_view(viewer, on_z, well=w, z_index=0) for w in (0, 1)] == [1, 1]
+    assert _shapes_in_view(viewer, on_z, well=1, z_index=1) == 0
+    # well only: the omitted slider (z) is not a leading one, so the set is copied onto each z
+    scene.show(shapes_item(7, {"channel": 1, "well": "A01"}, [box]))
+    assert [_shapes_in_view(viewer, "channel=1 shapes", well=0, z_index=z) for z in (0, 1)] == [
+        1,
+        1,
+    ]
+    assert _shapes_in_view(viewer, "channel=1 shapes", well=1, z_index=0) == 0
+    # a component the images have no slider for is still refused, not guessed
+    with pytest.raises(ValueError, match="sliders"):
+        scene.show(shapes_item(8, {"channel": 1, "timepoint": 3}, [box]))
+    scene.clear()
+    assert len(viewer.layers) == 0

@@ -36,12 +36,12 @@ import numpy as np
 
 from viewers.base import ComponentValue, Item
 from viewers.napari.appearance import apply_contrast, recolor_channels
+from viewers.napari.broadcast_shapes import covering_axes, draw_anywhere
 from viewers.napari.config import NapariDisplayConfig, napari_colormap
 from viewers.napari.contrast import RunningContrast
 from viewers.napari.layout import slice_text
 from viewers.napari.overview import PlateOverview
 from viewers.napari.plate_tiles import LABEL_COLOR, PlateTiles, camera, text_overlay
-from viewers.napari.shape_layers import draw_shapes
 from viewers.napari.stack import GrowableStack
 from viewers.placement import AxisIndex, WindowKey, place, window_label
 
@@ -71,21 +71,33 @@ class LayerGroup:
     labels: GrowableStack | None = None
     labels_layer: Any = None
     next_label: int = 1
+    #: number of leading sliders left out -> the layers of shapes shown on all their steps
+    broadcasts: dict[int, LayerGroup] = field(default_factory=dict)
 
     def layers(self) -> list[Any]:
-        """The group's napari layers that exist so far."""
+        """The group's napari layers that exist so far (its broadcast shapes' too)."""
         candidates = (self.image_layer, self.shapes_layer, self.points_layer, self.labels_layer)
-        return [layer for layer in candidates if layer is not None]
+        own = [layer for layer in candidates if layer is not None]
+        return own + [layer for group in self.broadcasts.values() for layer in group.layers()]
 
     def position(self, axes: dict[str, tuple]) -> tuple[int, ...]:
         missing = [a for a in self.stack_axes if a not in axes]
-        extra = [a for a in axes if a not in self.stack_axes]
-        if missing or extra:
-            raise ItemDoesNotFitError(
-                f"layer {self.name!r} has sliders {list(self.stack_axes)} but the item's stack "
-                f"components are {list(axes)}"
-            )
-        return tuple(self.index.position(a, axes[a])[0] for a in self.stack_axes)
+        if missing:
+            raise ItemDoesNotFitError(self._misfit(axes))
+        return self.partial_position(axes)  # type: ignore[return-value]  # no None left
+
+    def partial_position(self, axes: dict[str, tuple]) -> tuple[int | None, ...]:
+        """Like :meth:`position`, with None for a slider the item leaves out (every step)."""
+        if any(a not in self.stack_axes for a in axes):
+            raise ItemDoesNotFitError(self._misfit(axes))
+        index = self.index
+        return tuple(index.position(a, axes[a])[0] if a in axes else None for a in self.stack_axes)
+
+    def _misfit(self, axes: dict[str, tuple]) -> str:
+        return (
+            f"layer {self.name!r} has sliders {list(self.stack_axes)} but the item's stack "
+            f"components are {list(axes)}"
+        )
 
 
 class NapariScene:
@@ -124,8 +136,8 @@ class NapariScene:
             for components, plane in item.planes():
                 self._show_plane(components, plane, config)
         else:
-            group, position = self._group(item.components, config)
-            draw_shapes(self.viewer, group, position, item.shapes)
+            group, position = self._group(item.components, config, shapes=True)
+            draw_anywhere(self.viewer, group, position, item.shapes)
             self._place_on_plate(group)
         self.items_shown += 1
         self.last_update = time.time()
@@ -137,7 +149,9 @@ class NapariScene:
         components: dict,
         config: NapariDisplayConfig,
         plane_shape: tuple[int, ...] | None = None,
-    ) -> tuple[LayerGroup, tuple[int, ...]]:
+        shapes: bool = False,
+    ) -> tuple[LayerGroup, Any]:
+        """The item's layer group and slider position; shapes may leave sliders out (None)."""
         placement = place(components, config)
         key = placement.window
         if plane_shape is not None and config.variable_size_handling == "separate_layers":
@@ -147,14 +161,17 @@ class NapariScene:
         group = self.groups.get(key)
         if group is None:
             split = dict(placement.window)
+            axes = tuple(placement.axes)
             group = LayerGroup(
                 window_label(key, "hub"),
-                tuple(placement.axes),
+                covering_axes(self.groups.values(), axes) if shapes else axes,
                 self.index,
                 well=split.get("well"),
                 channel=split.get("channel"),
             )
             self.groups[key] = group
+        if shapes:
+            return group, group.partial_position(placement.axes)
         return group, group.position(placement.axes)
 
     def _show_plane(self, components: dict, plane: np.ndarray, config: NapariDisplayConfig) -> None:
