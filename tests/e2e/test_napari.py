@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -126,6 +129,50 @@ def test_polygon_outline_is_drawn_over_its_image_only_at_its_z(napari_hub, tmp_p
     ]
 
 
+def test_a_polygon_with_only_a_channel_is_drawn_on_every_well_and_z(napari_hub, tmp_path):
+    """Issue #17: a shape set that omits well/site/z is shown on all of them, as in Fiji."""
+    with StreamingBackend(hub=napari_hub) as backend:
+        for well in ("A01", "B02"):
+            for z in (1, 2):
+                backend.save(
+                    np.full((SIZE, SIZE), 100, np.uint16), "", well=well, channel=1, z_index=z
+                )
+        triangle = [[10, 10], [10, 50], [40, 30]]
+        backend.save([{"kind": "polygon", "coords": triangle, "color": "#ffff00"}], "", channel=1)
+    status = napari_hub.wait_viewers(n_items=5, timeout_s=60)["viewers"]["napari"]
+    assert status["errors"] == 0, status.get("last_error")
+    for well, z in (("A01", 1), ("A01", 2), ("B02", 1), ("B02", 2)):
+        path = tmp_path / f"{well}-{z}.png"
+        shot = napari_hub.screenshot("napari", path, components={"well": well, "z_index": z})
+        r, g, b = (_read_png(shot)[..., i].astype(int) for i in range(3))
+        outline = (r > 120) & (g > 120) & (b < 60)  # on black: a shapes layer's 0.7 opacity
+        assert outline.sum() > 50, (well, z)
+
+
+def test_hub_screenshot_window_main_grabs_the_whole_napari_window(napari_hub, tmp_path):
+    with StreamingBackend(hub=napari_hub) as backend:
+        backend.save(np.full((SIZE, SIZE), 500, np.uint16), "", channel=1, z_index=1)
+    napari_hub.wait_viewers(n_items=1, timeout_s=60)
+
+    def shot(name: str, *extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "hub", "screenshot", "napari", str(tmp_path / name)]
+            + ["--endpoint", napari_hub.ingest, *extra],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    for name, extra in (("canvas.png", ()), ("main.png", ("--window", "main"))):
+        done = shot(name, *extra)
+        assert done.returncode == 0, done.stderr
+    canvas, main = _read_png(tmp_path / "canvas.png"), _read_png(tmp_path / "main.png")
+    # the window holds the canvas plus the dims slider below it and the layer list beside it
+    assert main.shape[0] > canvas.shape[0] and main.shape[1] > canvas.shape[1]
+    wrong = shot("none.png", "--window", "no-such-window")
+    assert wrong.returncode == 2 and "--window main" in wrong.stderr
+
+
 def test_layer_mode_makes_one_layer_per_value(napari_hub):
     config = {
         "component_modes": {"channel": "layer", "z_index": "layer", "timepoint": "stack"},
@@ -171,6 +218,8 @@ def test_viewer_process_runs_napari_on_pyqt6(napari_hub):
     """PyQt5 is deprecated in napari (a notice in every window); the viewer picks PyQt6."""
     status = wait_for(lambda: napari_hub.status()["viewers"]["napari"].get("viewer"), 30)
     assert status["qt"] == "PyQt6"
+    # windows, not headless: the display column of `hub status`, as for Fiji
+    assert napari_hub.status()["viewers"]["napari"]["headless"] is False
 
 
 def test_prefer_qt_binding_keeps_an_explicit_choice(monkeypatch):

@@ -32,6 +32,9 @@ FLUSH_INTERVAL_S = 0.1
 #: and makes napari show a deprecation notice in every window).
 PREFERRED_QT_APIS = (("pyqt6", "PyQt6"), ("pyside6", "PySide6"), ("pyqt5", "PyQt5"))
 _QT_MODULES = ("PyQt5", "PyQt6", "PySide2", "PySide6")
+#: ``hub screenshot napari --window`` names: the whole main window, or the canvas (default).
+MAIN_WINDOW_NAMES = ("main", "window", "full")
+CANVAS_NAMES = ("canvas", "")
 
 
 def prefer_qt_binding() -> str | None:
@@ -105,7 +108,8 @@ class NapariViewer(Viewer):
         """Sliders, label and layers as napari holds them; ``window_png``: grab the window.
 
         The grab is the whole main window (canvas, dims sliders with their labels, layer
-        list), i.e. what a person sees, where ``screenshot`` is the canvas alone.
+        list), i.e. what a person sees, as ``screenshot(window="main")`` is;
+        the default screenshot is the canvas alone.
         """
         assert self.scene is not None
         result = self.scene.inspect()
@@ -138,14 +142,33 @@ class NapariViewer(Viewer):
         except AttributeError:
             return None
 
-    def screenshot(self, path: Path) -> Path:
+    def screenshot(self, path: Path, window: str | None = None) -> Path:
+        """The canvas by default; ``window="main"`` (or the window's title) grabs it whole.
+
+        The canvas alone is what pixel checks and figures want; the whole main window (dims
+        sliders with their labels, layer list, plate dock) is what a person sees, for a bug
+        report or a how-to. napari has one window, so ``hub screenshot --window`` picks
+        between these two views of it rather than between windows, as it does for Fiji.
+        """
         from qtpy.QtWidgets import QApplication
 
+        canvas_only = self._canvas_only(window)
         if self.scene is not None:
             self.scene.flush()
         QApplication.processEvents()  # let pending layer refreshes reach the canvas
-        self.viewer.screenshot(path=str(path), canvas_only=True, flash=False)
+        self.viewer.screenshot(path=str(path), canvas_only=canvas_only, flash=False)
         return Path(path)
+
+    def _canvas_only(self, window: str | None) -> bool:
+        """Whether ``--window`` asks for the canvas (the default) rather than the whole window."""
+        if window is None or window.strip().lower() in CANVAS_NAMES:
+            return True
+        if window.strip().lower() in MAIN_WINDOW_NAMES or (window and window in self.title):
+            return False
+        raise KeyError(
+            f"no napari window {window!r}: --window main (the whole window, "
+            f"titled {self.title!r}) or --window canvas (the default)"
+        )
 
     def status(self) -> dict[str, Any]:
         from qtpy import API_NAME
