@@ -30,6 +30,7 @@ import os
 import re
 import secrets
 import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +41,10 @@ log = logging.getLogger(__name__)
 PREFIX = "viewerhub-"
 SHM_DIR = Path("/dev/shm")
 
-_HUB_SEGMENT = re.compile(r"^viewerhub-(\d+)-(\d+)(?:-[0-9a-f]{8})?$")
+_HUB_SEGMENT = re.compile(r"^viewerhub-(\d+)-(k?)(\d+)(?:-[0-9a-f]{8})?$")
+#: A dead hub's ``k`` (kept) segments hold pixels its named scene store may not have written
+#: yet; they wait this long for that hub's restart to adopt them before any hub sweeps them.
+KEEP_GRACE_S = 600.0
 _PRODUCER_SEGMENT = re.compile(r"^viewerhub-(\d+)-p(\d+)-(\d+)(?:-[0-9a-f]{8})?$")
 #: Foreign segments the OpenHCS sender creates: napari_/fiji_ + 12 hex digits.
 _OPENHCS_SEGMENT = re.compile(r"^(napari|fiji)_[0-9a-f]{12}$")
@@ -55,12 +59,13 @@ class SegmentName:
     hub_pid: int
     producer_pid: int | None
     number: int
+    keep: bool = False  # a hub with a named scene store made it: see KEEP_GRACE_S
 
 
 def parse_name(name: str) -> SegmentName | None:
     """Parse one of our segment names; None for anything else (including path tricks)."""
     if m := _HUB_SEGMENT.match(name):
-        return SegmentName(int(m[1]), None, int(m[2]))
+        return SegmentName(int(m[1]), None, int(m[3]), keep=bool(m[2]))
     if m := _PRODUCER_SEGMENT.match(name):
         return SegmentName(int(m[1]), int(m[2]), int(m[3]))
     return None
@@ -70,9 +75,9 @@ def is_openhcs_name(name: str) -> bool:
     return bool(_OPENHCS_SEGMENT.match(name))
 
 
-def hub_segment_name(hub_pid: int, number: int) -> str:
+def hub_segment_name(hub_pid: int, number: int, keep: bool = False) -> str:
     """A new hub segment name; its random tail makes it impossible to plant in advance."""
-    return f"{PREFIX}{hub_pid}-{number}-{secrets.token_hex(4)}"
+    return f"{PREFIX}{hub_pid}-{'k' if keep else ''}{number}-{secrets.token_hex(4)}"
 
 
 def producer_segment_name(hub_pid: int, producer_pid: int, number: int) -> str:
@@ -201,6 +206,14 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _age_s(name: str) -> float:
+    """Seconds since the segment last changed hands (renamed on adoption, or created)."""
+    try:
+        return time.time() - (SHM_DIR / name).lstat().st_ctime
+    except FileNotFoundError:
+        return 0.0
+
+
 def sweep(current_hub_pid: int | None = None) -> list[str]:
     """Unlink segments whose hub is dead, and producer segments whose producer is dead.
 
@@ -220,6 +233,8 @@ def sweep(current_hub_pid: int | None = None) -> list[str]:
         if parsed is None:
             continue
         hub_dead = parsed.hub_pid != current_hub_pid and not is_alive(parsed.hub_pid)
+        if hub_dead and parsed.keep and _age_s(name) < KEEP_GRACE_S:
+            continue  # its hub's restart may still adopt it
         producer_dead = parsed.producer_pid is not None and not is_alive(parsed.producer_pid)
         if (hub_dead or producer_dead) and unlink(name):
             removed.append(name)

@@ -324,7 +324,8 @@ class Ingest:
 
     def _new_segment_name(self) -> str:
         self._segment_counter += 1
-        return shm.hub_segment_name(self.hub_pid, self._segment_counter)
+        keep = self.store is not None and self.store.persistent
+        return shm.hub_segment_name(self.hub_pid, self._segment_counter, keep=keep)
 
     def status(self) -> dict[str, Any]:
         return {

@@ -245,16 +245,13 @@ class Hub:
         lost = 0
         for item in recovered:
             header, segment, pixels = dict(item.header), None, 0
-            if item.cold is not None:
-                header["cold"] = item.cold
-            elif item.segment is not None:
+            if item.segment is not None:  # still in memory: hot again, no disk read
                 segment = self.ingest.adopt_orphan(item.segment)
-                if segment is None:
-                    lost += 1
-                    log.error(
-                        "item %s: pixels neither on disk nor in memory", header.get("components")
-                    )
-                    continue
+            if segment is None and item.cold is None and header["kind"] == "image":
+                lost += 1
+                log.error("item %s: pixels neither on disk nor in memory", header.get("components"))
+                continue
+            if segment is not None:
                 header["segment"] = segment
                 pixels = item_nbytes(header)
             logged = self.scene.append(header, segment, item.nbytes, item.key, pixels)

@@ -12,6 +12,7 @@ It runs on the store's writer thread only; the hub loop never touches zarr.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -81,9 +82,23 @@ class PlateWriter:
         refs = []
         for slot, plane in zip(slots, planes):
             target = self._array(slot.group, plane, grow=slot.grew)
-            target[slot.t, slot.c, slot.z] = plane
+            self._write_chunk(f"{slot.group.path}/0", target, (slot.t, slot.c, slot.z), plane)
             refs.append([f"{slot.group.path}/0", slot.t, slot.c, slot.z])
         return {"root": str(self.root_path), "planes": refs}
+
+    def _write_chunk(
+        self, path: str, target: zarr.Array, tcz: tuple[int, int, int], plane: np.ndarray
+    ) -> None:
+        """One plane is one uncompressed chunk: write its bytes as zarr would, without the
+        per-chunk machinery (half the time for a 2048² plane, far less for small ones)."""
+        key = target.metadata.encode_chunk_key((*tcz, 0, 0))
+        chunk = self.root_path / path / key
+        chunk.parent.mkdir(parents=True, exist_ok=True)
+        data = np.ascontiguousarray(plane, dtype=plane.dtype.newbyteorder("<"))
+        tmp = chunk.with_name(chunk.name + ".tmp")
+        with open(tmp, "wb") as out:  # a reader never sees half a plane
+            out.write(memoryview(data).cast("B"))
+        os.replace(tmp, chunk)
 
     def _fits(self, group: ImageGroup, plane: np.ndarray) -> bool:
         existing = self._arrays.get(group.path)
@@ -103,7 +118,8 @@ class PlateWriter:
             fill_value=0,
             overwrite=True,
         )
-        data[0, 0] = planes
+        for z, plane in enumerate(planes):
+            self._write_chunk(f"{path}/0", data, (0, 0, z), plane)
         _multiscales(group)
         group.attrs["viewerhub"] = {"item": index, "components": header.get("components", {})}
         return {
