@@ -254,8 +254,15 @@ def test_shapes_without_some_components_show_on_every_step_of_those_sliders(
         1,
     ]
     assert _shapes_in_view(viewer, "channel=1 shapes", well=1, z_index=0) == 0
+    # ... and onto a z that arrives later, as "every z" means
+    scene.show(
+        image_item(8, {"well": "A01", "channel": 1, "z_index": 3}, np.zeros((64, 64), np.uint16))
+    )
+    assert _shapes_in_view(viewer, "channel=1 shapes", well=0, z_index=2) == 1
+    assert _shapes_in_view(viewer, "channel=1 shapes", well=1, z_index=2) == 0
+    assert _shapes_in_view(viewer, on_z, well=1, z_index=2) == 0  # z_index=1 only
     # a component the images have no slider for is still refused, not guessed
     with pytest.raises(ValueError, match="sliders"):
-        scene.show(shapes_item(8, {"channel": 1, "timepoint": 3}, [box]))
+        scene.show(shapes_item(9, {"channel": 1, "timepoint": 3}, [box]))
     scene.clear()
     assert len(viewer.layers) == 0

@@ -11,20 +11,20 @@ steps that arrive later. So when the omitted sliders are leading ones (the commo
 producer that gives only the channel, or omits the well), the shapes go to a companion layer
 (``channel=1 on every well/z_index shapes``) holding only the sliders they do give. A gap in
 the middle (well and z given, site omitted) cannot be expressed by trailing alignment; those
-shapes are copied onto every position the omitted sliders have when the shapes arrive.
+shapes are copied onto every step the omitted sliders have, and onto steps added later.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from contract.shapes import Shape
 from viewers.napari.shape_layers import draw_shapes
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
     from viewers.napari.scene import LayerGroup
 
 #: A slider position, or None for "every position of this slider".
@@ -60,12 +60,38 @@ def draw_anywhere(
         companion = _companion(group, lead)
         draw_shapes(viewer, companion, tuple(p for p in rest if p is not None), shapes)
         return
-    steps = [
-        range(max(1, group.index.size(axis))) if p is None else (p,)
-        for axis, p in zip(group.stack_axes, position)
-    ]
-    for full in itertools.product(*steps):
-        draw_shapes(viewer, group, tuple(full), shapes)
+    copies = Copies(position, shapes)
+    group.copies.append(copies)
+    copies.fill(viewer, group)
+
+
+@dataclass
+class Copies:
+    """A shape set copied onto every step of the sliders it leaves out, as those grow."""
+
+    position: PartialPosition
+    shapes: list[Shape]
+    sizes: tuple[int, ...] = ()  # slider sizes when last filled: nothing new, nothing to do
+    drawn: set[tuple[int, ...]] = field(default_factory=set)
+
+    def fill(self, viewer: Any, group: LayerGroup) -> None:
+        """Draw the set on every step it is not on yet (steps that arrived since last time)."""
+        sizes = tuple(group.index.size(axis) for axis in group.stack_axes)
+        if sizes == self.sizes:
+            return
+        self.sizes = sizes
+        steps = [range(max(1, n)) if p is None else (p,) for n, p in zip(sizes, self.position)]
+        for full in itertools.product(*steps):
+            if full not in self.drawn:
+                self.drawn.add(full)
+                draw_shapes(viewer, group, full, self.shapes)
+
+
+def extend_copies(viewer: Any, groups: Iterable[LayerGroup]) -> None:
+    """Copy shape sets onto slider steps that images added after the sets arrived."""
+    for group in groups:
+        for copies in group.copies:
+            copies.fill(viewer, group)
 
 
 def _companion(group: LayerGroup, lead: int) -> LayerGroup:

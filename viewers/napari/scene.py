@@ -36,7 +36,7 @@ import numpy as np
 
 from viewers.base import ComponentValue, Item
 from viewers.napari.appearance import apply_contrast, recolor_channels
-from viewers.napari.broadcast_shapes import covering_axes, draw_anywhere
+from viewers.napari.broadcast_shapes import Copies, covering_axes, draw_anywhere, extend_copies
 from viewers.napari.config import NapariDisplayConfig, napari_colormap
 from viewers.napari.contrast import RunningContrast
 from viewers.napari.layout import slice_text
@@ -73,6 +73,7 @@ class LayerGroup:
     next_label: int = 1
     #: number of leading sliders left out -> the layers of shapes shown on all their steps
     broadcasts: dict[int, LayerGroup] = field(default_factory=dict)
+    copies: list[Copies] = field(default_factory=list)  # shape sets on every step of a gap
 
     def layers(self) -> list[Any]:
         """The group's napari layers that exist so far (its broadcast shapes' too)."""
@@ -135,6 +136,7 @@ class NapariScene:
         if item.kind == "image":
             for components, plane in item.planes():
                 self._show_plane(components, plane, config)
+            extend_copies(self.viewer, self.groups.values())  # new steps get copied shapes
         else:
             group, position = self._group(item.components, config, shapes=True)
             draw_anywhere(self.viewer, group, position, item.shapes)
