@@ -177,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     shot.add_argument("viewer")
     shot.add_argument("path", type=Path)
     shot.add_argument(
-        "--window", help="the window to grab, by title or part of it (default: the current one)"
+        "--window",
+        help="Fiji/recorder: the window to grab, by title or part of it (default: the current "
+        "one); napari: 'main' for the whole window with sliders and layer list (default: canvas)",
     )
     restart = sub.add_parser(
         "restart", help="start a viewer again (after its window was closed, or it failed)"

@@ -52,16 +52,21 @@ class HubHandle:
         self._conn.control("clear")
 
     def screenshot(
-        self, viewer: str, path: str | Path, components: dict[str, Any] | None = None
+        self,
+        viewer: str,
+        path: str | Path,
+        components: dict[str, Any] | None = None,
+        window: str | None = None,
     ) -> Path:
-        """PNG of what ``viewer`` shows, after moving to ``components`` if given."""
-        reply = self._conn.control(
-            "screenshot",
-            timeout_s=60.0,
-            viewer=viewer,
-            path=str(Path(path).absolute()),
-            components=components,
-        )
+        """PNG of what ``viewer`` shows, after moving to ``components`` if given.
+
+        ``window``: which window (Fiji, recorder: by title; napari: ``"main"`` for the whole
+        window instead of the canvas).
+        """
+        args: dict[str, Any] = {"path": str(Path(path).absolute()), "components": components}
+        if window is not None:
+            args["window"] = window
+        reply = self._conn.control("screenshot", timeout_s=60.0, viewer=viewer, **args)
         return Path(reply["path"])
 
     def inspect(self, viewer: str, **query: Any) -> dict[str, Any]:
