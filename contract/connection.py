@@ -22,7 +22,7 @@ from contract.protocol import decode_header, encode_header
 
 
 class HubError(RuntimeError):
-    """The hub refused a request; ``code`` and ``field`` say why (see hub.protocol)."""
+    """The hub refused a request; ``code`` and ``field`` say why (see contract.protocol)."""
 
     def __init__(self, message: str, code: str | None = None, field: str | None = None) -> None:
         super().__init__(message)
