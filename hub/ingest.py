@@ -25,16 +25,12 @@ from typing import Any
 import numpy as np
 
 from contract import shm
+from contract.items import array_nbytes, declared_components, item_key, item_nbytes, items_of
 from contract.protocol import (
     ErrorCode,
     Limits,
     ProtocolError,
-    array_nbytes,
-    declared_components,
     encode_header,
-    item_key,
-    item_nbytes,
-    items_of,
     reply_error,
     reply_ok,
 )

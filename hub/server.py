@@ -28,6 +28,7 @@ from typing import Any
 import zmq
 
 from contract import defaults, shm
+from contract.items import item_nbytes
 from contract.keys import SecurityError, ensure_keys, keys_dir_for
 from contract.protocol import (
     DEFAULT_LIMITS,
@@ -39,7 +40,6 @@ from contract.protocol import (
     check_req,
     decode_header,
     encode_header,
-    item_nbytes,
 )
 from hub.controls import Controls
 from hub.endpoints import bind_tcp

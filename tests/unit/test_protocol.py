@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from contract.items import items_of
 from contract.protocol import (
     DEFAULT_LIMITS,
     STANDARD_COMPONENTS,
@@ -11,7 +12,6 @@ from contract.protocol import (
     ProtocolError,
     decode_header,
     encode_header,
-    items_of,
 )
 
 KNOWN = set(STANDARD_COMPONENTS)
