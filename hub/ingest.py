@@ -234,8 +234,9 @@ class Ingest:
             header.setdefault("components", {})
             if segment:
                 header["segment"] = segment
-            pixels = item_nbytes(item) if segment else 0
-            nbytes = item_nbytes(item) + len(encode_header(header))
+            cost = item_nbytes(item)
+            pixels = cost if segment else 0
+            nbytes = cost + len(encode_header(header))
             key = item_key(item)
             logged = self.scene.append(header, segment, nbytes, key, pixels)
             if self.store is not None:  # journaled before the reply: a crash loses nothing

@@ -318,15 +318,12 @@ class Hub:
 
     def restart_viewer(self, name: str) -> None:
         """Start a viewer process again (closed, failed or running): it gets the whole scene."""
-        if not self.supervisor.viewers[name].supervised:
-            raise ProtocolError(
-                ErrorCode.BAD_FIELD,
-                f"restart: viewer {name} was not started by the hub; restart it where it runs",
-                "args.viewer",
-            )
+        try:
+            self.supervisor.restart(name)  # the supervisor owns who may be restarted
+        except ValueError as exc:
+            raise ProtocolError(ErrorCode.BAD_FIELD, f"restart: {exc}", "args.viewer") from None
         self.fanout.send(name, {"kind": "shutdown"})
         self.fanout.forget(name)
-        self.supervisor.restart(name)
 
     def status(self) -> dict[str, Any]:
         viewers = {}

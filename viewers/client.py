@@ -258,27 +258,24 @@ class ViewerClient:
         dtype, shape = np.dtype(header["dtype"]), tuple(header["shape"])
         count = math.prod(shape)
         nbytes = count * dtype.itemsize
+        mapping = None
         try:
             mapping = shm.open_readonly(header.get("segment") or "", nbytes)
+            item.array = np.frombuffer(mapping, dtype=dtype, count=count).reshape(shape)
         except shm.SegmentError:
             if "cold" not in header:
                 raise
             # The hub keeps this plane on disk only (its budget is full): read it from there.
             item.array = read_cold(header["cold"], shape, dtype)
-            try:
-                self.viewer.show(item)
-            finally:
-                item.array = None
-            return
         try:
-            item.array = np.frombuffer(mapping, dtype=dtype, count=count).reshape(shape)
             self.viewer.show(item)
         finally:
             item.array = None
-            try:
-                mapping.close()
-            except BufferError:
-                log.debug("viewer kept a view of item %s; the mapping closes with it", index)
+            if mapping is not None:
+                try:
+                    mapping.close()
+                except BufferError:
+                    log.debug("viewer kept a view of item %s; the mapping closes with it", index)
 
     def _screenshot(self, path: Any, window: Any = None) -> Path:
         """Render into a private folder, then deliver under :mod:`viewers.safe_files` rules.

@@ -125,7 +125,6 @@ class SceneStore:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
             self._thread.start()
-        return None
 
     def finish_recovery(self) -> None:
         """The recovered items are journaled again: the previous journal can go."""
