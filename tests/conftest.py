@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -42,6 +43,26 @@ def wait_for(predicate: Callable[[], Any], timeout_s: float = 30.0, what: str = 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s} s waiting for {what or predicate}")
         time.sleep(0.05)
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now, for tests that restart a hub on the same port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+#: Lines a user saw on every start and could do nothing about (issue #17): none may come back.
+KNOWN_NOISE = (
+    "Fetching zulu",
+    "Using system Java",
+    "OpenGL_accelerate",
+    "XDG_RUNTIME_DIR",
+    "qt.qpa.theme",
+    "System theme detection",
+    "QStandardPaths",
+    "Traceback",
+)
 
 
 def hub_segments(pid: int) -> list[str]:

@@ -13,21 +13,11 @@ import numpy as np
 import pytest
 
 from backends import StreamingBackend
+from tests.conftest import KNOWN_NOISE
 
 pytestmark = pytest.mark.e2e
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-#: What every start printed before (issue #17), none of which a user can act on.
-KNOWN_NOISE = (
-    "Fetching zulu",
-    "Using system Java",
-    "OpenGL_accelerate",
-    "XDG_RUNTIME_DIR",
-    "qt.qpa.theme",
-    "System theme detection",
-    "QStandardPaths",
-    "Traceback",
-)
 
 
 def test_napari_and_fiji_start_quietly_and_a_burst_is_not_called_hung(

@@ -4,7 +4,6 @@ and on screen instead of the host application's stdout."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 
@@ -12,20 +11,17 @@ import pytest
 
 from hub.launcher import HubLauncher
 from hub.qt import HubPanel
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.e2e
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_panel_shows_endpoint_restarts_viewers_follows_states_and_keeps_logs_off_stdout(
     qtbot, tmp_path, capfd
 ):
-    port = _free_port()
+    port = free_port()
     launcher = HubLauncher(
         port=port,
         log_file=tmp_path / "hub.log",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import zmq
 
 from contract.keys import client_curve, keys_dir_for
@@ -33,3 +34,21 @@ class RawClient:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def image_header(**overrides: object) -> dict:
+    """A valid 4x4 uint16 image header carried in frame 1; ``None`` drops a field."""
+    item = {
+        "kind": "image",
+        "req": 1,
+        "components": {"channel": 1},
+        "dtype": "uint16",
+        "shape": [4, 4],
+        "frame": 1,
+    }
+    item.update(overrides)
+    return {k: v for k, v in item.items() if v is not None}
+
+
+#: The pixels ``image_header()`` describes.
+PIXELS = np.zeros((4, 4), np.uint16).tobytes()

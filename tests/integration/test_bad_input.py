@@ -15,23 +15,7 @@ from contract import shm
 from contract.connection import HubConnection
 from hub import HubError
 from tests.conftest import read_received
-from tests.helpers.raw import RawClient
-
-
-def _image(**overrides):
-    item = {
-        "kind": "image",
-        "req": 1,
-        "components": {"channel": 1},
-        "dtype": "uint16",
-        "shape": [4, 4],
-        "frame": 1,
-    }
-    item.update(overrides)
-    return {k: v for k, v in item.items() if v is not None}
-
-
-PIXELS = np.zeros((4, 4), np.uint16).tobytes()
+from tests.helpers.raw import PIXELS, RawClient, image_header
 
 
 def _segment(name: str, size: int) -> str:
@@ -43,33 +27,41 @@ BAD_MESSAGES = {
     "malformed_json": ([b"{not json"], "malformed", None),
     "not_an_object": ([b"[1, 2]"], "malformed", None),
     "unknown_kind": ([json.dumps({"kind": "movie", "req": 1}).encode()], "unknown_kind", "kind"),
-    "missing_dtype": ([json.dumps(_image(dtype=None)).encode(), PIXELS], "missing_field", "dtype"),
+    "missing_dtype": (
+        [json.dumps(image_header(dtype=None)).encode(), PIXELS],
+        "missing_field",
+        "dtype",
+    ),
     "dtype_not_allowed": (
-        [json.dumps(_image(dtype="object")).encode(), PIXELS],
+        [json.dumps(image_header(dtype="object")).encode(), PIXELS],
         "bad_dtype",
         "dtype",
     ),
     "complex_dtype": (
-        [json.dumps(_image(dtype="complex64")).encode(), PIXELS],
+        [json.dumps(image_header(dtype="complex64")).encode(), PIXELS],
         "bad_dtype",
         "dtype",
     ),
     "shape_size_mismatch": (
-        [json.dumps(_image(shape=[8, 8])).encode(), PIXELS],
+        [json.dumps(image_header(shape=[8, 8])).encode(), PIXELS],
         "size_mismatch",
         "frame",
     ),
-    "negative_shape": ([json.dumps(_image(shape=[-4, 4])).encode(), PIXELS], "bad_field", "shape"),
-    "missing_frame": ([json.dumps(_image()).encode()], "bad_field", "frame"),
+    "negative_shape": (
+        [json.dumps(image_header(shape=[-4, 4])).encode(), PIXELS],
+        "bad_field",
+        "shape",
+    ),
+    "missing_frame": ([json.dumps(image_header()).encode()], "bad_field", "frame"),
     "unknown_component": (
-        [json.dumps(_image(components={"plate_row": 3})).encode(), PIXELS],
+        [json.dumps(image_header(components={"plate_row": 3})).encode(), PIXELS],
         "unknown_component",
         "components.plate_row",
     ),
     "unknown_mode": (
         [
             json.dumps(
-                _image(display_config={"component_modes": {"channel": "Hologram mode!"}})
+                image_header(display_config={"component_modes": {"channel": "Hologram mode!"}})
             ).encode(),
             PIXELS,
         ],
@@ -131,14 +123,14 @@ def test_each_bad_message_is_refused_with_a_named_error_and_counted(hub, tmp_pat
         ("../../etc/passwd", "bad_field"),
         ("psm_12345", "bad_field"),
     ):
-        reply = raw.send(json.dumps(_image(frame=None, shm=shm_name)).encode())
+        reply = raw.send(json.dumps(image_header(frame=None, shm=shm_name)).encode())
         assert (reply["ok"], reply["code"], reply["field"]) == (False, code, "shm"), shm_name
         codes[code] = codes.get(code, 0) + 1
     shm.unlink(small)
 
     # oversized message (cap set to 1 MiB for this hub)
     big = np.zeros((1024, 1024), np.uint16)
-    reply = raw.send(json.dumps(_image(shape=[1024, 1024])).encode(), big.tobytes())
+    reply = raw.send(json.dumps(image_header(shape=[1024, 1024])).encode(), big.tobytes())
     assert reply["code"] == "too_large"
     codes["too_large"] = 1
 

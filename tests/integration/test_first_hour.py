@@ -13,24 +13,7 @@ import time
 import numpy as np
 
 from backends import StreamingBackend
-from tests.conftest import wait_for
-
-#: Lines a user saw on every start and could do nothing about (issue #17).
-KNOWN_NOISE = (
-    "Fetching zulu",
-    "OpenGL_accelerate",
-    "XDG_RUNTIME_DIR",
-    "qt.qpa.theme",
-    "System theme detection",
-    "QStandardPaths",
-    "Traceback",
-)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.conftest import KNOWN_NOISE, free_port, wait_for
 
 
 def _hub(*args: str, timeout: float = 30) -> tuple[subprocess.CompletedProcess, float]:
@@ -42,7 +25,7 @@ def _hub(*args: str, timeout: float = 30) -> tuple[subprocess.CompletedProcess, 
 
 
 def test_commands_without_a_hub_fail_within_a_second_or_two_and_say_how_to_start_one(tmp_path):
-    port = str(_free_port())
+    port = str(free_port())
     for args in (
         ["status", "--port", port],
         ["screenshot", "napari", str(tmp_path / "x.png"), "--port", port],
@@ -57,7 +40,7 @@ def test_commands_without_a_hub_fail_within_a_second_or_two_and_say_how_to_start
 
 
 def test_status_json_without_a_hub_is_still_json():
-    out, took = _hub("status", "--json", "--port", str(_free_port()))
+    out, took = _hub("status", "--json", "--port", str(free_port()))
     assert out.returncode == 2 and took < 2.0
     answer = json.loads(out.stdout)
     assert answer["ok"] is False and "no hub is running" in answer["error"]
@@ -81,7 +64,7 @@ def test_python_dash_m_hub_and_plain_help():
 
 
 def test_a_bare_hub_says_what_it_runs_and_where(tmp_path):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "hub", "--port", str(port)],
         stderr=subprocess.PIPE,
@@ -103,7 +86,7 @@ def test_a_bare_hub_says_what_it_runs_and_where(tmp_path):
 
 
 def test_the_recorder_folder_is_absolute_and_printed(tmp_path):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "hub", "--port", str(port), "--viewers", "recorder"],
         stderr=subprocess.PIPE,
@@ -178,7 +161,7 @@ def test_fiji_without_a_display_runs_headless_and_status_says_so(start_hub, tmp_
 
 def test_verbose_passes_on_to_viewers(tmp_path):
     env = {**os.environ}
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "hub", "-v", "--port", str(port), "--viewers", "recorder"],
         stderr=subprocess.PIPE,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 
 import numpy as np
@@ -15,26 +14,10 @@ import pytest
 
 from backends import StreamingBackend
 from contract import shm
-from tests.conftest import thirdparty_env, wait_for
-from tests.helpers.raw import RawClient, dealer
+from tests.conftest import free_port, thirdparty_env, wait_for
+from tests.helpers.raw import PIXELS, RawClient, dealer, image_header
 
 NOBODY_UID = 65534
-
-
-def _image(**overrides: object) -> dict:
-    item = {
-        "kind": "image",
-        "req": 1,
-        "components": {"channel": 1},
-        "dtype": "uint16",
-        "shape": [4, 4],
-        "frame": 1,
-    }
-    item.update(overrides)
-    return {k: v for k, v in item.items() if v is not None}
-
-
-PIXELS = np.zeros((4, 4), np.uint16).tobytes()
 
 
 @pytest.fixture
@@ -57,10 +40,14 @@ def test_numbers_that_overflow_and_deep_nesting_are_refused_and_the_hub_keeps_se
     deep = "[" * 985 + "]" * 985
     cases = {
         "inf request id": b'{"kind":"control","verb":"ping","req":1e400}',
-        "inf in meta": json.dumps(_image(meta={"x": 1})).replace('"x": 1', '"x": 1e400').encode(),
+        "inf in meta": json.dumps(image_header(meta={"x": 1}))
+        .replace('"x": 1', '"x": 1e400')
+        .encode(),
         "huge int": b'{"kind":"control","verb":"ping","req":123456789012345678901234567890}',
-        "deep meta": json.dumps(_image()).replace('"req": 1', f'"req": 1, "meta": {{"a": {deep}}}'),
-        "deep display config": json.dumps(_image()).replace(
+        "deep meta": json.dumps(image_header()).replace(
+            '"req": 1', f'"req": 1, "meta": {{"a": {deep}}}'
+        ),
+        "deep display config": json.dumps(image_header()).replace(
             '"req": 1', f'"req": 1, "display_config": {{"x": {deep}}}'
         ),
         "nested request id": b'{"kind":"control","verb":"ping","req":{"a":[1]}}',
@@ -93,7 +80,7 @@ def test_a_fifo_under_a_segment_name_is_refused_without_blocking_the_hub(hub):
     try:
         raw = RawClient(hub.ingest)
         start = time.monotonic()
-        reply = raw.send(json.dumps(_image(frame=None, shm=name)).encode(), timeout_ms=5000)
+        reply = raw.send(json.dumps(image_header(frame=None, shm=name)).encode(), timeout_ms=5000)
         assert time.monotonic() - start < 2.0
         assert (reply["ok"], reply["code"]) == (False, "missing_segment")
         assert "not a regular file" in reply["error"]
@@ -112,7 +99,7 @@ def test_a_segment_of_another_user_is_refused(hub):
     os.chown(shm.SHM_DIR / name, NOBODY_UID, NOBODY_UID)
     try:
         raw = RawClient(hub.ingest)
-        reply = raw.send(json.dumps(_image(frame=None, shm=name)).encode())
+        reply = raw.send(json.dumps(image_header(frame=None, shm=name)).encode())
         assert (reply["ok"], reply["code"]) == (False, "missing_segment")
         assert f"uid {NOBODY_UID}" in reply["error"]
         assert (shm.SHM_DIR / name).exists()  # refused, not taken
@@ -129,7 +116,7 @@ def test_an_oversize_segment_declared_small_is_not_adopted(hub):
     try:
         raw = RawClient(hub.ingest)
         reply = raw.send(
-            json.dumps(_image(frame=None, shm=name, shape=[1, 1], dtype="uint8")).encode()
+            json.dumps(image_header(frame=None, shm=name, shape=[1, 1], dtype="uint8")).encode()
         )
         assert (reply["ok"], reply["code"]) == (False, "size_mismatch")
         raw.close()
@@ -143,7 +130,7 @@ def test_the_budget_counts_headers_long_names_and_masks_and_caps_waiting_request
     hub = start_hub(viewers=(), memory_budget=1024 * 1024)
     raw = RawClient(hub.ingest)
     # A path is a name, not a payload.
-    reply = raw.send(json.dumps(_image(path="x" * 6_000_000)).encode(), PIXELS)
+    reply = raw.send(json.dumps(image_header(path="x" * 6_000_000)).encode(), PIXELS)
     assert (reply["ok"], reply["code"], reply["field"]) == (False, "too_large", "path")
     # A mask box the size of four 16384^2 planes in a few hundred bytes of JSON.
     mask = {"kind": "mask", "mask": {"origin": [0, 0], "shape": [16384, 16384], "runs": [0, 1]}}
@@ -160,7 +147,7 @@ def test_the_budget_counts_headers_long_names_and_masks_and_caps_waiting_request
     z = iter(range(10**6))  # distinct planes (the same plane twice is one item)
 
     def distinct(**fields: object) -> bytes:
-        return json.dumps(_image(shape=[64, 64], components={"z_index": next(z)}, **fields))
+        return json.dumps(image_header(shape=[64, 64], components={"z_index": next(z)}, **fields))
 
     while True:  # until a request waits for memory (no reply)
         raw.sock.send_multipart([distinct().encode(), plane.tobytes()])
@@ -168,9 +155,7 @@ def test_the_budget_counts_headers_long_names_and_masks_and_caps_waiting_request
             break
         assert json.loads(raw.sock.recv())["ok"]
     for i in range(100):
-        raw.sock.send_multipart(
-            [distinct(req=1000 + i).encode(), plane.tobytes()]
-        )
+        raw.sock.send_multipart([distinct(req=1000 + i).encode(), plane.tobytes()])
     deadline = time.monotonic() + 10
     refused = []
     while len(refused) < 68 and time.monotonic() < deadline:
@@ -188,7 +173,7 @@ def test_openhcs_segment_names_are_refused_on_the_native_port_and_left_alone(hub
     shm.create(name, len(PIXELS)).close()
     try:
         raw = RawClient(hub.ingest)
-        reply = raw.send(json.dumps(_image(frame=None, shm=name)).encode())
+        reply = raw.send(json.dumps(image_header(frame=None, shm=name)).encode())
         assert (reply["ok"], reply["code"]) == (False, "bad_field")
         raw.close()
         time.sleep(0.5)
@@ -197,14 +182,8 @@ def test_openhcs_segment_names_are_refused_on_the_native_port_and_left_alone(hub
         shm.unlink(name)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_a_running_producer_reconnects_to_a_restarted_hub(start_hub):
-    port = _free_port()
+    port = free_port()
     first = start_hub(viewers=(), port=port)
     backend = StreamingBackend(hub=first, timeout_s=20)
     backend.save(np.ones((16, 16), np.uint16), "", channel=1)
@@ -253,9 +232,7 @@ def test_an_item_that_kills_or_freezes_a_viewer_is_skipped_after_two_restarts(
     assert sorted(set(indices)) == [0, 1, 2, 3, 4, 5]
 
 
-def test_screenshot_never_follows_overwrites_or_writes_into_a_folder_of_another_user(
-    hub, tmp_path
-):
+def test_screenshot_never_follows_overwrites_or_writes_into_a_folder_of_another_user(hub, tmp_path):
     from contract.connection import HubConnection
     from hub import HubError
 

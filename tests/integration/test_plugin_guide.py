@@ -8,7 +8,6 @@ that venv's Python finds the plugin, which is the trap the guide's run step avoi
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 
 from backends import StreamingBackend
 from hub import connect
+from tests.conftest import free_port
 from tests.helpers.venvs import make_venv
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "plugins.md"
@@ -27,10 +27,6 @@ def _blocks(language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", GUIDE.read_text(), re.S)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +69,7 @@ def test_the_guides_run_step_finds_the_plugin_in_its_venv(guide_venv):
 
 
 def test_the_guides_viewer_runs_and_answers_screenshots(guide_venv, tmp_path):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [str(guide_venv), "-m", "hub", "--viewers", "myviewer", "--port", str(port)],
         cwd=tmp_path,

@@ -12,7 +12,7 @@ import pytest
 
 from backends import StreamingBackend
 from contract import shm
-from tests.conftest import hub_segments, read_received, wait_for
+from tests.conftest import free_port, hub_segments, read_received, wait_for
 
 PLANE = (512, 1024)  # 1 MiB of uint16
 
@@ -103,7 +103,7 @@ def test_an_ome_zarr_reader_opens_the_store_while_it_streams(start_hub, tmp_path
 
 def test_a_hub_killed_mid_stream_comes_back_with_every_accepted_item(start_hub, tmp_path):
     store = tmp_path / "s"
-    port = _free_port()
+    port = free_port()
     first = start_hub((), port=port, extra_args=["--store", str(store)])
     accepted = []
     with StreamingBackend(hub=first, timeout_s=30) as backend:
@@ -147,9 +147,3 @@ def test_a_full_disk_is_a_clear_refusal_naming_the_store(start_hub, tmp_path):
         subprocess.run(["umount", "-l", str(small)], check=False)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
