@@ -1,0 +1,106 @@
+"""The lazy napari layer data: reads only what is asked, bounded cache, gone planes blank."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from viewers.napari.lazy import LazyStack, MemoryPlane, PlaneCache
+
+
+class PlaneGoneError(LookupError):
+    """Stand-in with contract.planes' name (the stack recognises it by name)."""
+
+
+class CountingRef:
+    """A plane reference that counts reads and can be made unreadable."""
+
+    def __init__(self, plane: np.ndarray) -> None:
+        self.plane = plane
+        self.shape = plane.shape
+        self.dtype = plane.dtype
+        self.reads = 0
+        self.gone = False
+
+    def read(self) -> np.ndarray:
+        if self.gone:
+            raise PlaneGoneError("evicted")
+        self.reads += 1
+        return self.plane.copy()
+
+    def read_sampled(self, step: int) -> np.ndarray:
+        return self.plane[::step, ::step].copy()
+
+
+def plane(value: int, shape=(4, 6)) -> np.ndarray:
+    return np.full(shape, value, np.uint16)
+
+
+def test_shape_grows_with_positions_and_unarrived_planes_are_zeros():
+    stack = LazyStack(2, (4, 6), np.uint16, PlaneCache())
+    assert stack.shape == (0, 0, 4, 6)
+    assert stack.set((2, 0), CountingRef(plane(7))) is True
+    assert stack.set((1, 0), CountingRef(plane(5))) is False
+    assert stack.shape == (3, 1, 4, 6) and stack.ndim == 4 and stack.size == 3 * 24
+    assert stack[2, 0].max() == 7 and stack[1, 0, 0, 0] == 5
+    assert stack[0, 0].max() == 0  # not arrived yet
+    assert stack[-1, 0, 3, 5] == 7
+    whole = np.asarray(stack)
+    assert whole.shape == (3, 1, 4, 6) and [int(whole[i, 0, 0, 0]) for i in range(3)] == [0, 5, 7]
+    assert stack[1:, 0, :2].shape == (2, 2, 6) and stack[..., 0].shape == (3, 1, 4)
+    with pytest.raises(IndexError):
+        stack[3, 0]
+
+
+def test_only_the_planes_asked_for_are_read_and_the_cache_is_bounded():
+    shape = (8, 8)
+    one = plane(1, shape).nbytes
+    cache = PlaneCache(limit=3 * one)
+    stack = LazyStack(1, shape, np.uint16, cache)
+    refs = [CountingRef(plane(i, shape)) for i in range(10)]
+    for i, ref in enumerate(refs):
+        stack.set((i,), ref)
+    assert sum(r.reads for r in refs) == 0  # arriving costs no read
+    for _ in range(3):
+        assert stack[4].max() == 4
+    assert refs[4].reads == 1  # read once, then from the cache
+    for i in range(10):
+        stack[i]
+    assert cache.bytes <= 3 * one and len(cache) == 3
+    assert not stack[9].flags.writeable  # napari and the cache share the array
+
+
+def test_a_replaced_plane_is_read_again_and_smaller_planes_are_padded():
+    stack = LazyStack(1, (4, 6), np.uint16, PlaneCache())
+    stack.set((0,), CountingRef(plane(3)))
+    assert stack[0].max() == 3
+    stack.set((0,), CountingRef(plane(9, (2, 3))))  # compaction: same position, new item
+    assert stack[0].max() == 9 and stack[0][2:, :].max() == 0 and stack[0][:, 3:].max() == 0
+    assert stack.set((1,), CountingRef(plane(1, (5, 6)))) is True  # pad_to_max grows y
+    assert stack.shape == (2, 5, 6) and stack[0].shape == (5, 6)
+
+
+def test_a_gone_plane_reads_blank_until_it_is_relocated():
+    stack = LazyStack(1, (4, 6), np.uint16, PlaneCache())
+    ref = CountingRef(plane(8))
+    ref.gone = True
+    stack.set((0,), ref)
+    assert stack[0].max() == 0 and stack.failed == {(0,)}
+    ref.gone = False  # the client updated the reference in place (now cold)
+    assert stack.retry_failed() is True and not stack.failed
+    assert stack[0].max() == 8
+
+
+def test_memory_planes_keep_their_own_copy():
+    source = plane(4)
+    ref = MemoryPlane(source)
+    source[:] = 0
+    assert ref.read().max() == 4 and ref.read_sampled(2).shape == (2, 3)
+
+
+def test_a_plain_2d_layer():
+    stack = LazyStack(0, (4, 6), np.float32, PlaneCache())
+    assert stack.shape == (4, 6)
+    stack.set((), CountingRef(plane(2)))
+    assert stack[1:3].shape == (2, 6) and stack.dtype == np.float32
+    assert np.asarray(stack).dtype == np.float32 and np.asarray(stack).max() == 2

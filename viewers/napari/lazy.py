@@ -1,0 +1,255 @@
+"""Lazy napari image data: an array-like over where the planes live, not a copy of them.
+
+A plate is 1,000-10,000 planes of 2048² (8-80 GB); napari would run out of memory long before
+the end if every plane were copied into a private array. :class:`LazyStack` is what an image
+layer holds instead: a table from slider position to plane reference (a
+``contract.planes.PlaneRef``: a hub shared-memory segment while hot, the scene store's chunk
+file once cold), with the shape napari sees. ``__getitem__`` reads only the planes napari asks
+for, which are the ones in view; a small byte-bounded :class:`PlaneCache` (one per scene)
+keeps the planes read last, so moving a slider back and forth does not read again.
+
+Rules a reader of the pixels relies on:
+
+- a position no plane has arrived at reads as zeros (as the grown private array did);
+- a plane smaller than the layer (``pad_to_max``) is read top-left aligned, padded with zeros;
+- a plane whose hot segment was evicted before its cold reference arrived (``PlaneGoneError``)
+  reads as zeros and its position is remembered in ``failed``: the scene refreshes the layer
+  when the viewer client reports the plane relocated.
+
+Every array handed out is read-only: napari and the cache share it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Any, Protocol
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+#: Bytes of planes kept in this process for re-display (32 planes of 2048² uint16).
+DEFAULT_CACHE_BYTES = 256 * 1024**2
+
+Position = tuple[int, ...]
+
+
+class PlaneSource(Protocol):
+    """What a lazy layer needs of a plane reference (``contract.planes.PlaneRef`` is one)."""
+
+    shape: tuple[int, ...]
+    dtype: Any
+
+    def read(self) -> np.ndarray: ...
+
+    def read_sampled(self, step: int) -> np.ndarray: ...
+
+
+class MemoryPlane:
+    """A plane held in this process: the reference for items built without ``refs``.
+
+    In-process callers (the dock widget fed by a host application, benchmarks, tests) may
+    build an :class:`~viewers.base.Item` with an array only; the plane is then kept here, as
+    the private array used to. Items from the hub always come with references.
+    """
+
+    hot = True
+
+    def __init__(self, plane: np.ndarray) -> None:
+        self._plane = np.array(plane, copy=True)
+        self._plane.setflags(write=False)
+        self.shape = tuple(self._plane.shape)
+        self.dtype = self._plane.dtype
+
+    def read(self) -> np.ndarray:
+        return self._plane
+
+    def read_sampled(self, step: int) -> np.ndarray:
+        return self._plane[::step, ::step]
+
+
+class PlaneCache:
+    """Least-recently-read planes, at most ``limit`` bytes in all (shared by a scene's layers)."""
+
+    def __init__(self, limit: int = DEFAULT_CACHE_BYTES) -> None:
+        self.limit = limit
+        self.bytes = 0
+        self._planes: OrderedDict[Hashable, np.ndarray] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._planes)
+
+    def get(self, key: Hashable) -> np.ndarray | None:
+        plane = self._planes.get(key)
+        if plane is not None:
+            self._planes.move_to_end(key)
+        return plane
+
+    def put(self, key: Hashable, plane: np.ndarray) -> None:
+        self.drop(key)
+        if plane.nbytes > self.limit:
+            return
+        self._planes[key] = plane
+        self.bytes += plane.nbytes
+        while self.bytes > self.limit:
+            _, old = self._planes.popitem(last=False)
+            self.bytes -= old.nbytes
+
+    def drop(self, key: Hashable) -> None:
+        old = self._planes.pop(key, None)
+        if old is not None:
+            self.bytes -= old.nbytes
+
+    def clear(self) -> None:
+        self._planes.clear()
+        self.bytes = 0
+
+    def stats(self) -> dict[str, int]:
+        return {"bytes": self.bytes, "planes": len(self._planes), "limit": self.limit}
+
+
+class LazyStack:
+    """Array-like of shape (*stack axes, y, x) whose planes are read on demand.
+
+    ``shape`` grows as planes arrive at new positions or larger planes come (the layer is then
+    handed the same object again, so napari re-reads its shape); nothing is ever copied into
+    it. napari reads it as ``data[i, j, ..., :, :]`` for the plane in view.
+    """
+
+    _ids = itertools.count()
+
+    def __init__(
+        self, n_stack: int, plane_shape: tuple[int, ...], dtype: Any, cache: PlaneCache
+    ) -> None:
+        self._shape: list[int] = [0] * n_stack + [int(n) for n in plane_shape]
+        self.dtype = np.dtype(dtype)
+        self.refs: dict[Position, PlaneSource] = {}
+        self.failed: set[Position] = set()
+        self.cache = cache
+        self._key = next(self._ids)
+
+    # ------------------------------------------------------------------ array protocol
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self._shape)
+
+    @property
+    def ndim(self) -> int:
+        return len(self._shape)
+
+    @property
+    def n_stack(self) -> int:
+        return len(self._shape) - 2
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self._shape, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return self._shape[0]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        basic = self._expand(key)
+        if basic is None:  # fancy indexing: rare (no napari path uses it); read it whole
+            log.debug("lazy layer indexed with %r: reading it whole", key)
+            return np.asarray(self)[key]
+        lead, tail = basic[: self.n_stack], basic[self.n_stack :]
+        axes = []
+        for k, n in zip(lead, self._shape):
+            if isinstance(k, slice):
+                axes.append(range(*k.indices(n)))
+            else:
+                i = int(k) + n if int(k) < 0 else int(k)
+                if not 0 <= i < n:
+                    raise IndexError(f"index {k} is out of bounds for an axis of size {n}")
+                axes.append(i)
+        if all(isinstance(a, int) for a in axes):
+            return self.plane(tuple(axes))[tail]  # type: ignore[arg-type]
+        ranges = [a if isinstance(a, range) else (a,) for a in axes]
+        sliced = [len(a) for a in axes if isinstance(a, range)]
+        tail_shape = np.empty(self._shape[-2:], dtype=np.bool_)[tail].shape
+        out = np.zeros((*sliced, *tail_shape), dtype=self.dtype)
+        for n, position in enumerate(itertools.product(*ranges)):
+            index = np.unravel_index(n, sliced) if sliced else ()
+            out[index] = self.plane(position)[tail]
+        return out
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        whole = self[(slice(None),) * self.ndim] if self.n_stack else self.plane(())
+        return whole if dtype is None else whole.astype(dtype, copy=False)
+
+    def _expand(self, key: Any) -> tuple[Any, ...] | None:
+        """``key`` as one int or slice per axis; None for keys that are not basic indexing."""
+        key = key if isinstance(key, tuple) else (key,)
+        if any(k is Ellipsis for k in key):
+            at = next(i for i, k in enumerate(key) if k is Ellipsis)
+            fill = (slice(None),) * (self.ndim - len(key) + 1)
+            key = key[:at] + fill + key[at + 1 :]
+        if not all(isinstance(k, slice | int | np.integer) for k in key) or len(key) > self.ndim:
+            return None
+        return key + (slice(None),) * (self.ndim - len(key))
+
+    # ------------------------------------------------------------------ planes
+
+    def set(self, position: Position, ref: PlaneSource) -> bool:
+        """Put ``ref`` at ``position`` (replacing what was there); True if ``shape`` grew."""
+        self.refs[position] = ref
+        self.failed.discard(position)
+        self.cache.drop((self._key, position))
+        needed = [max(i + 1, n) for i, n in zip(position, self._shape)] + [
+            max(int(p), n) for p, n in zip(ref.shape[-2:], self._shape[-2:])
+        ]
+        if needed == self._shape:
+            return False
+        if needed[-2:] != self._shape[-2:]:  # padding changes: drop this layer's read planes
+            for pos in self.refs:
+                self.cache.drop((self._key, pos))
+        self._shape = needed
+        return True
+
+    def plane(self, position: Position) -> np.ndarray:
+        """The plane at ``position`` as napari shows it (read-only; zeros if none is readable)."""
+        ref = self.refs.get(position)
+        if ref is None:
+            return self._zeros()
+        key = (self._key, position)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
+        try:
+            plane = np.asarray(ref.read())
+        except Exception as exc:  # PlaneGoneError, or a file the store is still writing
+            if type(exc).__name__ != "PlaneGoneError":
+                log.warning("plane at %s could not be read: %s", position, exc)
+            self.failed.add(position)
+            return self._zeros()
+        plane = self._fit(plane)
+        self.cache.put(key, plane)
+        return plane
+
+    def _fit(self, plane: np.ndarray) -> np.ndarray:
+        """``plane`` in the layer's dtype and shape (top-left aligned), read-only."""
+        height, width = self._shape[-2:]
+        if plane.shape != (height, width):
+            padded = np.zeros((height, width), dtype=self.dtype)
+            padded[: plane.shape[0], : plane.shape[1]] = plane[:height, :width]
+            plane = padded
+        elif plane.dtype != self.dtype:
+            plane = plane.astype(self.dtype)
+        plane.setflags(write=False)
+        return plane
+
+    def _zeros(self) -> np.ndarray:
+        zeros = np.zeros(self._shape[-2:], dtype=self.dtype)
+        zeros.setflags(write=False)
+        return zeros
+
+    def retry_failed(self) -> bool:
+        """Forget failed reads (their planes were relocated); True if there were any."""
+        had = bool(self.failed)
+        self.failed.clear()
+        return had
