@@ -135,15 +135,19 @@ class SceneLog:
             self.display_config = header["display_config"]
         return item
 
-    def mark_persisted(self, index: int, cold: dict[str, Any]) -> None:
-        """Item ``index`` is on disk: viewers may read it from there, and it may be evicted."""
+    def mark_persisted(self, index: int, cold: dict[str, Any]) -> bool:
+        """Item ``index`` is on disk: viewers may read it from there, and it may be evicted.
+
+        False for an item already replaced or cleared (nobody needs to hear where it went).
+        """
         item = self.items[index] if index < len(self.items) else None
         if item is None or item.superseded:
-            return
+            return False
         item.header = {**item.header, "cold": cold}
         item._wire = None
         if item.segment:
             self._evictable.append(index)
+        return True
 
     def make_room(self, nbytes: int) -> bool:
         """Evict on-disk items' segments, oldest first, until ``nbytes`` more fit; True if so.

@@ -177,9 +177,7 @@ class Hub:
             while self.running:
                 for sock, _ in poller.poll(timeout=50):
                     _drain(sock, handlers[sock])
-                for done in self.store.persisted():
-                    if done.cold is not None and done.scene == self.scene.scene_id:
-                        self.scene.mark_persisted(done.index, done.cold)
+                self._on_persisted()
                 self.fanout.pump()
                 if self.openhcs is not None:
                     self.openhcs.send_acks()
@@ -189,6 +187,21 @@ class Hub:
                     next_housekeeping = now + HOUSEKEEPING_S
         finally:
             self._shutdown()
+
+    def _on_persisted(self) -> None:
+        """Items the store wrote: mark them evictable and tell viewers where they now live.
+
+        Viewers that keep plane references instead of pixels (napari, Fiji) re-point them at
+        the store before the hub drops the segment; one ``cold`` message per loop turn.
+        """
+        moved = []
+        for done in self.store.persisted():
+            if done.cold is None or done.scene != self.scene.scene_id:
+                continue
+            if self.scene.mark_persisted(done.index, done.cold):
+                moved.append([done.index, done.cold])
+        if moved:
+            self.fanout.broadcast({"kind": "cold", "scene": self.scene.scene_id, "refs": moved})
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         log.info("hub %d: signal %d, shutting down", self.pid, signum)

@@ -22,6 +22,7 @@ from contract.display_config import (
     DisplayConfig,
     DisplayConfigError,
 )
+from contract.planes import PlaneRef
 from contract.shapes import Shape
 
 __all__ = [
@@ -42,6 +43,9 @@ class Item:
 
     ``array`` is a read-only view of the hub's shared memory, valid only during
     :meth:`Viewer.show`; copy what you keep. ``index`` is the item's position in the scene log.
+    ``refs`` locate the same planes (one per 2-D plane, in the order of :meth:`planes`) and
+    stay valid after ``show``: a lazy viewer keeps them instead of pixels and reads a plane
+    when it comes into view (the hub moves planes to disk and the client updates the refs).
     """
 
     index: int
@@ -54,6 +58,7 @@ class Item:
     meta: dict[str, Any] = field(default_factory=dict)
     stack_component: str | None = None
     stack_values: list[ComponentValue] = field(default_factory=list)
+    refs: list[PlaneRef] = field(default_factory=list)
 
     def planes(self) -> Iterator[tuple[dict[str, ComponentValue], np.ndarray]]:
         """Yield (components, 2-D plane) for every plane of an image item.
@@ -116,6 +121,15 @@ class Viewer(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    def relocated(self, refs: list[PlaneRef]) -> None:
+        """Planes already shown moved from shared memory to the hub's disk store.
+
+        The refs were updated in place before this call; a viewer that keeps refs re-reads
+        any of them that failed (:class:`~contract.planes.PlaneGoneError`) or re-points what
+        it derived from their location (ImageJ ``FileInfo``). Eager viewers ignore it.
+        """
+        return None
 
     def status(self) -> dict[str, Any]:
         """Viewer-specific status, merged into ``hub status``."""

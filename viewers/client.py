@@ -30,6 +30,7 @@ from contract import defaults, shm
 from contract.cold import read_cold
 from contract.defaults import TOKEN_ENV
 from contract.keys import client_curve, keys_dir_for
+from contract.planes import PlaneRef, cold_planes, refs_for_header
 from contract.protocol import ProtocolError, decode_header, encode_header
 from contract.shapes import ShapeError, parse_shapes
 from viewers.base import DisplayConfig, Item, Viewer
@@ -67,6 +68,9 @@ class ViewerClient:
         self.last_error: str | None = None
         self.last_update: float | None = None
         self._configs: dict[str, DisplayConfig] = {}
+        #: the plane references handed to the viewer, by item index, for the current scene:
+        #: a ``cold`` message from the hub updates them in place (small: no pixels)
+        self._refs: dict[int, list[PlaneRef]] = {}
         self._next_heartbeat = 0.0
         self._acks: list[list[Any]] = []  # [index, error] shown since the last flush
         self._ack_scene: int | None = None
@@ -175,12 +179,16 @@ class ViewerClient:
         if kind == "items":
             for entry in body.get("items", []):
                 self._on_item(body.get("scene"), entry.get("index"), entry.get("item", {}))
+        elif kind == "cold":
+            self._on_cold(body)
         elif kind == "welcome":
             if self.scene is not None and body.get("scene") is not None:
                 self.viewer.clear()  # the hub replays the whole scene from the start
+                self._refs.clear()
             self.scene = body.get("scene")
         elif kind == "clear":
             self.scene = body.get("scene")
+            self._refs.clear()
             self.viewer.clear()
         elif kind == "control":
             self._on_control(body)
@@ -189,6 +197,27 @@ class ViewerClient:
             self.closed = True
         else:
             log.warning("unknown message kind from hub: %r", kind)
+
+    def _on_cold(self, body: dict[str, Any]) -> None:
+        """Planes the hub wrote to its store: point their refs there, then tell the viewer."""
+        if body.get("scene") != self.scene:
+            return
+        moved: list[PlaneRef] = []
+        for entry in body.get("refs") or []:
+            if not (isinstance(entry, list) and len(entry) == 2):
+                continue
+            refs = self._refs.get(entry[0]) if isinstance(entry[0], int) else None
+            colds = cold_planes(entry[1])
+            if refs is None or colds is None or len(colds) != len(refs):
+                continue
+            for ref, cold in zip(refs, colds):
+                ref.make_cold(cold)
+            moved.extend(refs)
+        if moved:
+            try:
+                self.viewer.relocated(moved)
+            except Exception as exc:  # the viewer's bug must not stop the connection
+                log.error("%s could not take relocated planes: %s", self.name, exc)
 
     def _flush_acks(self) -> None:
         """One ack message for everything shown in this poll (credits come back together)."""
@@ -256,6 +285,8 @@ class ViewerClient:
             self.viewer.show(item)
             return
         dtype, shape = np.dtype(header["dtype"]), tuple(header["shape"])
+        item.refs = refs_for_header(header)
+        self._refs[index] = item.refs
         count = math.prod(shape)
         nbytes = count * dtype.itemsize
         mapping = None
