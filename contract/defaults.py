@@ -26,5 +26,13 @@ CONTROL_TIMEOUT_S = 30.0
 #: How often a viewer heartbeats from its event loop.
 HEARTBEAT_INTERVAL_S = 0.5
 
+#: Viewers on another host (``hub attach``): items in flight (each a whole image on the
+#: wire), bytes of received planes kept in memory before the oldest spill to disk, and the
+#: link heartbeat that notices a dropped network in seconds instead of TCP's minutes.
+REMOTE_CREDITS = 4
+REMOTE_VIEWER_MEMORY = 2 * 1024**3
+LINK_HEARTBEAT_S = 1.0
+LINK_TIMEOUT_S = 3.0
+
 #: Environment variable that hands a hub-started viewer its session token.
 TOKEN_ENV = "VIEWERHUB_VIEWER_TOKEN"

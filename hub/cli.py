@@ -13,6 +13,7 @@ plugin), each in its own process.
   hub viewers                          installed viewer plugins
   hub demo [--headless]                stream a synthetic plate through a hub
   hub keys                             CURVE keys for a hub reachable from other hosts
+  hub attach VIEWER --hub tcp://H:7700 a viewer here for a hub on another host
 
 "python -m hub" is the same command for the Python it runs under (in a venv, it sees the
 plugins installed there). -v shows what the hub and its viewers do, -vv everything.
@@ -31,6 +32,7 @@ from pathlib import Path
 from contract import defaults
 from contract.connection import HubConnection, HubError
 from contract.protocol import Limits
+from hub import cli_attach
 from hub.cli_support import (
     format_status,
     openhcs_config,
@@ -54,6 +56,7 @@ COMMANDS = (
     "viewers",
     "demo",
     "keys",
+    "attach",
 )
 
 
@@ -166,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds before unlinking a sender segment the sender left behind",
     )
     serve.add_argument("--ready-file", type=Path, help=argparse.SUPPRESS)
+    cli_attach.add_serve_options(serve)
 
     status = sub.add_parser("status", help="show a running hub's state")
     _add_connection(status)
@@ -195,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument(
         "--dir", type=Path, default=None, help="key directory (default ~/.config/viewerhub/keys)"
     )
+    cli_attach.add_parser(sub)
     demo = sub.add_parser("demo", help="stream a synthetic plate through a hub")
     demo.add_argument(
         "--viewers", default="napari,fiji,recorder", help="comma-separated viewer plugins"
@@ -290,6 +295,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ready_file=args.ready_file,
         openhcs=compat,
         keys_dir=args.keys,
+        viewer_host=args.viewer_host,
         **store_options(args),
     )
     try:
@@ -411,6 +417,7 @@ COMMAND_FUNCS = {
     "viewers": cmd_viewers,
     "demo": cmd_demo,
     "keys": cmd_keys,
+    "attach": cli_attach.main,
 }
 
 if __name__ == "__main__":

@@ -1,4 +1,9 @@
-"""Binding sockets: TCP (IPv4 or IPv6) and IPC, with one clear error when an address is taken."""
+"""Binding sockets: TCP (IPv4 or IPv6) and IPC, with one clear error when an address is taken.
+
+A socket bound beyond loopback also gets ZeroMQ link heartbeats: a peer whose network
+vanished (a cable pulled, a VPN dropped) is noticed within :data:`LINK_TIMEOUT_S` instead of
+TCP's minutes, its session is dropped and the peer's reconnection starts a fresh one.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,11 @@ from pathlib import Path
 
 import zmq
 
+from contract import defaults
+
+#: Wildcard hosts: every interface, loopback included.
+WILDCARDS = ("0.0.0.0", "::", "*")
+
 
 class BindError(RuntimeError):
     """An endpoint is taken (another hub?) or not an address of this machine."""
@@ -14,6 +24,8 @@ class BindError(RuntimeError):
 
 def bind_tcp(sock: zmq.Socket, host: str, port: int) -> str:
     """Bind ``host:port`` (``port`` 0: any free port); returns the endpoint bound."""
+    if host not in (defaults.LOOPBACK, "localhost", "::1"):
+        set_link_heartbeats(sock)
     if ":" in host:  # an IPv6 address: bracketed in the endpoint, IPv6 on the socket
         sock.setsockopt(zmq.IPV6, 1)
         host = f"[{host.strip('[]')}]"
@@ -26,6 +38,29 @@ def bind_tcp(sock: zmq.Socket, host: str, port: int) -> str:
     except zmq.ZMQError as exc:
         raise BindError(f"cannot listen on {base}:{port}: {exc.strerror}") from None
     return f"{base}:{port}"
+
+
+def set_link_heartbeats(sock: zmq.Socket) -> None:
+    """ZMTP heartbeats on a socket's future connections (set before bind or connect)."""
+    sock.setsockopt(zmq.HEARTBEAT_IVL, int(defaults.LINK_HEARTBEAT_S * 1000))
+    sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, int(defaults.LINK_TIMEOUT_S * 1000))
+    sock.setsockopt(zmq.HEARTBEAT_TTL, int(defaults.LINK_TIMEOUT_S * 1000))
+
+
+def bind_viewers(sock: zmq.Socket, host: str | None, port: int) -> tuple[str, str | None]:
+    """The viewer socket: loopback always (the hub's own viewers), ``host`` too if asked.
+
+    Returns (the endpoint local viewers connect to, the one bound for other hosts or None).
+    A wildcard host covers loopback, so it is bound alone and local viewers use loopback.
+    """
+    if host is None or host in (defaults.LOOPBACK, "localhost"):
+        return bind_tcp(sock, defaults.LOOPBACK, port), None
+    if host in WILDCARDS:
+        remote = bind_tcp(sock, "0.0.0.0" if host == "*" else host, port)
+        return f"tcp://{defaults.LOOPBACK}:{remote.rsplit(':', 1)[1]}", remote
+    set_link_heartbeats(sock)  # before the first bind: both listeners get them
+    local = bind_tcp(sock, defaults.LOOPBACK, port)
+    return local, bind_tcp(sock, host, int(local.rsplit(":", 1)[1]))
 
 
 def bind(sock: zmq.Socket, endpoint: str) -> None:

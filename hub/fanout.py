@@ -24,6 +24,7 @@ from typing import Any
 import zmq
 
 from contract.protocol import ProtocolError, decode_header, encode_header
+from hub.remote_viewers import FrameSender
 from hub.scene import SceneLog
 from hub.supervisor import Supervisor, ViewerState
 
@@ -53,6 +54,7 @@ class FanOut:
         self.on_reply = on_reply
         self._routes: dict[str, bytes] = {}  # viewer name -> routing id of its session
         self._names: dict[bytes, str] = {}  # routing id -> viewer name
+        self.frames = FrameSender(sock)  # viewers on other hosts: pixels as frames
 
     # ------------------------------------------------------------------ sending
 
@@ -77,6 +79,11 @@ class FanOut:
         """Send every viewer what its credits allow, in one message per viewer."""
         prefix = b'{"kind":"items","scene":%d,"items":[' % self.scene.scene_id
         for name in list(self.scene.cursors):
+            if name in self.frames.viewers:
+                self.frames.send(
+                    self._routes.get(name), self.scene.scene_id, [*self.scene.due(name)]
+                )
+                continue
             due = [item.wire for item in self.scene.due(name)]
             if due:
                 self._send_raw(name, prefix + b",".join(due) + b"]}")
@@ -86,6 +93,7 @@ class FanOut:
         route = self._routes.pop(name, None)
         if route is not None:
             self._names.pop(route, None)
+        self.frames.forget(name)
         self.scene.detach(name)
 
     # ------------------------------------------------------------------ receiving
@@ -161,6 +169,7 @@ class FanOut:
         if old is not None and old != route:
             self._names.pop(old, None)
         self._routes[name], self._names[route] = route, name
+        self.frames.hello(name, body)
         self.supervisor.heartbeat(name, body)
         credits = body.get("credits")
         window = credits if isinstance(credits, int) and not isinstance(credits, bool) else 0

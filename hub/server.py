@@ -42,7 +42,7 @@ from contract.protocol import (
     encode_header,
 )
 from hub.controls import Controls
-from hub.endpoints import bind_tcp
+from hub.endpoints import bind_tcp, bind_viewers
 from hub.fanout import FanOut
 from hub.ingest import Ingest, Request
 from hub.openhcs import CompatConfig
@@ -64,6 +64,7 @@ class HubConfig:
     host: str = defaults.LOOPBACK
     port: int = defaults.INGEST_PORT
     viewer_port: int | None = None  # default: port + 1
+    viewer_host: str | None = None  # also accept viewers from other hosts here (needs keys_dir)
     memory_budget: int = defaults.MEMORY_BUDGET
     limits: Limits = DEFAULT_LIMITS
     viewers: list[str] = field(default_factory=list)
@@ -91,9 +92,10 @@ class Hub:
         self.started = time.time()
         self.running = False
         self._next_sweep = 0.0
-        if not is_loopback(config.host) and config.keys_dir is None:
+        exposed = [h for h in (config.host, config.viewer_host) if h and not is_loopback(h)]
+        if exposed and config.keys_dir is None:
             raise SecurityError(
-                f"refusing to listen on {config.host} without authentication: give --keys DIR "
+                f"refusing to listen on {exposed[0]} without authentication: give --keys DIR "
                 f"(create it with `hub keys`), or stay on 127.0.0.1"
             )
         # Loopback is shared by every user of the machine: CURVE on every socket, always.
@@ -105,7 +107,10 @@ class Hub:
         viewer_port = config.viewer_port
         if viewer_port is None:
             viewer_port = config.port + 1 if config.port else 0
-        self.viewer_endpoint = bind_tcp(self.viewer_sock, defaults.LOOPBACK, viewer_port)
+        # Beyond loopback only when asked (viewers on other hosts: `hub attach`), CURVE always.
+        self.viewer_endpoint, self.remote_viewer_endpoint = bind_viewers(
+            self.viewer_sock, config.viewer_host, viewer_port
+        )
 
         self.scene = SceneLog(config.memory_budget, shm.unlink)
         store_dir = config.store_dir or default_directory(config.port, self.pid)
@@ -349,6 +354,7 @@ class Hub:
                 "uptime_s": round(time.time() - self.started, 1),
                 "ingest": self.ingest_endpoint,
                 "viewer_endpoint": self.viewer_endpoint,
+                "remote_viewer_endpoint": self.remote_viewer_endpoint,
                 "scene": self.scene.scene_id,
                 "items": len(self.scene),
                 "bytes": self.scene.bytes_used,

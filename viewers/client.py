@@ -91,8 +91,12 @@ class ViewerClient:
         self._token = os.environ.get(TOKEN_ENV, "")
         self._sock.setsockopt(zmq.LINGER, 1000)
         client_curve(self._sock, keys_dir_for(keys_dir))  # the hub admits only its user's keys
+        self._prepare_socket(self._sock)
         self._sock.connect(endpoint)
         self._send({"kind": "hello", **self._stats()})
+
+    def _prepare_socket(self, sock: zmq.Socket) -> None:
+        """Options before connecting (a client across a network adds link heartbeats)."""
 
     # ------------------------------------------------------------------ loop
 
@@ -284,6 +288,23 @@ class ViewerClient:
                 raise ValueError(f"bad shapes: {exc}") from None
             self.viewer.show(item)
             return
+        mapping = self._land(index, header, item)
+        try:
+            self.viewer.show(item)
+        finally:
+            item.array = None
+            if mapping is not None:
+                try:
+                    mapping.close()
+                except BufferError:
+                    log.debug("viewer kept a view of item %s; the mapping closes with it", index)
+
+    def _land(self, index: int, header: dict[str, Any], item: Item) -> Any:
+        """Set ``item.refs`` and ``item.array``; returns a mapping to close after ``show``.
+
+        Here: the hub's segment, or its store once evicted. A viewer on another host gets
+        the pixels as frames instead (``viewers.remote`` overrides this).
+        """
         dtype, shape = np.dtype(header["dtype"]), tuple(header["shape"])
         item.refs = refs_for_header(header)
         self._refs[index] = item.refs
@@ -298,15 +319,7 @@ class ViewerClient:
                 raise
             # The hub keeps this plane on disk only (its budget is full): read it from there.
             item.array = read_cold(header["cold"], shape, dtype)
-        try:
-            self.viewer.show(item)
-        finally:
-            item.array = None
-            if mapping is not None:
-                try:
-                    mapping.close()
-                except BufferError:
-                    log.debug("viewer kept a view of item %s; the mapping closes with it", index)
+        return mapping
 
     def _screenshot(self, path: Any, window: Any = None) -> Path:
         """Render into a private folder, then deliver under :mod:`viewers.safe_files` rules.
