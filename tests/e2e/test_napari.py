@@ -186,10 +186,12 @@ def test_layer_mode_makes_one_layer_per_value(napari_hub):
                         np.zeros((16, 16), np.uint8), "", channel=c, z_index=z, timepoint=t
                     )
     napari_hub.wait_viewers(n_items=12, timeout_s=60)
-    layers = reported_layers(napari_hub, 4)
-    assert sorted((lay["name"], tuple(lay["shape"])) for lay in layers) == [
-        (f"channel={c} z_index={z}", (3, 16, 16)) for c in (1, 2) for z in (1, 2)
-    ]
+    expected = [(f"channel={c} z_index={z}", (3, 16, 16)) for c in (1, 2) for z in (1, 2)]
+
+    def layers() -> list:  # the status of a heartbeat sent after the last item was shown
+        return sorted((lay["name"], tuple(lay["shape"])) for lay in reported_layers(napari_hub, 4))
+
+    wait_for(lambda: layers() == expected, 10, "the layers to report all their planes")
 
 
 def test_bad_items_are_reported_and_the_viewer_keeps_showing(napari_hub):

@@ -5,11 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from contract.planes import PlaneGoneError
 from viewers.napari.lazy import LazyStack, MemoryPlane, PlaneCache
-
-
-class PlaneGoneError(LookupError):
-    """Stand-in with contract.planes' name (the stack recognises it by name)."""
 
 
 class CountingRef:

@@ -25,7 +25,7 @@ from contract.shapes import Shape
 from viewers.napari.shape_layers import draw_shapes
 
 if TYPE_CHECKING:
-    from viewers.napari.scene import LayerGroup
+    from viewers.napari.groups import LayerGroup
 
 #: A slider position, or None for "every position of this slider".
 PartialPosition = tuple[int | None, ...]

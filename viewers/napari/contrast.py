@@ -22,8 +22,18 @@ SAMPLE_PIXELS = 65_536
 MAX_KEPT_SAMPLES = 1_000_000
 
 
+def sample_step(shape: tuple[int, ...]) -> int:
+    """The stride that leaves about ``SAMPLE_PIXELS`` of a plane of ``shape``.
+
+    A lazy viewer reads only this sample of an arriving plane (``PlaneRef.read_sampled``):
+    every ``step``-th row, a few pages of a 2048² plane instead of all 8 MB.
+    """
+    size = math.prod(int(n) for n in shape[-2:])
+    return max(1, math.ceil(math.sqrt(size / SAMPLE_PIXELS)))
+
+
 def _subsample(plane: np.ndarray) -> np.ndarray:
-    step = max(1, math.ceil(math.sqrt(plane.size / SAMPLE_PIXELS)))
+    step = sample_step(plane.shape)
     return plane[::step, ::step]
 
 

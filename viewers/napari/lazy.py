@@ -29,6 +29,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from contract.planes import PlaneGoneError
+
 log = logging.getLogger(__name__)
 
 #: Bytes of planes kept in this process for re-display (32 planes of 2048² uint16).
@@ -222,9 +224,8 @@ class LazyStack:
             return cached
         try:
             plane = np.asarray(ref.read())
-        except Exception as exc:  # PlaneGoneError, or a file the store is still writing
-            if type(exc).__name__ != "PlaneGoneError":
-                log.warning("plane at %s could not be read: %s", position, exc)
+        except (PlaneGoneError, OSError) as exc:  # evicted before its cold reference came
+            log.debug("plane at %s not readable now: %s", position, exc)
             self.failed.add(position)
             return self._zeros()
         plane = self._fit(plane)

@@ -4,8 +4,8 @@
 the user already had). Components in ``layer`` mode pick the layer group; components in
 ``stack`` mode become dims sliders, named after the component. Every group has up to four
 layers sharing the same dims: an Image layer backed by a
-:class:`~viewers.napari.stack.GrowableStack`, and Shapes, Points and Labels layers
-(:mod:`viewers.napari.shape_layers`).
+:class:`~viewers.napari.lazy.LazyStack` (plane references read on demand, never a copy of
+the plate), and Shapes, Points and Labels layers (:mod:`viewers.napari.shape_layers`).
 
 What a screener sees, and why:
 
@@ -23,82 +23,37 @@ What a screener sees, and why:
 - **Contrast** is a running 0.1/99.9 percentile over every plane of a channel that has
   arrived (:class:`~viewers.napari.contrast.RunningContrast`), applied until the user sets
   a layer's contrast; from then on that layer's limits are theirs.
+- **One copy of the data.** A plane that arrives costs a table entry, a strided sample for
+  the contrast and the overview (a few pages), and a redraw only when it is in view; napari's
+  memory holds what it shows plus a bounded cache, however many planes arrived.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from contract.planes import PlaneGoneError
 from viewers.base import ComponentValue, Item
 from viewers.napari.appearance import apply_contrast, recolor_channels
-from viewers.napari.broadcast_shapes import Copies, covering_axes, draw_anywhere, extend_copies
+from viewers.napari.broadcast_shapes import covering_axes, draw_anywhere, extend_copies
 from viewers.napari.config import NapariDisplayConfig, napari_colormap
-from viewers.napari.contrast import RunningContrast
+from viewers.napari.contrast import RunningContrast, sample_step
+from viewers.napari.groups import ItemDoesNotFitError, LayerGroup
 from viewers.napari.layout import slice_text
+from viewers.napari.lazy import LazyStack, MemoryPlane, PlaneCache, PlaneSource
 from viewers.napari.overview import PlateOverview
 from viewers.napari.plate_tiles import LABEL_COLOR, PlateTiles, camera, text_overlay
-from viewers.napari.stack import GrowableStack
+from viewers.napari.report import data_report, describe_layers, group_layers
 from viewers.placement import AxisIndex, WindowKey, place, window_label
 
+__all__ = ["ItemDoesNotFitError", "LayerGroup", "NapariScene"]
+
 log = logging.getLogger(__name__)
-
-
-class ItemDoesNotFitError(ValueError):
-    """An item cannot go into the layer its components map to."""
-
-
-@dataclass
-class LayerGroup:
-    """The layers of one layer-mode key, all on the same stack axes."""
-
-    name: str
-    stack_axes: tuple[str, ...]
-    index: AxisIndex
-    well: ComponentValue | None = None  # set when wells are layers: the group's plate tile
-    channel: ComponentValue | None = None  # set when channels are layers
-    image: GrowableStack | None = None
-    image_layer: Any = None
-    auto_colormap: str | None = None  # the colormap we chose (None: the producer's)
-    auto_limits: tuple[float, float] | None = None  # last limits we set (None: not ours)
-    shapes_layer: Any = None
-    shape_features: list[dict[str, Any]] = field(default_factory=list)
-    points_layer: Any = None
-    labels: GrowableStack | None = None
-    labels_layer: Any = None
-    next_label: int = 1
-    #: number of leading sliders left out -> the layers of shapes shown on all their steps
-    broadcasts: dict[int, LayerGroup] = field(default_factory=dict)
-    copies: list[Copies] = field(default_factory=list)  # shape sets on every step of a gap
-
-    def layers(self) -> list[Any]:
-        """The group's napari layers that exist so far (its broadcast shapes' too)."""
-        candidates = (self.image_layer, self.shapes_layer, self.points_layer, self.labels_layer)
-        own = [layer for layer in candidates if layer is not None]
-        return own + [layer for group in self.broadcasts.values() for layer in group.layers()]
-
-    def position(self, axes: dict[str, tuple]) -> tuple[int, ...]:
-        missing = [a for a in self.stack_axes if a not in axes]
-        if missing:
-            raise ItemDoesNotFitError(self._misfit(axes))
-        return self.partial_position(axes)  # type: ignore[return-value]  # no None left
-
-    def partial_position(self, axes: dict[str, tuple]) -> tuple[int | None, ...]:
-        """Like :meth:`position`, with None for a slider the item leaves out (every step)."""
-        if any(a not in self.stack_axes for a in axes):
-            raise ItemDoesNotFitError(self._misfit(axes))
-        index = self.index
-        return tuple(index.position(a, axes[a])[0] if a in axes else None for a in self.stack_axes)
-
-    def _misfit(self, axes: dict[str, tuple]) -> str:
-        return (
-            f"layer {self.name!r} has sliders {list(self.stack_axes)} but the item's stack "
-            f"components are {list(axes)}"
-        )
 
 
 class NapariScene:
@@ -114,6 +69,12 @@ class NapariScene:
         self.contrast: dict[ComponentValue | None, RunningContrast] = {}
         self.items_shown = 0
         self.last_update: float | None = None
+        self.cache = PlaneCache()  # the planes napari read last, bounded in bytes
+        #: called at each flush with the indices of items that changed what is in view
+        self.on_flush: Callable[[list[int]], None] | None = None
+        self._in_view_items: list[int] = []
+        #: planes whose contrast/overview sample failed (evicted before their cold reference)
+        self._unsampled: list[tuple[dict, PlaneSource, ComponentValue | None]] = []
         #: True: layer data, contrast and label are brought up to date by flush(), once per
         #: batch of items, not per plane (the standalone viewer and the dock widget do).
         self.deferred = False
@@ -134,8 +95,13 @@ class NapariScene:
         config = item.config
         assert isinstance(config, NapariDisplayConfig)
         if item.kind == "image":
-            for components, plane in item.planes():
-                self._show_plane(components, plane, config)
+            refs = list(getattr(item, "refs", None) or [])
+            for n, (components, plane) in enumerate(item.planes()):
+                # an item from the hub says where each plane lives; one built in-process
+                # (a host application, a benchmark) is kept as it is
+                ref = refs[n] if n < len(refs) else MemoryPlane(plane)
+                if self._show_plane(components, ref, config) and self.on_flush is not None:
+                    self._in_view_items.append(item.index)
             extend_copies(self.viewer, self.groups.values())  # new steps get copied shapes
         else:
             group, position = self._group(item.components, config, shapes=True)
@@ -176,43 +142,82 @@ class NapariScene:
             return group, group.partial_position(placement.axes)
         return group, group.position(placement.axes)
 
-    def _show_plane(self, components: dict, plane: np.ndarray, config: NapariDisplayConfig) -> None:
-        group, position = self._group(components, config, plane.shape)
+    def _show_plane(self, components: dict, ref: PlaneSource, config: NapariDisplayConfig) -> bool:
+        """Put the plane in its layer; True if it changes what is drawn (in view, or growth)."""
+        shape, dtype = tuple(int(n) for n in ref.shape[-2:]), np.dtype(ref.dtype)
+        group, position = self._group(components, config, shape)
         if group.image is None:
-            group.image = GrowableStack(len(position), plane.shape, plane.dtype)
+            group.image = LazyStack(len(position), shape, dtype, self.cache)
         stack = group.image
-        if not np.can_cast(plane.dtype, stack.dtype, casting="same_kind") or (
-            plane.dtype.kind == "f" and stack.dtype.kind in "ui"
+        if not np.can_cast(dtype, stack.dtype, casting="same_kind") or (
+            dtype.kind == "f" and stack.dtype.kind in "ui"
         ):
             raise ItemDoesNotFitError(
-                f"a {plane.dtype} plane does not fit layer {group.name!r} of {stack.dtype}"
+                f"a {dtype} plane does not fit layer {group.name!r} of {stack.dtype}"
             )
         strict = config.variable_size_handling not in ("pad_to_max", "separate_layers")
-        if strict and group.image_layer is not None and plane.shape != tuple(stack.shape[-2:]):
+        if strict and group.image_layer is not None and shape != tuple(stack.shape[-2:]):
             raise ItemDoesNotFitError(
-                f"a {plane.shape} plane does not fit layer {group.name!r} of "
-                f"{tuple(stack.shape[-2:])}"
+                f"a {shape} plane does not fit layer {group.name!r} of {tuple(stack.shape[-2:])}"
             )
-        grew = stack.write(position, plane)
-        self.overview.add(components, plane)
-        tracker = self.contrast.setdefault(group.channel, RunningContrast())
-        tracker.add(plane)
+        grew = stack.set(position, ref)
+        self._sample(components, ref, group.channel)
         layer = group.image_layer
+        redraw = layer is None or grew or self._in_view(position)
         if layer is None:
             group.image_layer = self._add_image(group, config, components)
             if group.channel is not None and group.channel not in self.channels:
                 self.channels.append(group.channel)
             self._recolor()
-        elif self.deferred:
-            self._stale[id(group)] = (group, grew or self._stale.get(id(group), (0, False))[1])
-        else:
-            self._update_layer(group, grew)
+        elif redraw:  # a plane out of view costs no redraw
+            if self.deferred:
+                self._stale[id(group)] = (group, grew or self._stale.get(id(group), (0, False))[1])
+            else:
+                self._update_layer(group, grew)
         if config.auto_contrast or config.contrast_limits is None:
             if self.deferred:
                 self._stale_contrast.add(group.channel)
             else:
                 self._apply_contrast(group.channel)
         self._place_on_plate(group)
+        return redraw
+
+    def _sample(self, components: dict, ref: PlaneSource, channel: ComponentValue | None) -> bool:
+        """Feed a strided sample of the plane (a few pages) to the contrast and the overview."""
+        tracker = self.contrast.setdefault(channel, RunningContrast())
+        try:
+            sample = ref.read_sampled(sample_step(ref.shape))
+        except (PlaneGoneError, OSError) as exc:  # sampled again when it is relocated
+            log.debug("plane %s not readable yet: %s", components, exc)
+            self._unsampled.append((components, ref, channel))
+            return False
+        self.overview.add(components, sample)
+        tracker.add(sample)
+        return True
+
+    def _in_view(self, position: tuple[int, ...]) -> bool:
+        """Whether a plane at ``position`` is at the sliders' current step (so it is drawn)."""
+        dims = self.viewer.dims
+        if not position or dims.ndisplay != 2:
+            return True
+        step = tuple(dims.current_step)[: dims.ndim - 2]
+        return step[len(step) - len(position) :] == position
+
+    def relocated(self, refs: list[Any]) -> None:
+        """Planes moved to the disk tier: read again what could not be read while they moved.
+
+        The references were updated in place by the client, so only the reads that failed
+        (an evicted segment before its cold reference came) need doing again.
+        """
+        retry, self._unsampled = self._unsampled, []
+        for components, ref, channel in retry:
+            if self._sample(components, ref, channel):
+                self._stale_contrast.add(channel)
+        for group in self.groups.values():
+            if group.image is not None and group.image.retry_failed():
+                self._stale[id(group)] = (group, self._stale.get(id(group), (0, False))[1])
+        if not self.deferred:
+            self.flush()
 
     def _add_image(self, group: LayerGroup, config: NapariDisplayConfig, components: dict) -> Any:
         assert group.image is not None
@@ -221,7 +226,7 @@ class NapariScene:
         given = config.color is not None or str(components.get("channel")) in config.channel_colors
         colormap = napari_colormap(config.color_for(components.get("channel"))) if given else "gray"
         layer = self.viewer.add_image(
-            group.image.view,
+            group.image,
             name=group.name,
             colormap=colormap,
             contrast_limits=limits,
@@ -239,7 +244,7 @@ class NapariScene:
         if grew:
             assert group.image is not None
             limits = layer.contrast_limits
-            layer.data = group.image.view
+            layer.data = group.image  # the same lazy stack: napari re-reads its shape
             layer.contrast_limits = limits  # growing never resets what the user chose
         else:
             layer.refresh()
@@ -261,6 +266,9 @@ class NapariScene:
             self._apply_contrast(channel)
         if stale or channels:
             self._update_label()
+        items, self._in_view_items = self._in_view_items, []
+        if items and self.on_flush is not None:
+            self.on_flush(items)
 
     def _recolor(self) -> None:
         recolor_channels(self.groups.values(), self.channels)
@@ -339,34 +347,23 @@ class NapariScene:
         }
 
     def inspect(self) -> dict[str, Any]:
-        """What napari really shows: sliders, the label text, and every layer's look."""
+        """What napari really shows: sliders, the label text, every layer's look, the data."""
         self.flush()
-        layers = []
-        for layer in self.viewer.layers:
-            entry: dict[str, Any] = {
-                "name": layer.name,
-                "type": type(layer).__name__,
-                "visible": bool(layer.visible),
-                "blending": str(layer.blending),
-                "translate": [float(v) for v in layer.translate],
-            }
-            if type(layer).__name__ == "Image":
-                entry["colormap"] = layer.colormap.name
-                entry["contrast_limits"] = [float(v) for v in layer.contrast_limits]
-                entry["shape"] = list(layer.data.shape)
-            layers.append(entry)
         dims = self.viewer.dims
         return {
             "axis_labels": list(dims.axis_labels),
             "current_step": list(dims.current_step),
             "values": dict(self.current_values()),
             "label": self.label.text,
-            "layers": layers,
+            "layers": describe_layers(self.viewer),
+            "data": data_report(self.groups.values(), self.cache),
         }
 
     def clear(self) -> None:
         self._stale.clear()
         self._stale_contrast.clear()
+        self._unsampled.clear()
+        self.cache.clear()
         for group in self.groups.values():
             for layer in group.layers():
                 if layer in self.viewer.layers:
@@ -381,12 +378,5 @@ class NapariScene:
 
     def status(self) -> dict[str, Any]:
         self.flush()  # heartbeats report what napari shows, not what is pending
-        layers = []
-        for group in self.groups.values():
-            for layer in group.layers():
-                kind = type(layer).__name__
-                shape = (
-                    list(np.shape(layer.data)) if kind in ("Image", "Labels") else [len(layer.data)]
-                )
-                layers.append({"name": layer.name, "type": kind, "shape": shape})
+        layers = group_layers(self.groups.values())
         return {"layers": layers, "items": self.items_shown, "last_update": self.last_update}

@@ -16,7 +16,7 @@ from contract.shapes import Shape, ShapeKind
 from viewers.napari.stack import GrowableStack
 
 if TYPE_CHECKING:
-    from viewers.napari.scene import LayerGroup
+    from viewers.napari.groups import LayerGroup
 
 NAPARI_SHAPE_TYPES = {
     ShapeKind.POLYGON: "polygon",

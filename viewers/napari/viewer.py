@@ -18,6 +18,7 @@ from typing import Any
 
 from viewers.base import Item, Viewer
 from viewers.napari.config import NapariDisplayConfig
+from viewers.napari.draw_trace import DrawTrace
 from viewers.napari.scene import NapariScene
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def prefer_qt_binding() -> str | None:
 
 class NapariViewer(Viewer):
     """Options: ``title`` (window title), ``show`` (default true), ``overview`` (the plate
-    overview dock, default true)."""
+    overview dock, default true), ``cache_mb`` (pixels kept for re-display, default 256)."""
 
     config_class = NapariDisplayConfig
     needs_display = True  # Qt aborts the process without a display; the runner says so first
@@ -65,18 +66,21 @@ class NapariViewer(Viewer):
         title: str = "viewerhub - napari",
         show: bool = True,
         overview: bool = True,
+        cache_mb: float | None = None,
         **options: Any,
     ) -> None:
         super().__init__(**options)
         self.title = title
         self.show_window = show
         self.show_overview = overview
+        self.cache_bytes = None if cache_mb is None else int(float(cache_mb) * 1024**2)
         self.overview_widget: Any = None
         self.viewer: Any = None
         self.scene: NapariScene | None = None
         self.closed_by_user = False
         self._window_deleted = False
         self._flushed = 0.0
+        self.draw_trace: DrawTrace | None = None
 
     def start(self) -> None:
         log.info("Qt binding: %s", prefer_qt_binding())
@@ -84,7 +88,13 @@ class NapariViewer(Viewer):
 
         self.viewer = napari.Viewer(title=self.title, show=self.show_window)
         self.scene = NapariScene(self.viewer)
+        if self.cache_bytes is not None:
+            self.scene.cache.limit = self.cache_bytes
         self.scene.deferred = True  # layers updated once per poll (see NapariScene.flush)
+        self.draw_trace = DrawTrace.from_env(self.options.get("trace_name", "napari"))
+        if self.draw_trace is not None:
+            self.draw_trace.attach(self.viewer)
+            self.scene.on_flush = self.draw_trace.flushed
         if self.show_overview:
             from viewers.napari.overview_widget import PlateOverviewWidget
 
@@ -99,6 +109,11 @@ class NapariViewer(Viewer):
     def clear(self) -> None:
         if self.scene is not None:
             self.scene.clear()
+
+    def relocated(self, refs: list[Any]) -> None:
+        """Planes moved to the disk tier: the layers re-read only what failed meanwhile."""
+        if self.scene is not None:
+            self.scene.relocated(refs)
 
     def goto(self, components: dict[str, Any]) -> dict[str, Any]:
         assert self.scene is not None
@@ -247,6 +262,8 @@ class NapariViewer(Viewer):
         deleted vispy canvas (a traceback per layer); the process is ending, so the layers
         are simply left to go with it.
         """
+        if self.draw_trace is not None:
+            self.draw_trace.close()
         viewer, self.viewer = self.viewer, None
         if viewer is None or self._window_deleted:
             return

@@ -1,0 +1,60 @@
+"""What a napari scene reports: layers as napari holds them, and what its image data holds.
+
+Read back from napari's own objects (not from what the scene meant to set), for ``hub
+inspect``, heartbeats and tests; apart from :mod:`viewers.napari.scene` so that module keeps
+to deciding what goes where.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from viewers.napari.groups import LayerGroup
+from viewers.napari.lazy import PlaneCache
+
+
+def describe_layers(viewer: Any) -> list[dict[str, Any]]:
+    """Every layer of ``viewer``: name, type, visibility, blending, placement, and its look."""
+    layers = []
+    for layer in viewer.layers:
+        entry: dict[str, Any] = {
+            "name": layer.name,
+            "type": type(layer).__name__,
+            "visible": bool(layer.visible),
+            "blending": str(layer.blending),
+            "translate": [float(v) for v in layer.translate],
+        }
+        if type(layer).__name__ == "Image":
+            entry["colormap"] = layer.colormap.name
+            entry["contrast_limits"] = [float(v) for v in layer.contrast_limits]
+            entry["shape"] = list(layer.data.shape)
+        layers.append(entry)
+    return layers
+
+
+def group_layers(groups: Iterable[LayerGroup]) -> list[dict[str, Any]]:
+    """The scene's own layers with their data shapes (heartbeat status)."""
+    layers = []
+    for group in groups:
+        for layer in group.layers():
+            kind = type(layer).__name__
+            shape = list(np.shape(layer.data)) if kind in ("Image", "Labels") else [len(layer.data)]
+            layers.append({"name": layer.name, "type": kind, "shape": shape})
+    return layers
+
+
+def data_report(groups: Iterable[LayerGroup], cache: PlaneCache) -> dict[str, Any]:
+    """What the image layers hold: plane references, and the bytes of pixels cached.
+
+    The pixels napari holds are the cache plus the planes in view (its slice of each layer);
+    neither grows with the planes received, only the small reference table does.
+    """
+    stacks = [g.image for g in groups if g.image is not None]
+    return {
+        "planes": sum(len(s.refs) for s in stacks),
+        "unreadable": sum(len(s.failed) for s in stacks),
+        "cache": cache.stats(),
+    }
