@@ -1,8 +1,9 @@
 """POSIX shared-memory segments: naming, creation, adoption and sweeping.
 
-Every segment viewerhub creates is named ``viewerhub-<hubpid>-<n>`` (owned by the hub) or
+Every segment viewerhub creates is named ``viewerhub-<hubpid>-<n>`` (owned by the hub),
 ``viewerhub-<hubpid>-p<producerpid>-<n>`` (written by a producer on the same host, not yet
-accepted). The names carry the owning process ids so that any hub can tell a leaked segment
+accepted) or ``viewerhub-<hubpid>-l<producerpid>-<n>`` (a warm segment the hub leased to a
+producer to fill: still the hub's, see ``hub.pool``). The names carry the owning process ids so that any hub can tell a leaked segment
 from a live one after ``kill -9`` of anybody: a segment whose hub or producer is dead is
 swept.
 
@@ -46,6 +47,9 @@ _HUB_SEGMENT = re.compile(r"^viewerhub-(\d+)-(k?)(\d+)(?:-[0-9a-f]{8})?$")
 #: yet; they wait this long for that hub's restart to adopt them before any hub sweeps them.
 KEEP_GRACE_S = 600.0
 _PRODUCER_SEGMENT = re.compile(r"^viewerhub-(\d+)-p(\d+)-(\d+)(?:-[0-9a-f]{8})?$")
+_LEASE_SEGMENT = re.compile(r"^viewerhub-(\d+)-l(\d+)-(\d+)-[0-9a-f]{8}$")
+#: Planes smaller than this are not leased (their page faults cost little); see hub.pool.
+LEASE_MIN_BYTES = 64 * 1024
 #: Foreign segments the OpenHCS sender creates: napari_/fiji_ + 12 hex digits.
 _OPENHCS_SEGMENT = re.compile(r"^(napari|fiji)_[0-9a-f]{12}$")
 
@@ -60,6 +64,7 @@ class SegmentName:
     producer_pid: int | None
     number: int
     keep: bool = False  # a hub with a named scene store made it: see KEEP_GRACE_S
+    lessee_pid: int | None = None  # a hub segment leased to this producer (hub.pool)
 
 
 def parse_name(name: str) -> SegmentName | None:
@@ -68,6 +73,8 @@ def parse_name(name: str) -> SegmentName | None:
         return SegmentName(int(m[1]), None, int(m[3]), keep=bool(m[2]))
     if m := _PRODUCER_SEGMENT.match(name):
         return SegmentName(int(m[1]), int(m[2]), int(m[3]))
+    if m := _LEASE_SEGMENT.match(name):
+        return SegmentName(int(m[1]), None, int(m[3]), lessee_pid=int(m[2]))
     return None
 
 
@@ -78,6 +85,11 @@ def is_openhcs_name(name: str) -> bool:
 def hub_segment_name(hub_pid: int, number: int, keep: bool = False) -> str:
     """A new hub segment name; its random tail makes it impossible to plant in advance."""
     return f"{PREFIX}{hub_pid}-{'k' if keep else ''}{number}-{secrets.token_hex(4)}"
+
+
+def lease_segment_name(hub_pid: int, lessee_pid: int, number: int) -> str:
+    """A hub segment lent to producer ``lessee_pid``; random tail as for hub names."""
+    return f"{PREFIX}{hub_pid}-l{lessee_pid}-{number}-{secrets.token_hex(4)}"
 
 
 def producer_segment_name(hub_pid: int, producer_pid: int, number: int) -> str:
@@ -143,6 +155,37 @@ def open_readonly(name: str, min_size: int) -> mmap.mmap:
         os.close(fd)
 
 
+def open_readwrite(name: str, size: int, populate: bool = False) -> mmap.mmap:
+    """Map an existing segment of exactly ``size`` bytes read-write (a lease from the hub).
+
+    The same checks as every open (regular file, this user's, no FIFO or symlink games), and
+    the size must match exactly: a lease is for one plane of a known size. ``populate`` builds
+    the page tables now, in one call, instead of one fault per page during the copy.
+    """
+    try:
+        fd = _posixshmem.shm_open("/" + name, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK, mode=0o600)
+    except OSError as exc:
+        raise SegmentError(f"shared-memory segment {name!r} cannot be opened: {exc}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+            raise SegmentError(f"shared-memory segment {name!r} is not this user's file: refused")
+        if info.st_size != size:
+            raise SegmentError(
+                f"shared-memory segment {name!r} holds {info.st_size} bytes, not the {size} "
+                f"of its lease"
+            )
+        flags = mmap.MAP_SHARED | (getattr(mmap, "MAP_POPULATE", 0) if populate else 0)
+        return mmap.mmap(fd, max(size, 1), flags=flags)
+    finally:
+        os.close(fd)
+
+
+def rename(old: str, new: str) -> None:
+    """Give a hub-owned segment a new name (recycling, leasing, adopting)."""
+    os.rename(SHM_DIR / old, SHM_DIR / new)
+
+
 def segment_size(name: str) -> int:
     """The real size of a checked segment (see :func:`_open_checked`)."""
     fd, size = _open_checked(name)
@@ -206,6 +249,11 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def process_alive(pid: int) -> bool:
+    """True while process ``pid`` runs (a zombie counts as dead)."""
+    return _alive(pid)
+
+
 def _age_s(name: str) -> float:
     """Seconds since the segment last changed hands (renamed on adoption, or created)."""
     try:
@@ -235,6 +283,7 @@ def sweep(current_hub_pid: int | None = None) -> list[str]:
         hub_dead = parsed.hub_pid != current_hub_pid and not is_alive(parsed.hub_pid)
         if hub_dead and parsed.keep and _age_s(name) < KEEP_GRACE_S:
             continue  # its hub's restart may still adopt it
+        # A lease whose producer died is its (living) hub's to recycle: only hub_dead counts.
         producer_dead = parsed.producer_pid is not None and not is_alive(parsed.producer_pid)
         if (hub_dead or producer_dead) and unlink(name):
             removed.append(name)

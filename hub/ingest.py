@@ -22,10 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from contract import shm
-from contract.items import array_nbytes, declared_components, item_key, item_nbytes, items_of
+from contract.items import declared_components, item_key, item_nbytes, items_of
 from contract.protocol import (
     ErrorCode,
     Limits,
@@ -34,6 +32,8 @@ from contract.protocol import (
     reply_error,
     reply_ok,
 )
+from hub.pixels import Pixels, Placed
+from hub.pool import SegmentPool
 from hub.scene import SceneLog
 from hub.store import SceneStore
 
@@ -74,6 +74,7 @@ class Request:
     deadline_s: float | None = None  # longest wait for memory (default: the hub's)
     foreign_segments: bool = False  # OpenHCS sender names allowed (its own port only)
     on_accepted: Callable[[list[int], list[str]], None] | None = None  # indices, copied names
+    lease: tuple[int, list[tuple[int, int]]] | None = None  # (producer pid, [(size, count)])
 
 
 class Ingest:
@@ -89,9 +90,13 @@ class Ingest:
         max_pending: int,
         backpressure_timeout_s: float,
         store: SceneStore | None = None,
+        pool: SegmentPool | None = None,
     ) -> None:
         self.scene = scene
         self.store = store
+        self.pool = pool or SegmentPool(hub_pid, budget, filler=False)
+        keep = store is not None and store.persistent
+        self.pixels = Pixels(hub_pid, self.pool, keep)
         self.hub_pid = hub_pid
         self.limits = limits
         self.known_components = known_components
@@ -103,7 +108,6 @@ class Ingest:
         self.last_errors: collections.deque[dict] = collections.deque(maxlen=20)
         self.accepted_items = 0
         self.accepted_bytes = 0
-        self._segment_counter = 0
 
     # ------------------------------------------------------------------ entry points
 
@@ -111,6 +115,7 @@ class Ingest:
         """Validate a data message (image, shapes or batch) and admit it; always answers."""
         try:
             request.items = items_of(header, self.known_components, self.limits, n_frames)
+            request.lease = _lease_wish(header.get("lease"))
             request.nbytes = sum(item_nbytes(i) for i in request.items) + request.header_bytes
             self._admit(request)
         except ProtocolError as exc:
@@ -133,10 +138,11 @@ class Ingest:
 
     def retry_pending(self) -> None:
         """Accept waiting requests that now fit; refuse those that waited too long."""
+        self.pool.housekeeping()
         now = time.monotonic()
         while self.pending:
             request = self.pending[0]
-            if self.scene.make_room(request.nbytes):
+            if self._fit(request):
                 self.pending.popleft()
                 try:
                     self._accept(request)
@@ -185,7 +191,7 @@ class Ingest:
                     f"{request.nbytes} needed (+{DISK_MARGIN} kept free); free space there or "
                     f"start the hub with --store on a larger disk",
                 )
-        if not self.pending and self.scene.make_room(request.nbytes):
+        if not self.pending and self._fit(request):
             self._accept(request)
             return
         # A waiting request holds its frames in hub memory (shared-memory pixels stay the
@@ -201,28 +207,47 @@ class Ingest:
         log.info("memory budget full: delaying ack of request %r", request.req)
         self.pending.append(request)
 
+    def _fit(self, request: Request) -> bool:
+        """Make room for a request: scene + pool within the budget, free segments go first.
+
+        Pixels already in the pool (a lease, a warm segment a copy will reuse) cost nothing
+        more. Segments the scene evicts here are unlinked, not recycled: this is for real room.
+        """
+        credit, keep = self.pixels.credit(request.items)
+        extra = request.nbytes - credit
+        over = self.scene.bytes_used + self.pool.held_bytes + extra - self.budget
+        if over > 0:
+            over -= self.pool.drop(over, keep)
+        if over <= 0:
+            return True
+        with self.pool.dropping():
+            return self.scene.make_room(extra + self.pool.held_bytes)
+
     def _accept(self, request: Request) -> None:
         """Move every item's pixels into hub segments and log them, all or nothing."""
-        placed: list[tuple[str, str | None]] = []  # (hub segment, producer name if adopted)
+        placed: list[Placed] = []
         copied_foreign: list[str] = []
         try:
             prepared = []
             for item in request.items:
                 segment = None
                 if item["kind"] == "image":
-                    segment, adopted_from = self._ingest_pixels(item, request, copied_foreign)
-                    placed.append((segment, adopted_from))
+                    one = self.pixels.place(
+                        item, request.frames, request.foreign_segments, copied_foreign
+                    )
+                    placed.append(one)
+                    segment = one.segment
                 prepared.append((item, segment))
         except ProtocolError as exc:
-            _roll_back(placed)
+            self.pixels.roll_back(placed)
             self.refuse(request, exc)
             return
         except shm.SegmentError as exc:
-            _roll_back(placed)
+            self.pixels.roll_back(placed)
             self.refuse(request, ProtocolError(ErrorCode.MISSING_SEGMENT, str(exc), "shm"))
             return
         except OSError as exc:
-            _roll_back(placed)
+            self.pixels.roll_back(placed)
             self.refuse(request, ProtocolError(ErrorCode.INTERNAL, f"shared memory: {exc}"))
             return
         indices = []
@@ -248,81 +273,36 @@ class Ingest:
         self.accepted_bytes += request.nbytes
         if request.on_accepted is not None:
             request.on_accepted(indices, copied_foreign)
-        request.reply(reply_ok(request.req, scene=self.scene.scene_id, indices=indices))
+        extra = {"leases": self._grant(*request.lease)} if request.lease else {}
+        request.reply(reply_ok(request.req, scene=self.scene.scene_id, indices=indices, **extra))
 
-    # ------------------------------------------------------------------ pixels
+    def _grant(self, pid: int, wishes: list[tuple[int, int]]) -> list[list[Any]]:
+        """Warm segments for the producer's next saves: ``[[name, size], ...]``.
 
-    def _ingest_pixels(
-        self, item: dict, request: Request, copied_foreign: list[str]
-    ) -> tuple[str, str | None]:
-        nbytes = array_nbytes(tuple(item["shape"]), np.dtype(item["dtype"]))
-        hub_name = self._new_segment_name()
-        if "frame" in item:
-            frame = request.frames[item["frame"]]
-            if len(frame) != nbytes:
-                raise ProtocolError(
-                    ErrorCode.SIZE_MISMATCH,
-                    f"frame {item['frame']} holds {len(frame)} bytes but shape "
-                    f"{item['shape']} x {item['dtype']} needs {nbytes}",
-                    "frame",
-                )
-            _copy_into(hub_name, frame.buffer, nbytes)
-            return hub_name, None
-        name = item["shm"]
-        parsed = shm.parse_name(name)
-        own = parsed is not None and parsed.hub_pid == self.hub_pid and parsed.producer_pid
-        foreign = request.foreign_segments and shm.is_openhcs_name(name)
-        if parsed is not None and parsed.producer_pid and parsed.hub_pid != self.hub_pid:
-            raise ProtocolError(
-                ErrorCode.WRONG_HUB,
-                f"shared-memory name {name!r:.80} was made for hub {parsed.hub_pid}, this is "
-                f"hub {self.hub_pid}: ping again for the 'shm_prefix'",
-                "shm",
-            )
-        if not own and not foreign:
-            raise ProtocolError(
-                ErrorCode.BAD_FIELD,
-                f"shared-memory name {name!r:.80} is not allowed: use a name from the hub's "
-                f"'shm_prefix' (see ping)",
-                "shm",
-            )
-        try:
-            size = shm.segment_size(name)
-        except shm.SegmentError as exc:
-            raise ProtocolError(ErrorCode.MISSING_SEGMENT, str(exc), "shm") from None
-        if size < nbytes or (own and size > max(nbytes, 1)):
-            raise ProtocolError(
-                ErrorCode.SIZE_MISMATCH,
-                f"shared-memory segment {name!r} holds {size} bytes but shape {item['shape']} "
-                f"x {item['dtype']} needs {nbytes}",
-                "shm",
-            )
-        if own and shm.can_adopt():
-            shm.adopt(name, hub_name)
-            return hub_name, name
-        source = shm.open_readonly(name, nbytes)
-        try:
-            _copy_into(hub_name, memoryview(source)[:nbytes], nbytes)
-        finally:
-            source.close()
-        if not own:
-            copied_foreign.append(name)
-        return hub_name, None
+        Free pooled segments first. Below the budget, the filler pre-faults more for next
+        time (never in this loop). At the budget, on-disk items' segments are evicted into
+        the pool: their pages, already warm, become the producer's next planes.
+        """
+        self.pool.collect()
+        out: list[list[Any]] = []
+        for size, count in wishes:
+            n = self.pool.wanted_more(pid, size, count)
+            if not n:
+                continue
+            self.pool.want(size)
+            missing = n - self.pool.available(size)
+            if missing > 0:
+                headroom = self.budget - self.scene.bytes_used - self.pool.held_bytes
+                if headroom >= size:
+                    self.pool.fill(size, missing, headroom)
+                else:
+                    self.scene.make_room(self.budget - self.scene.bytes_used + missing * size)
+            out.extend([name, size] for name in self.pool.grant(pid, size, n))
+        return out
 
     def adopt_orphan(self, name: str) -> str | None:
         """Take over a dead hub's segment (its pixels never reached the disk); new name or None."""
-        try:
-            shm.segment_size(name)  # a regular file of ours, or refused
-            hub_name = self._new_segment_name()
-            shm.adopt(name, hub_name)
-            return hub_name
-        except (shm.SegmentError, OSError):
-            return None
-
-    def _new_segment_name(self) -> str:
-        self._segment_counter += 1
-        keep = self.store is not None and self.store.persistent
-        return shm.hub_segment_name(self.hub_pid, self._segment_counter, keep=keep)
+        return self.pixels.adopt_orphan(name)
 
     def status(self) -> dict[str, Any]:
         return {
@@ -332,26 +312,21 @@ class Ingest:
             "errors": dict(self.errors),
             "errors_total": sum(self.errors.values()),
             "last_errors": list(self.last_errors)[-5:],
+            "pool": self.pool.status(),
         }
 
 
-def _copy_into(hub_name: str, source: memoryview, nbytes: int) -> None:
-    target = shm.create(hub_name, nbytes)
+def _lease_wish(value: Any) -> tuple[int, list[tuple[int, int]]] | None:
+    """``{"pid": P, "want": [[size, count], ...]}`` from a save header, checked; None if absent."""
+    if value is None:
+        return None
     try:
-        dst = np.frombuffer(target, dtype=np.uint8, count=nbytes)
-        np.copyto(dst, np.frombuffer(source, dtype=np.uint8, count=nbytes))
-        del dst
-    finally:
-        target.close()
-
-
-def _roll_back(placed: list[tuple[str, str | None]]) -> None:
-    """Undo a half-accepted batch: give adopted segments back, delete copies."""
-    for segment, adopted_from in placed:
-        if adopted_from:
-            try:
-                shm.adopt(segment, adopted_from)
-                continue
-            except OSError:
-                pass
-        shm.unlink(segment)
+        pid = value["pid"]
+        wishes = [(int(size), int(count)) for size, count in value["want"]][:8]
+        if not isinstance(pid, int) or pid <= 0 or any(s < 0 or c < 0 for s, c in wishes):
+            raise ValueError
+    except (TypeError, KeyError, ValueError):
+        raise ProtocolError(
+            ErrorCode.BAD_FIELD, 'lease: expected {"pid": int, "want": [[size, count]]}', "lease"
+        ) from None
+    return pid, [(size, min(count, 256)) for size, count in wishes]

@@ -46,6 +46,7 @@ from hub.endpoints import bind_tcp, bind_viewers
 from hub.fanout import FanOut
 from hub.ingest import Ingest, Request
 from hub.openhcs import CompatConfig
+from hub.pool import SegmentPool
 from hub.scene import SceneLog
 from hub.security import ServerCurve, is_loopback
 from hub.store import SceneStore, default_directory, sweep_dead_caches
@@ -112,7 +113,8 @@ class Hub:
             self.viewer_sock, config.viewer_host, viewer_port
         )
 
-        self.scene = SceneLog(config.memory_budget, shm.unlink)
+        self.pool = SegmentPool(self.pid, config.memory_budget)  # warm segments, recycled
+        self.scene = SceneLog(config.memory_budget, self.pool.release)
         store_dir = config.store_dir or default_directory(config.port, self.pid)
         if config.store_dir is None:
             sweep_dead_caches(store_dir.parent)
@@ -126,6 +128,7 @@ class Hub:
             config.max_pending_requests,
             config.backpressure_timeout_s,
             self.store,
+            self.pool,
         )
         self.supervisor = Supervisor(
             self.viewer_endpoint,
@@ -219,6 +222,7 @@ class Hub:
         self.ingest.refuse_pending("hub is shutting down")
         self.store.close()  # after its queued writes: a named store keeps the whole scene
         self.scene.clear()
+        self.pool.close()
         if self.openhcs is not None:
             self.openhcs.close()
         shm.sweep(current_hub_pid=None)
