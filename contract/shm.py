@@ -186,6 +186,12 @@ def rename(old: str, new: str) -> None:
     os.rename(SHM_DIR / old, SHM_DIR / new)
 
 
+def open_fd(name: str) -> tuple[int, int]:
+    """A checked read-only descriptor of a segment and its size (the caller closes it): for
+    copying it to a file by ``sendfile`` without mapping it."""
+    return _open_checked(name)
+
+
 def segment_size(name: str) -> int:
     """The real size of a checked segment (see :func:`_open_checked`)."""
     fd, size = _open_checked(name)

@@ -15,13 +15,14 @@ Nothing accepted is lost unless the machine itself went down before the write.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
+import mmap
 import os
 import queue
 import shutil
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,11 +30,14 @@ from typing import Any
 import numpy as np
 
 from contract import shm
-from hub.store.plate import PlateWriter
+from hub.store.plate import PlateWriter, SegmentPlanes
 
 log = logging.getLogger(__name__)
 
 JOURNAL = "journal.jsonl"
+#: The writer reports persisted items (after one metadata flush) at least this often.
+BATCH_ITEMS = 64
+BATCH_S = 0.25
 
 
 def plate_path(directory: Path, scene: int) -> Path:
@@ -214,46 +218,94 @@ class SceneStore:
     # ------------------------------------------------------------------ the writer thread
 
     def _run(self) -> None:
+        """Write queued items; report them in batches, each after one metadata flush.
+
+        A batch ends when the queue is empty, after BATCH_ITEMS items or BATCH_S seconds: a
+        burst costs one rewrite of each changed metadata document instead of one per plane,
+        and a plane is reported (and may be evicted) only once the metadata covers it.
+        """
+        batch: list[Persisted] = []
+        started = 0.0
         while True:
             job = self._todo.get()
             try:
                 if job is None:
+                    self._flush(batch)
                     return
                 kind, *args = job
                 if kind == "plate":
+                    self._flush(batch)
                     self._writer = PlateWriter(plate_path(self.directory, args[0]))
                 elif kind == "drop":
+                    self._flush(batch)
                     shutil.rmtree(plate_path(self.directory, args[0]), ignore_errors=True)
                 elif args[0] == self._scene:  # a write of a scene since cleared is skipped
-                    self._write(*args)
+                    if not batch:
+                        started = time.monotonic()
+                    done = self._write(*args)
+                    if done is not None:
+                        batch.append(done)
+                if batch and (
+                    self._todo.empty()
+                    or len(batch) >= BATCH_ITEMS
+                    or time.monotonic() - started > BATCH_S
+                ):
+                    self._flush(batch)
             except Exception:
                 log.exception("scene store writer")
             finally:
                 self._todo.task_done()
 
-    def _write(self, scene: int, index: int, header: dict[str, Any], segment: str) -> None:
+    def _flush(self, batch: list[Persisted]) -> None:
+        if self._writer is not None:
+            try:
+                self._writer.flush()
+            except OSError as exc:  # the planes are written; readers may not list them yet
+                log.error("could not write metadata to %s: %s", self.directory, exc)
+        for done in batch:
+            self._done.put(done)
+        batch.clear()
+
+    def _write(
+        self, scene: int, index: int, header: dict[str, Any], segment: str
+    ) -> Persisted | None:
+        """Write one item's planes; its report (None if it was released before the write)."""
         dtype, shape = np.dtype(header["dtype"]), tuple(header["shape"])
+        nbytes = int(np.prod(shape)) * dtype.itemsize
         try:
-            mapping = shm.open_readonly(segment, int(np.prod(shape)) * dtype.itemsize)
+            fd, size = shm.open_fd(segment)
         except shm.SegmentError:
-            return  # released before it was written (superseded, cleared): nothing to keep
+            return None  # released before it was written (superseded, cleared): nothing to keep
         try:
-            array = np.frombuffer(mapping, dtype=dtype, count=int(np.prod(shape))).reshape(shape)
             writer = self._writer
-            if writer is None:
-                return
-            cold = writer.write_item(index, header, array)
-            del array
+            if writer is None or size < nbytes:
+                return None
+            if SegmentPlanes.usable():
+                cold = writer.write_item(index, header, SegmentPlanes(fd, shape, dtype))
+            else:
+                cold = self._write_mapped(writer, index, header, fd, shape, dtype)
             self.written_items += 1
-            self.written_bytes += int(np.prod(shape)) * dtype.itemsize
-            self._done.put(Persisted(scene, index, cold))
+            self.written_bytes += nbytes
+            return Persisted(scene, index, cold)
         except Exception as exc:  # a disk error costs this item's disk copy, not the hub
             self.write_errors += 1
             log.error("could not write item %d to %s: %s", index, self.directory, exc)
-            self._done.put(Persisted(scene, index, None, f"{type(exc).__name__}: {exc}"))
+            return Persisted(scene, index, None, f"{type(exc).__name__}: {exc}")
         finally:
-            with contextlib.suppress(BufferError):
-                mapping.close()
+            os.close(fd)
+
+    @staticmethod
+    def _write_mapped(
+        writer: PlateWriter, index: int, header: dict, fd: int, shape: tuple, dtype: np.dtype
+    ) -> dict[str, Any]:
+        """The writer's path on a big-endian host: map the segment, let numpy swap bytes."""
+        count = int(np.prod(shape))
+        with mmap.mmap(fd, count * dtype.itemsize, prot=mmap.PROT_READ) as mapping:
+            array = np.frombuffer(mapping, dtype=dtype, count=count).reshape(shape)
+            try:
+                return writer.write_item(index, header, array)
+            finally:
+                del array
 
 
 def sweep_dead_caches(parent: Path) -> None:

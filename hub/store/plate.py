@@ -4,9 +4,14 @@
 array when a new timepoint, channel or z appears, and keeps the NGFF metadata (plate, well,
 multiscales, omero channel labels) current, so ``ome-zarr`` and napari-ome-zarr read the store
 while it streams. Chunks are one plane, uncompressed: the write costs what the disk costs and
-a viewer reads a cold plane with one file read.
+a viewer reads a cold plane with one file read (``contract.planes.chunk_file``).
 
-It runs on the store's writer thread only; the hub loop never touches zarr.
+Cheap by construction, because it shares the hub's process: a plane goes from the hub's
+segment to its chunk file by ``sendfile`` (kernel to kernel, no mapping, no Python copy), and
+metadata documents are written directly (:mod:`hub.store.ngff`), one small file per change,
+shapes always truthful (an array grows by exactly the position that arrived).
+
+It runs on the store's writer thread only; the hub loop never touches it.
 """
 
 from __future__ import annotations
@@ -14,13 +19,15 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import zarr
-from ome_zarr import writer as ngff
 
+from hub.store import ngff
 from hub.store.layout import ImageGroup, PlateLayout
 
 log = logging.getLogger(__name__)
@@ -28,21 +35,80 @@ log = logging.getLogger(__name__)
 AXES = ["t", "c", "z", "y", "x"]
 
 
+class ArrayPlanes:
+    """The planes of an in-memory array (tests, a host that is not little-endian)."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.planes = array.reshape((-1, *array.shape[-2:]))
+        self.count = len(self.planes)
+        self.shape: tuple[int, int] = tuple(array.shape[-2:])  # type: ignore[assignment]
+        self.dtype = array.dtype
+
+    def write(self, i: int, out: BinaryIO) -> None:
+        data = np.ascontiguousarray(self.planes[i], dtype=self.dtype.newbyteorder("<"))
+        out.write(memoryview(data).cast("B"))
+
+
+class SegmentPlanes:
+    """The planes of a hub segment, copied to files by the kernel from its descriptor.
+
+    A hub segment holds the producer's array in native order; on a little-endian host that is
+    the chunk's byte order already (elsewhere the store maps it and uses :class:`ArrayPlanes`).
+    """
+
+    def __init__(self, fd: int, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self.fd = fd
+        self.shape: tuple[int, int] = (int(shape[-2]), int(shape[-1]))
+        self.count = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+        self.dtype = dtype
+        self.plane_bytes = self.shape[0] * self.shape[1] * dtype.itemsize
+
+    def write(self, i: int, out: BinaryIO) -> None:
+        offset, left = i * self.plane_bytes, self.plane_bytes
+        while left > 0:
+            sent = os.sendfile(out.fileno(), self.fd, offset, left)
+            if sent == 0:
+                raise OSError(f"segment ended {left} bytes short of plane {i}")
+            offset, left = offset + sent, left - sent
+
+    @staticmethod
+    def usable() -> bool:
+        return sys.byteorder == "little" and hasattr(os, "sendfile")
+
+
+@dataclass
+class ArrayInfo:
+    """What the writer needs of a field's array: its plane and type, its current shape."""
+
+    plane: tuple[int, int]
+    dtype: np.dtype
+    shape: tuple[int, ...]
+
+
 class PlateWriter:
     """Writes planes into ``root`` (a ``.zarr`` directory) and keeps its metadata current."""
 
     def __init__(self, root: Path) -> None:
         self.root_path = root
-        self.root = zarr.open_group(str(root), mode="a")
+        self.root = str(root)
+        self.meta = ngff.MetaFiles(root)
         self.layout = PlateLayout()
-        self._arrays: dict[str, zarr.Array] = {}
-        self._wells_written: set[tuple[str, str]] = set()
-        self._plate_shape: tuple[int, int, int] = (0, 0, 0)
-        self._reopen()
+        self._arrays: dict[str, ArrayInfo] = {}
+        self._chunk_dirs: set[str] = set()
+        self._plate_key: tuple[Any, ...] = ()
+        existed = (root / "zarr.json").exists()
+        self.meta.ensure_group("")
+        self.meta.flush()
+        if existed:
+            self._reopen()
+
+    def flush(self) -> None:
+        """Write the metadata the last planes changed; call before reporting them persisted."""
+        self.meta.flush()
 
     def _reopen(self) -> None:
         """Continue a plate a previous hub wrote: its groups, positions and fields come back."""
-        for path, image in self.root.groups():
+        for path, image in zarr.open_group(str(self.root_path), mode="r").groups():
             self._reopen_group(path, image)
 
     def _reopen_group(self, path: str, group: zarr.Group) -> None:
@@ -55,136 +121,118 @@ class PlateWriter:
             image = ImageGroup(path, well, {a: list(v) for a, v in info["axes"].items()})
             image.site = info.get("site")
             self.layout.groups[path] = image
-            self._arrays[path] = group["0"]
+            data = group["0"]
+            self._arrays[path] = ArrayInfo(tuple(data.shape[-2:]), data.dtype, data.shape)
             if well is not None:
                 sites = self.layout.fields.setdefault(well, [])
                 field = int(parts[2])
                 sites.extend([None] * (field + 1 - len(sites)))
                 sites[field] = image.site
-                self._wells_written.add(well)
             return
         for name, child in group.groups():
             self._reopen_group(f"{path}/{name}", child)
 
-    def write_item(self, index: int, header: dict[str, Any], array: np.ndarray) -> dict[str, Any]:
+    def write_item(
+        self, index: int, header: dict[str, Any], planes: np.ndarray | ArrayPlanes | SegmentPlanes
+    ) -> dict[str, Any]:
         """Write every plane of an item; returns its cold reference (what viewers read back).
 
         The reference lists, per plane in C order of the leading axes, the array path and the
         (t, c, z) position. An item whose planes would land on one another, or that does not
         match its group's plane size or type, is written into a group of its own.
         """
-        planes = array.reshape((-1, *array.shape[-2:]))
-        slots = [self.layout.slot(c) for c in _plane_components(header, len(planes))]
+        if isinstance(planes, np.ndarray):
+            planes = ArrayPlanes(planes)
+        slots = [self.layout.slot(c) for c in _plane_components(header, planes.count)]
         keys = {(s.group.path, s.t, s.c, s.z) for s in slots}
-        fits = len(keys) == len(slots) and all(self._fits(s.group, planes[0]) for s in slots)
+        fits = len(keys) == len(slots) and all(self._fits(s.group, planes) for s in slots)
         if not fits:
             return self._write_alone(index, header, planes)
         refs = []
-        for slot, plane in zip(slots, planes):
-            target = self._array(slot.group, plane, grow=slot.grew)
-            self._write_chunk(f"{slot.group.path}/0", target, (slot.t, slot.c, slot.z), plane)
+        for i, slot in enumerate(slots):
+            self._array(slot.group, planes, grow=slot.grew)
+            self._write_chunk(f"{slot.group.path}/0", (slot.t, slot.c, slot.z), planes, i)
             refs.append([f"{slot.group.path}/0", slot.t, slot.c, slot.z])
         return {"root": str(self.root_path), "planes": refs}
 
     def _write_chunk(
-        self, path: str, target: zarr.Array, tcz: tuple[int, int, int], plane: np.ndarray
+        self, path: str, tcz: tuple[int, int, int], planes: ArrayPlanes | SegmentPlanes, i: int
     ) -> None:
-        """One plane is one uncompressed chunk: write its bytes as zarr would, without the
-        per-chunk machinery (half the time for a 2048² plane, far less for small ones)."""
-        key = target.metadata.encode_chunk_key((*tcz, 0, 0))
-        chunk = self.root_path / path / key
-        chunk.parent.mkdir(parents=True, exist_ok=True)
-        data = np.ascontiguousarray(plane, dtype=plane.dtype.newbyteorder("<"))
-        tmp = chunk.with_name(chunk.name + ".tmp")
-        with open(tmp, "wb") as out:  # a reader never sees half a plane
-            out.write(memoryview(data).cast("B"))
+        """One plane is one uncompressed chunk file, replaced whole: a reader never sees half."""
+        folder = os.path.join(self.root, path, ngff.chunk_key(*tcz)[:-2])
+        chunk = folder + "/0"
+        if folder not in self._chunk_dirs:
+            os.makedirs(folder, exist_ok=True)
+            self._chunk_dirs.add(folder)
+        if not os.path.exists(chunk):  # a new position: nobody reads it before it is reported
+            with open(chunk, "wb") as out:
+                planes.write(i, out)
+            return
+        tmp = chunk + ".tmp"  # a replaced plane: readers see the old one or the new one, whole
+        with open(tmp, "wb") as out:
+            planes.write(i, out)
         os.replace(tmp, chunk)
 
-    def _fits(self, group: ImageGroup, plane: np.ndarray) -> bool:
+    def _fits(self, group: ImageGroup, planes: ArrayPlanes | SegmentPlanes) -> bool:
         existing = self._arrays.get(group.path)
         return existing is None or (
-            existing.shape[-2:] == plane.shape and existing.dtype == plane.dtype
+            existing.plane == planes.shape and existing.dtype == planes.dtype
         )
 
-    def _write_alone(self, index: int, header: dict[str, Any], planes: np.ndarray) -> dict:
+    def _write_alone(
+        self, index: int, header: dict[str, Any], planes: ArrayPlanes | SegmentPlanes
+    ) -> dict:
         path = f"items/{index}-{secrets.token_hex(4)}"  # unique across hubs on one store
-        group = self.root.require_group(path)
-        data = group.create_array(
-            "0",
-            shape=(1, 1, len(planes), *planes.shape[-2:]),
-            chunks=(1, 1, 1, *planes.shape[-2:]),
-            dtype=planes.dtype,
-            compressors=None,
-            fill_value=0,
-            overwrite=True,
-        )
-        for z, plane in enumerate(planes):
-            self._write_chunk(f"{path}/0", data, (0, 0, z), plane)
-        _multiscales(group)
-        group.attrs["viewerhub"] = {"item": index, "components": header.get("components", {})}
+        self.meta.ensure_group("items")
+        viewerhub = {"item": index, "components": header.get("components", {})}
+        self.meta.put(path, ngff.group(ngff.image_attributes(path, [], viewerhub)))
+        shape = (1, 1, planes.count, *planes.shape)
+        self.meta.put(f"{path}/0", ngff.array(shape, planes.shape, planes.dtype.name))
+        for z in range(planes.count):
+            self._write_chunk(f"{path}/0", (0, 0, z), planes, z)
         return {
             "root": str(self.root_path),
-            "planes": [[f"{path}/0", 0, 0, z] for z in range(len(planes))],
+            "planes": [[f"{path}/0", 0, 0, z] for z in range(planes.count)],
         }
 
-    def _array(self, group: ImageGroup, plane: np.ndarray, grow: bool) -> zarr.Array:
-        target = self._arrays.get(group.path)
-        shape = (*group.size(), *plane.shape)
-        if target is None:
-            image = self.root.require_group(group.path)
-            target = image.create_array(
-                "0",
-                shape=shape,
-                chunks=(1, 1, 1, *plane.shape),
-                dtype=plane.dtype,
-                compressors=None,
-                fill_value=0,
-                overwrite=True,
-            )
-            self._arrays[group.path] = target
-            _multiscales(image)
+    def _array(self, group: ImageGroup, planes: ArrayPlanes | SegmentPlanes, grow: bool) -> None:
+        info = self._arrays.get(group.path)
+        shape = (*group.size(), *planes.shape)
+        if info is None:
+            parent = group.path.rsplit("/", 1)[0]
+            self.meta.ensure_group(parent)
+            info = ArrayInfo(planes.shape, planes.dtype, shape)
+            self._arrays[group.path] = info
+            self._label(group)
+            self.meta.put(f"{group.path}/0", ngff.array(shape, planes.shape, planes.dtype.name))
             if group.well is not None:
                 self._register_field(group)
-        elif grow and target.shape != shape:
-            target.resize(shape)
+            return
+        if grow and info.shape != shape:
+            info.shape = shape
+            self.meta.put(f"{group.path}/0", ngff.array(shape, info.plane, info.dtype.name))
         if grow:
             self._label(group)
-        return target
 
     def _register_field(self, group: ImageGroup) -> None:
         assert group.well is not None
         row, column = group.well
-        fields = [str(i) for i in range(len(self.layout.fields[group.well]))]
-        ngff.write_well_metadata(self.root.require_group(f"{row}/{column}"), fields)
+        fields = len(self.layout.fields[group.well])
+        self.meta.put(f"{row}/{column}", ngff.group(ngff.well_attributes(fields)))
         plate = self.layout.plate_metadata()
-        shape = (len(plate["rows"]), len(plate["columns"]), plate["field_count"])
-        if group.well not in self._wells_written or shape != self._plate_shape:
-            ngff.write_plate_metadata(
-                self.root,
-                plate["rows"],
-                plate["columns"],
-                plate["wells"],
-                field_count=plate["field_count"],
-                name="viewerhub",
+        key = (tuple(plate["wells"]), plate["field_count"])
+        if key != self._plate_key:
+            attributes = ngff.plate_attributes(
+                plate["rows"], plate["columns"], plate["wells"], plate["field_count"]
             )
-            self._wells_written.add(group.well)
-            self._plate_shape = shape
+            self.meta.put("", ngff.group(attributes))
+            self._plate_key = key
 
     def _label(self, group: ImageGroup) -> None:
         """Component values behind each position, and channel labels napari shows."""
-        image = self.root.require_group(group.path)
-        image.attrs["viewerhub"] = {"axes": group.axes, "site": group.site}
-        ome = dict(image.attrs.get("ome", {}))
-        ome["omero"] = {"channels": [{"label": f"channel {c}"} for c in group.axes["c"]]}
-        image.attrs["ome"] = ome
-
-
-def _multiscales(image: zarr.Group) -> None:
-    ngff.write_multiscales_metadata(
-        image,
-        [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1.0] * 5}]}],
-        axes=AXES,
-    )
+        labels = [f"channel {c}" for c in group.axes["c"]]
+        viewerhub = {"axes": group.axes, "site": group.site}
+        self.meta.put(group.path, ngff.group(ngff.image_attributes(group.path, labels, viewerhub)))
 
 
 def _plane_components(header: dict[str, Any], count: int) -> list[dict[str, Any]]:
