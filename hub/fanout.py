@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +34,14 @@ log = logging.getLogger(__name__)
 
 _VIEWER_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MAX_CREDITS = 1024
+#: Seconds: the shortest interval between two items messages to one viewer. A stream faster
+#: than this reaches a viewer in batches (a message and an ack per batch, not per item: what
+#: each added viewer costs the hub); an item after a pause still goes at once.
+#: Seconds ``cold`` refs may wait to go out together (see :meth:`FanOut.relocated`), and
+#: how many may wait at most.
+COLD_BATCH_S = 0.1
+MAX_COLD_BATCH = 1024
+BATCH_S = 0.002
 
 
 class FanOut:
@@ -54,6 +64,12 @@ class FanOut:
         self.on_reply = on_reply
         self._routes: dict[str, bytes] = {}  # viewer name -> routing id of its session
         self._names: dict[bytes, str] = {}  # routing id -> viewer name
+        self._sent_at: dict[str, float] = {}  # viewer name -> monotonic time of its last items
+        self._held_until: float | None = None  # when the earliest held items are due
+        self._cold: list[list[Any]] = []  # [index, cold] the viewers have not heard of yet
+        self._cold_since = 0.0
+        self._cold_scene = scene.scene_id
+        scene.before_evict = self.flush_cold
         self.frames = FrameSender(sock)  # viewers on other hosts: pixels as frames
 
     # ------------------------------------------------------------------ sending
@@ -75,18 +91,68 @@ class FanOut:
         for name in list(self.scene.cursors):
             self._send_raw(name, payload)
 
+    def relocated(self, moved: list[list[Any]]) -> None:
+        """Items the store wrote (``[index, cold]`` each): tell every viewer, in batches.
+
+        The refs wait up to :data:`COLD_BATCH_S` (one ``cold`` message for many items, not
+        one per loop turn per viewer) and go out at once before the scene evicts a segment
+        (``SceneLog.before_evict``), so a viewer hears where a plane went before it is gone.
+        """
+        self._drop_stale_cold()
+        if not self._cold:
+            self._cold_since = time.monotonic()
+        self._cold.extend(moved)
+
+    def flush_cold(self) -> None:
+        """Send the held ``cold`` refs now."""
+        self._drop_stale_cold()
+        if self._cold:
+            self.broadcast({"kind": "cold", "scene": self.scene.scene_id, "refs": self._cold})
+            self._cold = []
+
+    def _drop_stale_cold(self) -> None:
+        """Refs held from a scene since cleared: nobody needs them."""
+        if self._cold_scene != self.scene.scene_id:
+            self._cold, self._cold_scene = [], self.scene.scene_id
+
     def pump(self) -> None:
-        """Send every viewer what its credits allow, in one message per viewer."""
-        prefix = b'{"kind":"items","scene":%d,"items":[' % self.scene.scene_id
-        for name in list(self.scene.cursors):
+        """Send every viewer what its credits allow, in one message per viewer.
+
+        A viewer sent something less than :data:`BATCH_S` ago waits for the rest of that
+        interval, so that a fast stream reaches it in batches (one message and one ack for
+        several items) instead of a message pair per item; the first item after a pause goes
+        at once. :meth:`timeout_ms` tells the poll loop when held items are due.
+        """
+        scene = self.scene
+        end, now = len(scene.items), time.monotonic()
+        prefix = b'{"kind":"items","scene":%d,"items":[' % scene.scene_id
+        self._held_until = None
+        if self._cold:
+            if now >= self._cold_since + COLD_BATCH_S or len(self._cold) >= MAX_COLD_BATCH:
+                self.flush_cold()
+            else:
+                self._held_until = self._cold_since + COLD_BATCH_S
+        for name, cursor in scene.cursors.items():
+            if cursor.credits <= 0 or cursor.next_index >= end:
+                continue  # nothing due: the common case, kept cheap
             if name in self.frames.viewers:
-                self.frames.send(
-                    self._routes.get(name), self.scene.scene_id, [*self.scene.due(name)]
-                )
+                self.frames.send(self._routes.get(name), scene.scene_id, [*scene.due(name)])
                 continue
-            due = [item.wire for item in self.scene.due(name)]
+            due_at = self._sent_at.get(name, 0.0) + BATCH_S
+            if now < due_at:
+                if self._held_until is None or due_at < self._held_until:
+                    self._held_until = due_at
+                continue
+            due = [item.wire for item in scene.due(name)]
             if due:
+                self._sent_at[name] = now
                 self._send_raw(name, prefix + b",".join(due) + b"]}")
+
+    def timeout_ms(self, longest: int) -> int:
+        """How long the poll loop may sleep: until held items are due, at most ``longest``."""
+        if self._held_until is None:
+            return longest
+        return max(0, min(longest, math.ceil((self._held_until - time.monotonic()) * 1000)))
 
     def forget(self, name: str) -> None:
         """Drop a viewer's session (it died, was restarted or left)."""
@@ -94,6 +160,7 @@ class FanOut:
         if route is not None:
             self._names.pop(route, None)
         self.frames.forget(name)
+        self._sent_at.pop(name, None)
         self.scene.detach(name)
 
     # ------------------------------------------------------------------ receiving
@@ -139,17 +206,27 @@ class FanOut:
             log.warning("viewer %s sent unknown kind %r", name, kind)
 
     def _on_acks(self, name: str, body: dict[str, Any]) -> None:
+        """Acks: an index for an item shown, ``[index, error]`` for one that failed.
+
+        The older form ``[index, null]`` for a shown item is still understood.
+        """
         scene, acks = body.get("scene", -1), body.get("acks", [])
         if not isinstance(acks, list):
             return
-        for entry in acks:
-            if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], int)):
-                continue
-            index, error = entry
-            error = str(error)[:1000] if error else None
-            self.scene.ack(name, scene, index, error)
-            if error:
+        shown = [entry for entry in acks if type(entry) is int]
+        if len(shown) < len(acks):
+            for entry in acks:
+                if not (isinstance(entry, list) and len(entry) == 2 and type(entry[0]) is int):
+                    continue
+                index, error = entry
+                if not error:
+                    shown.append(index)
+                    continue
+                error = str(error)[:1000]
+                self.scene.ack(name, scene, index, error)
                 log.warning("viewer %s could not show item %s: %s", name, index, error)
+        if shown:
+            self.scene.ack_many(name, scene, shown)
         self.supervisor.heartbeat(name)
 
     def _on_hello(self, route: bytes, body: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import collections
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,7 +63,8 @@ class Cursor:
     errors: int = 0
     last_error: str | None = None
     in_flight: dict[int, float] = field(default_factory=dict)  # index -> monotonic send time
-    shown_times: collections.deque[float] = field(default_factory=collections.deque)
+    #: (time, items) of each ack message within the last RATE_WINDOW_S: items_per_s
+    shown_times: collections.deque[tuple[float, int]] = field(default_factory=collections.deque)
 
     def reset(self, window: int) -> None:
         self.next_index, self.credits, self.window = 0, window, window
@@ -93,6 +94,8 @@ class SceneLog:
     def __init__(self, budget_bytes: int, release: Callable[[str], None]) -> None:
         self.budget_bytes = budget_bytes
         self._release = release
+        #: called before segments are evicted (fan-out sends the held ``cold`` refs first)
+        self.before_evict: Callable[[], None] | None = None
         self.scene_id = 1
         self.items: list[SceneItem] = []
         self.by_key: dict[str, int] = {}  # identity -> index of the current item
@@ -157,6 +160,8 @@ class SceneLog:
         """
         if self.fits(nbytes):
             return True
+        if self._evictable and self.before_evict is not None:
+            self.before_evict()  # viewers hear where planes went before their segments go
         busy = {i for cursor in self.cursors.values() for i in cursor.in_flight}
         kept: list[int] = []
         while self._evictable and not self.fits(nbytes):
@@ -274,25 +279,42 @@ class SceneLog:
 
     def ack(self, viewer: str, scene_id: int, index: int, error: str | None) -> bool:
         """Record a viewer's display ack; stale acks (old scene, unknown item) are ignored."""
+        return self.ack_many(viewer, scene_id, (index,), error) == 1
+
+    def ack_many(
+        self, viewer: str, scene_id: int, indices: Iterable[int], error: str | None = None
+    ) -> int:
+        """Record acks of several items at once (one ack message); returns how many counted.
+
+        One clock read and one rate-window entry per call, not per item: a viewer acks a
+        batch of items in one message, and this runs once per viewer per batch.
+        """
         cursor = self.cursors.get(viewer)
-        if cursor is None or scene_id != self.scene_id or index not in cursor.in_flight:
-            return False
-        del cursor.in_flight[index]
-        faults = self.faults.get(viewer)
-        if faults is not None:
-            faults.suspects.discard(index)  # shown: not the culprit
-        cursor.credits += 1
-        cursor.acked += 1
+        if cursor is None or scene_id != self.scene_id:
+            return 0
+        in_flight, faults = cursor.in_flight, self.faults.get(viewer)
+        counted = 0
+        for index in indices:
+            if in_flight.pop(index, None) is None:
+                continue  # stale: not in flight (an old session's, or acked twice)
+            counted += 1
+            if faults is not None:
+                faults.suspects.discard(index)  # shown: not the culprit
+        if not counted:
+            return 0
+        cursor.credits += counted
+        cursor.acked += counted
         now = time.time()
-        cursor.shown_times.append(now)
-        while cursor.shown_times[0] < now - RATE_WINDOW_S:  # a rate window, not a count cap
-            cursor.shown_times.popleft()
+        shown = cursor.shown_times
+        shown.append((now, counted))
+        while shown[0][0] < now - RATE_WINDOW_S:  # a rate window, not a count cap
+            shown.popleft()
         if error:
-            cursor.errors += 1
+            cursor.errors += counted
             cursor.last_error = error
         if self._retired:
             self.reap()
-        return True
+        return counted
 
     def shown_by_all(self, index: int, ack_timeout_s: float = 30.0) -> bool:
         """True once every connected, acking viewer has acked (or skipped) item ``index``.
@@ -313,7 +335,8 @@ class SceneLog:
         cursor = self.cursors.get(viewer)
         if cursor is None:
             return {"connected": False}
-        recent = [t for t in cursor.shown_times if t > time.time() - RATE_WINDOW_S]
+        since = time.time() - RATE_WINDOW_S
+        recent = sum(n for t, n in cursor.shown_times if t > since)
         faults = self.faults.get(viewer, Faults())
         return {
             "skipped": len(faults.skipped),
@@ -326,5 +349,5 @@ class SceneLog:
             "in_flight": len(cursor.in_flight),
             "errors": cursor.errors,
             "last_error": cursor.last_error,
-            "items_per_s": round(len(recent) / RATE_WINDOW_S, 2),
+            "items_per_s": round(recent / RATE_WINDOW_S, 2),
         }

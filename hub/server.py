@@ -183,7 +183,7 @@ class Hub:
         next_housekeeping = 0.0
         try:
             while self.running:
-                for sock, _ in poller.poll(timeout=50):
+                for sock, _ in poller.poll(timeout=self.fanout.timeout_ms(50)):
                     _drain(sock, handlers[sock])
                 self._on_persisted()
                 self.fanout.pump()
@@ -200,7 +200,7 @@ class Hub:
         """Items the store wrote: mark them evictable and tell viewers where they now live.
 
         Viewers that keep plane references instead of pixels (napari, Fiji) re-point them at
-        the store before the hub drops the segment; one ``cold`` message per loop turn.
+        the store before the hub drops the segment (the fan-out sends them in batches).
         """
         moved = []
         for done in self.store.persisted():
@@ -209,7 +209,7 @@ class Hub:
             if self.scene.mark_persisted(done.index, done.cold):
                 moved.append([done.index, done.cold])
         if moved:
-            self.fanout.broadcast({"kind": "cold", "scene": self.scene.scene_id, "refs": moved})
+            self.fanout.relocated(moved)
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         log.info("hub %d: signal %d, shutting down", self.pid, signum)

@@ -122,6 +122,14 @@ class Viewer(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def flush(self) -> None:
+        """Finish work batched over several ``show`` calls (the recorder writes its log here).
+
+        The client calls it before it acks the items shown since the last call, so the hub
+        never counts an item as shown that the viewer has not finished taking.
+        """
+        return None
+
     def relocated(self, refs: list[PlaneRef]) -> None:
         """Planes already shown moved from shared memory to the hub's disk store.
 

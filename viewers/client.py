@@ -38,6 +38,11 @@ from viewers.safe_files import SafeWriter, UnsafePathError
 
 log = logging.getLogger(__name__)
 
+#: Seconds a viewer may hold the acks of shown items before sending them (they also go when
+#: half the credit window is used, at a heartbeat and at a new scene): a fast stream costs the
+#: hub one ack message per batch of items, not one per item.
+ACK_DELAY_S = 0.01
+
 
 class ViewerClient:
     """Connects one viewer to a hub's viewer endpoint."""
@@ -68,12 +73,15 @@ class ViewerClient:
         self.last_error: str | None = None
         self.last_update: float | None = None
         self._configs: dict[str, DisplayConfig] = {}
+        self._last_config: tuple[Any, Any] = (object(), None)  # (wire, config) seen last
         #: the plane references handed to the viewer, by item index, for the current scene:
         #: a ``cold`` message from the hub updates them in place (small: no pixels)
         self._refs: dict[int, list[PlaneRef]] = {}
         self._next_heartbeat = 0.0
-        self._acks: list[list[Any]] = []  # [index, error] shown since the last flush
+        self._acks: list[Any] = []  # shown since the last flush: index, or [index, error]
         self._ack_scene: int | None = None
+        self._ack_due = 0.0  # monotonic time by which the held acks go out
+        self._ack_batch = max(1, credits // 2)
         self._writer = SafeWriter()
         self._private_dir: Path | None = None  # where screenshots render before delivery
         # VIEWERHUB_TRACE_DIR=/some/dir: one JSON line per item with receive and shown
@@ -104,6 +112,9 @@ class ViewerClient:
         """Handle what arrived (waiting up to ``timeout_ms``) and heartbeat if due."""
         if self.closed:
             return
+        if self._acks:  # wake in time to send held acks
+            wait_ms = math.ceil((self._ack_due - time.monotonic()) * 1000)
+            timeout_ms = max(0, min(timeout_ms, wait_ms))
         if self._sock.poll(timeout_ms, zmq.POLLIN):
             for _ in range(64):
                 try:
@@ -113,6 +124,7 @@ class ViewerClient:
                 self._handle(frames)
                 if self.closed:
                     return
+        if self._acks and time.monotonic() >= self._ack_due:
             self._flush_acks()
         self._heartbeat_if_due()
 
@@ -137,6 +149,7 @@ class ViewerClient:
         """Disconnect. ``clean`` tells the hub this viewer stops on purpose (no restart)."""
         if not self._sock.closed:
             if clean:
+                self._flush_acks()
                 self._send({"kind": "bye"})
             self._sock.close()
         if self._trace is not None:
@@ -224,15 +237,23 @@ class ViewerClient:
                 log.error("%s could not take relocated planes: %s", self.name, exc)
 
     def _flush_acks(self) -> None:
-        """One ack message for everything shown in this poll (credits come back together)."""
+        """One ack message for everything shown since the last one (credits come back together).
+
+        The viewer finishes its own batched work first (``Viewer.flush``), so the hub never
+        hears of an item the viewer has not fully taken.
+        """
         if self._acks:
+            try:
+                self.viewer.flush()
+            except Exception as exc:  # its bug must not hold back the acks
+                log.error("%s could not flush: %s", self.name, exc)
             self._send({"kind": "ack", "scene": self._ack_scene, "acks": self._acks})
             self._acks = []
 
     def _on_item(self, scene: int | None, index: int, item: dict[str, Any]) -> None:
         if self._acks and scene != self._ack_scene:
             self._flush_acks()
-        received = time.time()
+        received = time.time() if self._trace is not None else 0.0
         error = None
         try:
             self._show(index, item)
@@ -259,15 +280,23 @@ class ViewerClient:
                 + "\n"
             )
         self._ack_scene = scene
-        self._acks.append([index, error])
+        if not self._acks:
+            self._ack_due = time.monotonic() + ACK_DELAY_S
+        # An index acks a shown item, [index, error] one that failed: cheap to send and read.
+        self._acks.append(index if error is None else [index, error])
+        if len(self._acks) >= self._ack_batch:
+            self._flush_acks()  # half the credit window: the hub must never run dry
         self._heartbeat_if_due()
 
     def _config(self, wire: dict[str, Any] | None) -> DisplayConfig:
+        if wire == self._last_config[0]:  # a stream repeats one config: no re-encoding
+            return self._last_config[1]
         key = json.dumps(wire, sort_keys=True) if wire else ""
         config = self._configs.get(key)
         if config is None:
             config = self.viewer.config_class.from_wire(wire)
             self._configs[key] = config
+        self._last_config = (wire, config)
         return config
 
     def _show(self, index: int, header: dict[str, Any]) -> None:

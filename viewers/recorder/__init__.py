@@ -3,9 +3,11 @@
 It is registered like any third-party viewer (entry point ``recorder``) and is what the tests
 and benchmarks use to check what arrived. Output in ``outdir``:
 
-- ``received.jsonl``: one line per item, in arrival order, flushed at once (so a test can read
-  it while the recorder runs, and nothing is lost if the recorder is killed): scene index,
-  kind, components, dtype, shape, CRC-32 of the pixels, number of shapes.
+- ``received.jsonl``: one line per item, in arrival order, written before the hub hears the
+  item was shown (``flush``, once per batch of items: so a test can read it while the
+  recorder runs, and an item the hub counts as shown is never missing if the recorder is
+  killed): scene index, kind, components, dtype, shape, CRC-32 of the pixels, number of
+  shapes.
 - ``<window>.tif``: one ImageJ hyperstack (TZCYX) per window, written when the stream goes
   idle, on ``screenshot`` and on close; pixel types follow ``viewers.dtypes``.
 - ``<window>.rois.zip``: the window's shapes as ImageJ ROIs with their (c, z, t) positions.
@@ -18,6 +20,7 @@ measure the hub alone), ``delay_s`` (sleep per item, to play a slow viewer in te
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -61,6 +64,12 @@ def safe_stem(label: str) -> str:
         digest = hashlib.sha1(label.encode()).hexdigest()[:12]
         stem = f"{stem[: MAX_STEM - 13]}~{digest}"
     return stem
+
+
+@functools.cache
+def _dtype_name(dtype: np.dtype) -> str:
+    """``str(dtype)``, once per dtype (numpy builds the name in Python every time)."""
+    return str(dtype)
 
 
 class RecorderDisplayConfig(HyperstackDisplayConfig):
@@ -129,6 +138,7 @@ class RecorderViewer(Viewer):
         self.windows: dict[WindowKey, _Window] = {}
         self.items = 0
         self._log = None
+        self._lines: list[str] = []  # log lines not yet written (see flush)
         self._dirty_since: float | None = None
         self._last_config: RecorderDisplayConfig | None = None
         self._view: tuple[_Window, tuple[int, int, int]] | None = None
@@ -138,7 +148,7 @@ class RecorderViewer(Viewer):
     def start(self) -> None:
         self.outdir.mkdir(parents=True, exist_ok=True)
         log.info("recording to %s", self.outdir)
-        self._log = open(self.outdir / "received.jsonl", "a", buffering=1)  # noqa: SIM115
+        self._log = open(self.outdir / "received.jsonl", "a")  # noqa: SIM115
 
     def show(self, item: Item) -> None:
         self._last_config = item.config
@@ -154,7 +164,7 @@ class RecorderViewer(Viewer):
         if item.kind == "image":
             assert item.array is not None
             record.update(
-                dtype=str(item.array.dtype),
+                dtype=_dtype_name(item.array.dtype),
                 shape=list(item.array.shape),
                 crc32=zlib.crc32(np.ascontiguousarray(item.array)) if self.checksum else None,
             )
@@ -176,10 +186,16 @@ class RecorderViewer(Viewer):
                         window.rois.extend(
                             shape_to_rois(shape, c, z, t, index=len(window.rois) + n)
                         )
-        assert self._log is not None
-        self._log.write(json.dumps(record) + "\n")
+        self._lines.append(json.dumps(record))
         self.items += 1
         self._dirty_since = time.monotonic()
+
+    def flush(self) -> None:
+        """Write the log lines of the items shown since the last flush, in one write."""
+        if self._lines and self._log is not None:
+            self._log.write("\n".join(self._lines) + "\n")
+            self._log.flush()
+        self._lines = []
 
     def _window(self, components: dict, config: HyperstackDisplayConfig) -> _Window:
         key = place(components, config).window
@@ -225,8 +241,8 @@ class RecorderViewer(Viewer):
     def clear(self) -> None:
         self.windows.clear()
         self._view = None
-        if self._log is not None:
-            self._log.write(json.dumps({"kind": "clear", "time": time.time()}) + "\n")
+        self._lines.append(json.dumps({"kind": "clear", "time": time.time()}))
+        self.flush()
 
     def goto(self, components: dict[str, Any]) -> dict[str, Any]:
         """Choose the plane ``screenshot`` renders."""
@@ -281,6 +297,7 @@ class RecorderViewer(Viewer):
     def close(self) -> None:
         if self.keep_pixels and self.windows:
             self.write_outputs()
+        self.flush()
         if self._log is not None:
             self._log.close()
             self._log = None

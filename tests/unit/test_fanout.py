@@ -1,0 +1,102 @@
+"""Fan-out batching and acks, with a fake socket: what each added viewer costs the hub."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from hub import fanout as fanout_module
+from hub.fanout import FanOut
+from hub.scene import SceneLog
+from hub.supervisor import Supervisor
+
+
+class _Socket:
+    """Records what the fan-out sends: (routing id, decoded body)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes, dict[str, Any]]] = []
+
+    def send_multipart(self, frames: list[bytes], _flags: int = 0) -> None:
+        self.sent.append((frames[0], json.loads(frames[1])))
+
+
+class _Frame:
+    def __init__(self, data: bytes) -> None:
+        self.bytes = data
+        self.buffer = memoryview(data)
+
+    def __len__(self) -> int:
+        return len(self.bytes)
+
+
+def _fanout(items: int = 0) -> tuple[FanOut, _Socket, SceneLog]:
+    sock, scene = _Socket(), SceneLog(1 << 30, lambda _segment: None)
+    fan = FanOut(sock, scene, Supervisor("tcp://127.0.0.1:1"), 1, 16, lambda _reply: None)
+    for i in range(items):
+        scene.append({"kind": "image", "components": {"z_index": i}}, None, 10)
+    return fan, sock, scene
+
+
+def _message(fan: FanOut, route: bytes, body: dict[str, Any]) -> None:
+    fan.on_message([_Frame(route), _Frame(json.dumps(body).encode())])
+
+
+def _items(sock: _Socket) -> list[list[int]]:
+    return [[e["index"] for e in body["items"]] for _, body in sock.sent if body["kind"] == "items"]
+
+
+def test_a_fast_stream_reaches_a_viewer_in_batches_and_a_pause_sends_at_once(monkeypatch):
+    fan, sock, scene = _fanout(1)
+    _message(fan, b"r1", {"kind": "hello", "name": "v"})
+    fan.pump()
+    assert _items(sock) == [[0]]  # the first item goes at once
+    for i in (1, 2, 3):
+        scene.append({"kind": "image", "components": {"z_index": i}}, None, 10)
+        fan.pump()
+    assert _items(sock) == [[0]]  # held: sent less than BATCH_S ago
+    assert 0 <= fan.timeout_ms(50) <= fanout_module.BATCH_S * 1000 + 1
+    time.sleep(fanout_module.BATCH_S)
+    fan.pump()
+    assert _items(sock) == [[0], [1, 2, 3]]  # one message for the three
+    assert fan.timeout_ms(50) == 50
+
+
+def test_acks_take_indices_and_index_error_pairs_and_return_credits():
+    fan, sock, scene = _fanout(4)
+    _message(fan, b"r1", {"kind": "hello", "name": "v", "credits": 4})
+    fan.pump()
+    assert scene.cursors["v"].credits == 0
+    acks = [0, [1, None], [2, "ValueError: bad"], "junk", [True, None]]
+    _message(fan, b"r1", {"kind": "ack", "scene": scene.scene_id, "acks": acks})
+    status = scene.viewer_status("v")
+    assert (status["shown"], status["errors"], status["in_flight"]) == (3, 1, 1)
+    assert status["last_error"] == "ValueError: bad"
+    assert status["items_per_s"] == 3 / 5.0
+    # an ack from an old scene, or for an item not in flight, counts nothing
+    _message(fan, b"r1", {"kind": "ack", "scene": scene.scene_id - 1, "acks": [3]})
+    _message(fan, b"r1", {"kind": "ack", "scene": scene.scene_id, "acks": [0, 0]})
+    assert scene.viewer_status("v")["shown"] == 3
+
+
+def test_cold_refs_go_out_together_and_before_an_eviction():
+    fan, sock, scene = _fanout()
+    released: list[tuple[str, int]] = []  # (segment, cold messages sent by then)
+    scene._release = lambda segment: released.append(
+        (segment, sum(b["kind"] == "cold" for _, b in sock.sent))
+    )
+    scene.budget_bytes = 100
+    for i in range(3):
+        scene.append({"kind": "image", "segment": f"s{i}"}, f"s{i}", 40, pixel_bytes=40)
+    _message(fan, b"r1", {"kind": "hello", "name": "v", "credits": 1})
+    fan.pump()  # item 0 in flight: its segment stays
+    for i in (1, 2):
+        scene.mark_persisted(i, {"root": "/x"})
+        fan.relocated([[i, {"root": "/x"}]])
+    fan.pump()
+    assert not [b for _, b in sock.sent if b["kind"] == "cold"]  # held (COLD_BATCH_S)
+    assert scene.make_room(40)
+    cold = [b for _, b in sock.sent if b["kind"] == "cold"]
+    assert [entry[0] for entry in cold[0]["refs"]] == [1, 2]  # one message for both
+    assert released == [("s1", 1), ("s2", 1)]  # evicted after the viewer was told
