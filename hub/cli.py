@@ -30,14 +30,14 @@ import sys
 from pathlib import Path
 
 from contract import defaults
-from contract.connection import HubConnection, HubError
+from contract.connection import HubError
 from contract.protocol import Limits
-from hub import cli_attach
+from hub import cli_attach, cli_control
+from hub.cli_control import endpoint
 from hub.cli_support import (
     format_status,
     openhcs_config,
     parse_size,
-    reach,
     recorder_outdir,
     started_text,
     store_options,
@@ -58,22 +58,6 @@ COMMANDS = (
     "keys",
     "attach",
 )
-
-
-def _endpoint(args: argparse.Namespace) -> str:
-    return args.endpoint or f"tcp://{args.host}:{args.port}"
-
-
-def _connect(args: argparse.Namespace, timeout_s: float = 5.0) -> HubConnection:
-    """A hub that answered a ping; fails within about a second when there is none."""
-    return reach(_endpoint(args), args.keys, timeout_s)
-
-
-def _add_connection(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="hub host (default loopback)")
-    parser.add_argument("--port", type=int, default=defaults.INGEST_PORT, help="hub ingest port")
-    parser.add_argument("--endpoint", help="full ZeroMQ endpoint, overrides --host/--port")
-    parser.add_argument("--keys", type=Path, help="CURVE key directory (see `hub keys`)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -170,30 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--ready-file", type=Path, help=argparse.SUPPRESS)
     cli_attach.add_serve_options(serve)
-
-    status = sub.add_parser("status", help="show a running hub's state")
-    _add_connection(status)
-    status.add_argument("--json", action="store_true", help="machine-readable output")
-    for name, text in (("stop", "shut a hub down"), ("clear", "start a new scene")):
-        _add_connection(sub.add_parser(name, help=text))
-    shot = sub.add_parser("screenshot", help="write a PNG of what a viewer shows")
-    _add_connection(shot)
-    shot.add_argument("viewer")
-    shot.add_argument("path", type=Path)
-    shot.add_argument(
-        "--window",
-        help="Fiji/recorder: the window to grab, by title or part of it (default: the current "
-        "one); napari: 'main' for the whole window with sliders and layer list (default: canvas)",
-    )
-    restart = sub.add_parser(
-        "restart", help="start a viewer again (after its window was closed, or it failed)"
-    )
-    _add_connection(restart)
-    restart.add_argument("viewer")
-    goto = sub.add_parser("goto", help="show the plane at these components in a viewer")
-    _add_connection(goto)
-    goto.add_argument("viewer")
-    goto.add_argument("components", nargs="+", metavar="NAME=VALUE", help="e.g. well=B03 z_index=2")
+    cli_control.add_parsers(sub)
     sub.add_parser("viewers", help="list installed viewer plugins")
     keys = sub.add_parser("keys", help="create CURVE keys for a hub reachable from other hosts")
     keys.add_argument(
@@ -229,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except HubError as exc:
         if getattr(args, "json", False):  # a script reading --json gets JSON, even now
-            print(json.dumps({"ok": False, "error": str(exc), "endpoint": _endpoint(args)}))
+            print(json.dumps({"ok": False, "error": str(exc), "endpoint": endpoint(args)}))
         print(f"hub: {exc}", file=sys.stderr)
         return 2
 
@@ -310,58 +271,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    conn = _connect(args, timeout_s=5.0)  # NoHubError within about a second
-    status = conn.control("status")["status"]
-    if args.json:
-        print(json.dumps(status, indent=2))
-    else:
-        print(format_status(status))
-    return 0
-
-
-def cmd_stop(args: argparse.Namespace) -> int:
-    _connect(args, timeout_s=5.0).control("shutdown")
-    return 0
-
-
-def cmd_clear(args: argparse.Namespace) -> int:
-    reply = _connect(args, timeout_s=5.0).control("clear")
-    print(f"scene {reply['scene']} started (the previous scene's items were released)")
-    return 0
-
-
-def cmd_restart(args: argparse.Namespace) -> int:
-    reply = _connect(args, timeout_s=10.0).control("restart", viewer=args.viewer)
-    print(f"viewer {reply['viewer']}: {reply['state']}; it gets the whole scene again")
-    return 0
-
-
-def cmd_goto(args: argparse.Namespace) -> int:
-    components: dict[str, int | str] = {}
-    for pair in args.components:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            print(f"hub: goto: expected NAME=VALUE, got {pair!r}", file=sys.stderr)
-            return 2
-        components[name] = int(value) if value.lstrip("-").isdigit() else value
-    reply = _connect(args, timeout_s=30.0).control(
-        "goto", viewer=args.viewer, components=components
-    )
-    shown = {k: v for k, v in reply.items() if k not in ("ok", "req")}
-    print(json.dumps(shown))
-    return 0
-
-
-def cmd_screenshot(args: argparse.Namespace) -> int:
-    extra = {"window": args.window} if args.window else {}
-    reply = _connect(args, timeout_s=60.0).control(
-        "screenshot", viewer=args.viewer, path=str(args.path.absolute()), **extra
-    )
-    print(reply["path"])
-    return 0
-
-
 def cmd_keys(args: argparse.Namespace) -> int:
     from contract.keys import DEFAULT_KEYS_DIR, make_keys
 
@@ -408,12 +317,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 COMMAND_FUNCS = {
     "serve": cmd_serve,
-    "status": cmd_status,
-    "stop": cmd_stop,
-    "clear": cmd_clear,
-    "screenshot": cmd_screenshot,
-    "restart": cmd_restart,
-    "goto": cmd_goto,
+    **cli_control.COMMAND_FUNCS,
     "viewers": cmd_viewers,
     "demo": cmd_demo,
     "keys": cmd_keys,
