@@ -88,25 +88,23 @@ def draw_floor(size: int, repeats: int) -> dict[str, float]:
 
 
 class Monitor(threading.Thread):
-    """Follows the stream (goto) and samples napari's memory and the hub's view of it."""
+    """Samples napari's memory and CPU, and the hub's view of it (hung or not)."""
 
-    def __init__(self, hub: Any, pid: int, follow: list[dict[str, Any]]) -> None:
+    def __init__(self, hub: Any, pid: int) -> None:
         super().__init__(daemon=True)
-        self.hub, self.follow = hub, follow
         import psutil
 
+        self.hub = hub
         self.process = psutil.Process(pid)
         self.samples: list[dict[str, Any]] = []
         self.hung: list[float] = []
         self.max_heartbeat_age = 0.0
-        self.gotos: list[tuple[float, dict[str, Any]]] = []
         self.stop = threading.Event()
 
     def run(self) -> None:
-        shown_at: dict[str, Any] | None = None
         while not self.stop.is_set():
             now = time.time()
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):  # a sample lost is not a failed run
                 status = self.hub.status()["viewers"]["napari"]
                 if status["state"] == "hung":
                     self.hung.append(now)
@@ -118,14 +116,39 @@ class Monitor(threading.Thread):
                         "shown": int(status["viewer"].get("items", 0)),
                         "rss": info.rss,
                         "pss": getattr(info, "pss", 0),
-                        "cpu": sum(self.process.cpu_times()[:2]),
                     }
                 )
-                if self.follow and self.follow[-1] != shown_at:
-                    shown_at = self.follow[-1]
-                    self.hub.goto("napari", **shown_at)
-                    self.gotos.append((time.time(), shown_at))
             self.stop.wait(SAMPLE_S)
+
+
+class Follower(threading.Thread):
+    """A screener following the acquisition: ``goto`` the well and site last accepted.
+
+    Its own connection to the hub (a socket is one thread's), so a slow goto never delays
+    the memory samples.
+    """
+
+    def __init__(self, endpoint: str, follow: list[dict[str, Any]]) -> None:
+        super().__init__(daemon=True)
+        self.endpoint, self.follow = endpoint, follow
+        self.gotos = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        from contract.connection import HubConnection
+
+        conn = HubConnection(self.endpoint, timeout_s=60.0)
+        shown: dict[str, Any] | None = None
+        try:
+            while not self.stop.is_set():
+                if self.follow and self.follow[-1] != shown:
+                    shown = self.follow[-1]
+                    with contextlib.suppress(Exception):
+                        conn.control("goto", viewer="napari", components=shown)
+                        self.gotos += 1
+                self.stop.wait(SAMPLE_S)
+        finally:
+            conn.close()
 
 
 def run(quick: bool, wells: int | None = None, budget: int | None = None) -> dict[str, Any]:
@@ -152,32 +175,36 @@ def run(quick: bool, wells: int | None = None, budget: int | None = None) -> dic
         status = hub.wait_viewers(timeout_s=120)
         pid = status["viewers"]["napari"]["pid"]
         follow: list[dict[str, Any]] = []
-        monitor = Monitor(hub, pid, follow)
+        monitor, follower = Monitor(hub, pid), Follower(hub.ingest, follow)
         cpu_start = sum(monitor.process.cpu_times()[:2])
         monitor.start()
+        follower.start()
         accepted: list[float] = []
         started = time.time()
         with StreamingBackend(hub=hub) as backend:
             for well in wells:
                 for site in range(1, shape["sites"] + 1):
-                    follow.append({"well": well, "site": site})
                     for c in range(n_c):
                         backend.save(planes[c], "", well=well, site=site, channel=c + 1)
                         accepted.append(time.time())
+                        if c == 0:  # napari can go there once a plane of it exists
+                            follow.append({"well": well, "site": site})
         n = len(accepted)
         hub_wait = time.time()
         while time.time() - hub_wait < 600 and _count_lines(trace / "napari.jsonl") < n:
             time.sleep(0.05)
         time.sleep(1.0)  # the last flush and paint, and a few more memory samples
         monitor.stop.set()
+        follower.stop.set()
         monitor.join(timeout=30)
+        follower.join(timeout=60)
         cpu_s = sum(monitor.process.cpu_times()[:2]) - cpu_start
         data = hub.inspect("napari").get("data", {})
         final = hub.status()["viewers"]["napari"]
     finally:
         hub.stop()
     return _summarise(
-        shape, floor, copy_gbps, accepted, started, trace, monitor, cpu_s, data, final
+        shape, floor, copy_gbps, accepted, started, trace, monitor, follower, cpu_s, data, final
     )
 
 
@@ -203,6 +230,7 @@ def _summarise(
     started: float,
     trace: Path,
     monitor: Monitor,
+    follower: Follower,
     cpu_s: float,
     data: dict,
     final: dict,
@@ -212,6 +240,15 @@ def _summarise(
     first = min((line["index"] for line in shown), default=0)
     accept_of = {first + i: t for i, t in enumerate(accepted)}
     latencies = [d["drawn"] - accept_of[d["index"]] for d in draws if d["index"] in accept_of]
+    # napari creates its layers on the first well's planes (~1 s of shader and layer set-up
+    # per channel): reported apart, so the steady figures say what a long plate costs
+    per_well = shape["sites"] * shape["channels"]
+    steady = [
+        d["drawn"] - accept_of[d["index"]]
+        for d in draws
+        if d["index"] in accept_of and d["index"] - first >= per_well
+    ]
+    first_shown = min((line["shown"] for line in shown), default=float("nan"))
     last_accept = accepted[-1] if accepted else started
     all_shown = max((line["shown"] for line in shown), default=last_accept)
     last_drawn = max((d["drawn"] for d in draws), default=float("nan"))
@@ -241,11 +278,16 @@ def _summarise(
         "draw_p50_s": percentile(latencies, 50),
         "draw_p99_s": percentile(latencies, 99),
         "draw_max_s": max(latencies, default=float("nan")),
+        "steady_draws": len(steady),
+        "steady_draw_p50_s": percentile(steady, 50),
+        "steady_draw_p99_s": percentile(steady, 99),
+        "first_shown_s": first_shown - accepted[0] if accepted else float("nan"),
         "catch_up_shown_s": all_shown - last_accept,
         "catch_up_drawn_s": last_drawn - last_accept,
         "hung_samples": len(monitor.hung),
         "max_heartbeat_age_s": monitor.max_heartbeat_age,
         "napari_cpu_s": cpu_s,
+        "gotos": follower.gotos,
         "restarts": final.get("restarts", 0),
         "data": data,
         "memory": [

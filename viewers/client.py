@@ -344,6 +344,11 @@ class ViewerClient:
             mapping = shm.open_readonly(header.get("segment") or "", nbytes)
             item.array = np.frombuffer(mapping, dtype=dtype, count=count).reshape(shape)
         except shm.SegmentError:
+            if getattr(self.viewer, "reads_refs", False):
+                # A lazy viewer reads item.refs when it needs pixels; a segment evicted while
+                # this message waited is re-pointed by the cold message behind it (relocated).
+                item.array = np.broadcast_to(np.zeros((), dtype), shape)
+                return None
             if "cold" not in header:
                 raise
             # The hub keeps this plane on disk only (its budget is full): read it from there.

@@ -204,7 +204,7 @@ def test_deferred_updates_reach_napari_on_flush_and_before_any_report(make_napar
         scene.show(image_item(z, {"channel": 1, "z_index": z}, np.full((8, 8), z, np.uint16)))
     layer = viewer.layers["channel=1"]
     assert viewer.dims.nsteps[0] == 1  # napari not yet told: one hand-over per batch
-    assert scene.status()["layers"][0]["shape"] == [3, 8, 8]  # reports flush first
+    assert scene.inspect()["layers"][0]["shape"] == [3, 8, 8]  # reports flush first
     assert viewer.dims.nsteps[0] == 3 and tuple(layer.contrast_limits) == (1, 3)
 
 

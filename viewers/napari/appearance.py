@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from viewers.base import ComponentValue
-from viewers.napari.contrast import close_enough
+from viewers.napari.contrast import close_enough, visibly_different
 from viewers.napari.layout import channel_order, default_channel_colormaps
 
 
@@ -45,6 +45,6 @@ def apply_contrast(
         if not close_enough(current, group.auto_limits):
             group.auto_limits = None  # the user set contrast: keep it from now on
             continue
-        if not close_enough(current, limits):
+        if visibly_different(current, limits):  # each change re-renders napari's thumbnail
             layer.contrast_limits = limits
             group.auto_limits = tuple(float(v) for v in layer.contrast_limits)

@@ -55,6 +55,9 @@ __all__ = ["ItemDoesNotFitError", "LayerGroup", "NapariScene"]
 
 log = logging.getLogger(__name__)
 
+#: Seconds between hand-overs of grown layers whose plane in view did not change.
+GROW_INTERVAL_S = 1.0
+
 
 class NapariScene:
     """Shows items on ``viewer``; one instance per hub connection."""
@@ -78,7 +81,9 @@ class NapariScene:
         #: True: layer data, contrast and label are brought up to date by flush(), once per
         #: batch of items, not per plane (the standalone viewer and the dock widget do).
         self.deferred = False
-        self._stale: dict[int, tuple[LayerGroup, bool]] = {}
+        #: layers napari has not been told about yet: id -> (group, grew, in view changed)
+        self._stale: dict[int, tuple[LayerGroup, bool, bool]] = {}
+        self._grown_at = 0.0  # when grown shapes were last handed to napari
         self._stale_contrast: set[ComponentValue | None] = set()
         self.label = text_overlay(viewer)
         self.label.visible = True
@@ -143,7 +148,7 @@ class NapariScene:
         return group, group.position(placement.axes)
 
     def _show_plane(self, components: dict, ref: PlaneSource, config: NapariDisplayConfig) -> bool:
-        """Put the plane in its layer; True if it changes what is drawn (in view, or growth)."""
+        """Put the plane in its layer; True if it is in view (drawn at the next flush)."""
         shape, dtype = tuple(int(n) for n in ref.shape[-2:]), np.dtype(ref.dtype)
         group, position = self._group(components, config, shape)
         if group.image is None:
@@ -163,15 +168,15 @@ class NapariScene:
         grew = stack.set(position, ref)
         self._sample(components, ref, group.channel)
         layer = group.image_layer
-        redraw = layer is None or grew or self._in_view(position)
+        in_view = self._in_view(position)
         if layer is None:
             group.image_layer = self._add_image(group, config, components)
             if group.channel is not None and group.channel not in self.channels:
                 self.channels.append(group.channel)
             self._recolor()
-        elif redraw:  # a plane out of view costs no redraw
+        elif grew or in_view:  # a plane out of view costs no redraw
             if self.deferred:
-                self._stale[id(group)] = (group, grew or self._stale.get(id(group), (0, False))[1])
+                self._mark_stale(group, grew, in_view)
             else:
                 self._update_layer(group, grew)
         if config.auto_contrast or config.contrast_limits is None:
@@ -180,7 +185,11 @@ class NapariScene:
             else:
                 self._apply_contrast(group.channel)
         self._place_on_plate(group)
-        return redraw
+        return layer is None or in_view
+
+    def _mark_stale(self, group: LayerGroup, grew: bool, in_view: bool) -> None:
+        _, was_grown, was_in_view = self._stale.get(id(group), (group, False, False))
+        self._stale[id(group)] = (group, grew or was_grown, in_view or was_in_view)
 
     def _sample(self, components: dict, ref: PlaneSource, channel: ComponentValue | None) -> bool:
         """Feed a strided sample of the plane (a few pages) to the contrast and the overview."""
@@ -215,7 +224,7 @@ class NapariScene:
                 self._stale_contrast.add(channel)
         for group in self.groups.values():
             if group.image is not None and group.image.retry_failed():
-                self._stale[id(group)] = (group, self._stale.get(id(group), (0, False))[1])
+                self._mark_stale(group, False, True)
         if not self.deferred:
             self.flush()
 
@@ -249,18 +258,28 @@ class NapariScene:
         else:
             layer.refresh()
 
-    def flush(self) -> None:
+    def flush(self, force: bool = True) -> None:
         """Bring deferred layer updates, contrast and the label up to date.
 
-        Giving napari a grown array costs ~20 ms (it re-slices, re-draws thumbnails and
-        re-checks dims) and a refresh almost as much; done per plane, a 384-well plate
-        streams at ~60 planes/s. A viewer that sets ``deferred`` calls this once per batch
-        of items instead (and before every control), so each layer is updated once per batch.
+        Handing napari a grown layer costs ~20 ms plus a re-slice and re-upload of the plane
+        in view (changed or not); done per plane, a plate streams at a few planes/s. A viewer
+        that sets ``deferred`` calls this once per batch of items (``force=False``) and
+        before every control (``force=True``): layers whose plane in view changed are updated
+        at once, layers that only grew (a well or site arrived out of view) at most every
+        ``GROW_INTERVAL_S``: sliders lag by that much, the plane a person looks at never.
         """
+        now = time.monotonic()
+        grow_due = force or now - self._grown_at >= GROW_INTERVAL_S
         stale, self._stale = self._stale, {}
-        for group, grew in stale.values():
-            if group.image_layer is not None:
-                self._update_layer(group, grew)
+        for key, (group, grew, in_view) in stale.items():
+            if group.image_layer is None:
+                continue
+            if grew and not in_view and not grow_due:
+                self._stale[key] = (group, grew, in_view)
+                continue
+            self._update_layer(group, grew)
+            if grew:
+                self._grown_at = now
         channels, self._stale_contrast = self._stale_contrast, set()
         for channel in channels:
             self._apply_contrast(channel)
@@ -377,6 +396,6 @@ class NapariScene:
         self._update_label()
 
     def status(self) -> dict[str, Any]:
-        self.flush()  # heartbeats report what napari shows, not what is pending
+        self.flush(force=False)  # shapes are the data's (lazy): no need to hand them over
         layers = group_layers(self.groups.values())
         return {"layers": layers, "items": self.items_shown, "last_update": self.last_update}

@@ -59,6 +59,8 @@ class NapariViewer(Viewer):
     overview dock, default true), ``cache_mb`` (pixels kept for re-display, default 256)."""
 
     config_class = NapariDisplayConfig
+    #: layers keep ``item.refs`` and read planes on demand (the client needs no pixels)
+    reads_refs = True
     needs_display = True  # Qt aborts the process without a display; the runner says so first
 
     def __init__(
@@ -220,7 +222,7 @@ class NapariViewer(Viewer):
                     client.poll_once(timeout_ms=0)
                     now = time.monotonic()
                     if self.scene is not None and now - self._flushed >= FLUSH_INTERVAL_S:
-                        self.scene.flush()
+                        self.scene.flush(force=False)
                         self._flushed = now
             except Exception:  # an exception escaping a Qt slot aborts the process
                 log.exception("napari viewer tick failed")

@@ -100,7 +100,7 @@ class HubConnectWidget(QWidget):
         client.poll_once(timeout_ms=0)
         viewer = client.viewer
         if isinstance(viewer, _DockedViewer):
-            viewer.scene.flush()
+            viewer.scene.flush(force=False)
         if client.closed:
             self.disconnect_hub()
             return
