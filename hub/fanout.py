@@ -7,7 +7,10 @@ its name, read its items or say ``bye`` for it; an unsupervised viewer (a napari
 registers its own name. Every other message from an unknown routing id is ignored.
 
 Items go out as one ``items`` message per viewer per pump, built from each item's JSON
-encoded once (``SceneItem.wire``) however many viewers there are.
+encoded once (``SceneItem.wire``) however many viewers there are, and at most one such
+message per viewer every :data:`BATCH_S`: a fast stream reaches each viewer in batches, and
+the viewer acks a batch in one message. What one more viewer costs the hub is then a few
+microseconds per item (``benchmarks/bench_fanout.py``), not a message pair per item.
 
 This module holds the viewer side only: the scene log decides what is due, the supervisor
 owns processes and liveness, and control replies go back through ``on_reply``.
@@ -36,12 +39,14 @@ _VIEWER_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MAX_CREDITS = 1024
 #: Seconds: the shortest interval between two items messages to one viewer. A stream faster
 #: than this reaches a viewer in batches (a message and an ack per batch, not per item: what
-#: each added viewer costs the hub); an item after a pause still goes at once.
+#: each added viewer costs the hub is bounded by 1/BATCH_S messages a second, whatever the
+#: item rate); an item after a pause still goes at once. An item of a fast stream waits at
+#: most this long, half of it on average: below what a screen refresh (16 ms) could show.
+BATCH_S = 0.005
 #: Seconds ``cold`` refs may wait to go out together (see :meth:`FanOut.relocated`), and
 #: how many may wait at most.
 COLD_BATCH_S = 0.1
 MAX_COLD_BATCH = 1024
-BATCH_S = 0.002
 
 
 class FanOut:
