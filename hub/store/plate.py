@@ -188,6 +188,7 @@ class PlateWriter:
         self.meta.put(path, ngff.group(ngff.image_attributes(path, [], viewerhub)))
         shape = (1, 1, planes.count, *planes.shape)
         self.meta.put(f"{path}/0", ngff.array(shape, planes.shape, planes.dtype.name))
+        self.meta.flush()
         for z in range(planes.count):
             self._write_chunk(f"{path}/0", (0, 0, z), planes, z)
         return {
@@ -207,6 +208,7 @@ class PlateWriter:
             self.meta.put(f"{group.path}/0", ngff.array(shape, planes.shape, planes.dtype.name))
             if group.well is not None:
                 self._register_field(group)
+            self.meta.flush()  # a new group is listed with its metadata before any chunk
             return
         if grow and info.shape != shape:
             info.shape = shape
