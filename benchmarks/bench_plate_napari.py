@@ -358,6 +358,31 @@ def section(result: dict[str, Any], out: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def headlines(result: dict[str, Any]) -> list[list[str]]:
+    """Rows for the headline table: what, result, target, met."""
+    r = result
+    return [
+        [
+            "napari RSS on a 96-well 2048² plate (max)",
+            f"{r['rss_max_gb']:.2f} GB",
+            f"<= {TARGET['rss_gb']} GB",
+            "yes" if r["rss_max_gb"] <= TARGET["rss_gb"] else "no",
+        ],
+        [
+            "napari: plane in view, accepted -> drawn (p50 / p99)",
+            f"{r['draw_p50_s']:.2f} / {r['draw_p99_s']:.2f} s",
+            f"<= {TARGET['draw_p99_s']} s",
+            "yes" if r["draw_p99_s"] <= TARGET["draw_p99_s"] else "no",
+        ],
+        [
+            "napari: last plane accepted -> all drawn",
+            f"{r['catch_up_drawn_s']:.2f} s",
+            f"<= {TARGET['catch_up_s']} s",
+            "yes" if r["catch_up_drawn_s"] <= TARGET["catch_up_s"] else "no",
+        ],
+    ]
+
+
 def _plot(result: dict[str, Any], out: Path) -> str | None:
     try:
         import matplotlib

@@ -15,6 +15,7 @@ from qtpy.QtCore import QPoint, Qt, QTimer
 from qtpy.QtGui import QImage, QPixmap
 from qtpy.QtWidgets import QLabel
 
+from viewers.napari.report import overview_style
 from viewers.napari.scene import NapariScene
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,9 @@ class PlateOverviewWidget(QLabel):
     def refresh(self) -> None:
         overview = self.scene.overview
         try:
-            style = self.scene.overview_style()
+            scene = self.scene
+            well = dict(scene.current_values()).get("well")
+            style = (*overview_style(scene.groups.values()), well)
         except Exception:  # an exception escaping a Qt slot aborts the process
             log.exception("plate overview style")
             return

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from viewers.base import ComponentValue
 from viewers.napari.groups import LayerGroup
 from viewers.napari.lazy import PlaneCache
 
@@ -58,3 +59,15 @@ def data_report(groups: Iterable[LayerGroup], cache: PlaneCache) -> dict[str, An
         "unreadable": sum(len(s.failed) for s in stacks),
         "cache": cache.stats(),
     }
+
+
+def overview_style(groups: Iterable[LayerGroup]) -> tuple[dict, dict]:
+    """Colour and contrast per channel as napari shows them now (for the plate overview)."""
+    colors: dict[ComponentValue | None, tuple[float, ...]] = {}
+    limits: dict[ComponentValue | None, tuple[float, ...]] = {}
+    for group in groups:
+        layer = group.image_layer
+        if layer is not None and group.channel not in colors:
+            colors[group.channel] = tuple(float(v) for v in layer.colormap.colors[-1][:3])
+            limits[group.channel] = tuple(float(v) for v in layer.contrast_limits)
+    return colors, limits

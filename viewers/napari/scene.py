@@ -187,6 +187,11 @@ class NapariScene:
         self._place_on_plate(group)
         return layer is None or in_view
 
+    @property
+    def view_changed(self) -> bool:
+        """Whether a plane in view changed since the last flush (worth flushing now)."""
+        return any(in_view for _, _, in_view in self._stale.values())
+
     def _mark_stale(self, group: LayerGroup, grew: bool, in_view: bool) -> None:
         _, was_grown, was_in_view = self._stale.get(id(group), (group, False, False))
         self._stale[id(group)] = (group, grew or was_grown, in_view or was_in_view)
@@ -327,17 +332,6 @@ class NapariScene:
 
     def _update_label(self, event: Any = None) -> None:
         self.label.text = slice_text(self.current_values())
-
-    def overview_style(self) -> tuple[dict, dict, ComponentValue | None]:
-        """Colour and contrast per channel as napari shows them now, and the well in view."""
-        colors: dict[ComponentValue | None, tuple[float, float, float]] = {}
-        limits: dict[ComponentValue | None, tuple[float, float]] = {}
-        for group in self.groups.values():
-            layer = group.image_layer
-            if layer is not None and group.channel not in colors:
-                colors[group.channel] = tuple(float(v) for v in layer.colormap.colors[-1][:3])
-                limits[group.channel] = tuple(float(v) for v in layer.contrast_limits)
-        return colors, limits, dict(self.current_values()).get("well")
 
     def goto(self, components: dict[str, Any]) -> dict[str, Any]:
         """Move the sliders to these component values; a well shown as a tile is zoomed to."""

@@ -28,6 +28,9 @@ POLL_INTERVAL_MS = 5
 #: costs napari ~15 ms per layer); a person sees ten updates a second, and controls
 #: (goto, inspect, screenshot, status) always see everything that arrived.
 FLUSH_INTERVAL_S = 0.1
+#: A plane that arrived in view is handed over at the next poll, at most once a frame: the
+#: person is looking at it, and a burst in one poll is still one refresh.
+FRAME_S = 1 / 60
 
 #: Qt bindings in the order napari prefers them (PyQt6 is its default; PyQt5 is deprecated
 #: and makes napari show a deprecation notice in every window).
@@ -221,7 +224,10 @@ class NapariViewer(Viewer):
                 else:
                     client.poll_once(timeout_ms=0)
                     now = time.monotonic()
-                    if self.scene is not None and now - self._flushed >= FLUSH_INTERVAL_S:
+                    since = now - self._flushed
+                    if self.scene is not None and (
+                        since >= FLUSH_INTERVAL_S or (self.scene.view_changed and since >= FRAME_S)
+                    ):
                         self.scene.flush(force=False)
                         self._flushed = now
             except Exception:  # an exception escaping a Qt slot aborts the process
