@@ -128,7 +128,7 @@ def _remote_viewer(hosts: Any, tmp: Path, n: int, side: int) -> dict[str, Any]:
         "b",
         ["python", "-m", "hub", "attach", "recorder", "--name", "remote", "--keys", str(keys)]
         + ["--hub", f"tcp://{hosts.hub_address('b')}:{PORT}"]
-        + ["--options", json.dumps({"outdir": str(outdir), "checksum": False})],
+        + ["--options", json.dumps({"outdir": str(outdir), "checksum": False, "tiff": False})],
         tmp / "viewer.log",
     )
     try:

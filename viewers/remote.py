@@ -3,8 +3,8 @@
 ``hub attach napari --hub tcp://server:7700 --keys DIR`` runs this on a workstation. The
 client says ``"pixels": "frames"`` in its hello and every heartbeat; the hub then sends each
 item as ``[header, pixels]`` (``hub.remote_viewers``) under the same credit window as a local
-viewer, so a slow link holds back only this viewer. Received planes land in files this
-process owns, within a memory budget (``viewers.remote_planes``), and the adapter gets the
+viewer, so a slow link holds back only this viewer. Received planes stay in the buffers this
+process keeps, within a memory budget (``viewers.remote_planes``), and the adapter gets the
 same :class:`~viewers.base.Item` as on the hub's host (``array`` during ``show``, ``refs``
 after it): napari, Fiji and the recorder run unchanged.
 

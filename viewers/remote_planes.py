@@ -1,23 +1,25 @@
-"""Planes a remote viewer received as frames, kept in files it owns, within a memory budget.
+"""Planes a remote viewer received as frames, kept by that viewer within a memory budget.
 
-A viewer on another host than the hub cannot map the hub's segments, so its client lands each
-received plane in a file of its own: in a private folder on tmpfs (``/dev/shm``, memory) while
-the planes fit :data:`contract.defaults.REMOTE_VIEWER_MEMORY`, and the oldest planes move to a
-private spill folder on disk beyond it (least recently landed first). Each plane is one raw
-little-endian file, exactly like a hub segment or a store chunk, so the adapters see the same
-:class:`~contract.planes.PlaneRef` interface: ``read``/``read_sampled`` for lazy viewers,
-``file()`` for ImageJ's ``FileInfo``. A spilled plane's ref is re-pointed in place and the
-viewer hears it through ``Viewer.relocated``, as when the hub moves planes to disk.
+A viewer on another host than the hub cannot map the hub's segments. Its client keeps each
+received plane in the very buffer ZeroMQ received it into (no copy) while the planes fit
+:data:`contract.defaults.REMOTE_VIEWER_MEMORY`; beyond it the oldest planes are written to a
+private spill folder on disk and their buffers dropped (least recently landed first). The
+adapters see the same :class:`~contract.planes.PlaneRef` interface as on the hub's host:
+``read``/``read_sampled`` for lazy viewers, and ``file()`` for ImageJ's ``FileInfo``, which
+writes the plane out as one raw little-endian file on first use (like a hub segment or a store
+chunk). A spilled plane's ref changes in place and the viewer hears it through
+``Viewer.relocated``, as when the hub moves planes to disk.
 
-Why files and not private arrays: the budget then bounds memory the same way for every
-adapter (an eager viewer copies what it shows, a lazy one reads on demand), and a crashed
-viewer's files are found and removed by the next one (the folders carry the owner's pid).
+Why not files from the start: writing every plane to tmpfs cost as much as receiving it
+(fresh pages), for adapters that mostly never ask for a file. The spill folder carries the
+owner's pid, so a crashed viewer's files are removed by the next one.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import itertools
 import logging
 import math
 import mmap
@@ -30,37 +32,43 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from contract import shm
 from contract.planes import PlaneGoneError, PlaneRef
 
 log = logging.getLogger(__name__)
 
-#: Folder name prefix in /dev/shm and in the spill root (``<prefix><pid>-<hex>``).
+#: Spill folder name prefix (``<prefix><pid>-<hex>``).
 FOLDER_PREFIX = "viewerhub_remote-"
 
 
 @dataclass(eq=False)
 class OwnedPlaneRef(PlaneRef):
-    """A plane in a file the remote viewer owns (tmpfs while in budget, disk once spilled)."""
+    """A plane the remote viewer owns: in memory (``data``) and/or in a raw file (``path``)."""
 
+    data: np.ndarray | None = None
     path: str = ""
-    in_memory: bool = True
+    spill_dir: str = ""
 
     @property
     def hot(self) -> bool:
-        return self.in_memory
+        return self.data is not None
 
     def file(self) -> tuple[str, int] | None:
+        """The plane's raw file, written on first use (ImageJ reads it with a FileInfo)."""
+        if not self.path and self.data is not None and self.spill_dir:
+            self.path = _write(self.data, Path(self.spill_dir))
         return (self.path, 0) if self.path else None
 
     def _read(self, step: int | None) -> np.ndarray:
+        data = self.data
+        if data is not None:
+            return np.array(data if step is None else data[::step, ::step])
         count = math.prod(self.shape)
         try:
             if step is None:
-                data = np.fromfile(self.path, dtype=self.dtype, count=count)
-                if data.size != count:
+                plane = np.fromfile(self.path, dtype=self.dtype, count=count)
+                if plane.size != count:
                     raise PlaneGoneError(f"plane file {self.path} is short")
-                return data.reshape(self.shape)
+                return plane.reshape(self.shape)
             with (
                 open(self.path, "rb") as handle,
                 mmap.mmap(handle.fileno(), 0, prot=mmap.PROT_READ) as mapping,
@@ -70,42 +78,43 @@ class OwnedPlaneRef(PlaneRef):
                 del plane
                 return sampled
         except (FileNotFoundError, ValueError):
-            raise PlaneGoneError(f"plane file {self.path} is gone") from None
+            raise PlaneGoneError(f"plane {self.path or '(dropped)'} is gone") from None
+
+
+_numbers = itertools.count(1)
+
+
+def _write(plane: np.ndarray, folder: Path) -> str:
+    path = folder / f"{next(_numbers)}.raw"
+    with open(path, "wb") as handle:
+        handle.write(np.ascontiguousarray(plane, plane.dtype.newbyteorder("<")).data)
+    return str(path)
 
 
 class PlaneStore:
-    """Landing received planes in files; the oldest spill to disk beyond the budget."""
+    """Received planes in memory; the oldest go to the spill folder beyond the budget."""
 
     def __init__(self, budget_bytes: int, spill_root: Path | None = None) -> None:
         self.budget_bytes = budget_bytes
-        tag = f"{FOLDER_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
-        memory_root = shm.SHM_DIR if shm.SHM_DIR.is_dir() else Path("/tmp")
         spill_root = spill_root or Path.home() / ".cache" / "viewerhub"
-        for root in (memory_root, spill_root):
-            sweep_dead(root)
-        self.memory_dir = memory_root / tag
-        self.spill_dir = spill_root / tag
-        self.memory_dir.mkdir(mode=0o700)
+        sweep_dead(spill_root)
         spill_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.spill_dir = spill_root / f"{FOLDER_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
         self.spill_dir.mkdir(mode=0o700)
         self._in_memory: collections.OrderedDict[int, OwnedPlaneRef] = collections.OrderedDict()
         self.memory_bytes = 0
         self.spilled = 0
-        self._count = 0
 
     def land(self, array: np.ndarray) -> tuple[list[OwnedPlaneRef], list[OwnedPlaneRef]]:
-        """Write every 2-D plane of ``array`` to a file; returns (its refs, refs that spilled)."""
-        array = np.ascontiguousarray(array)
+        """Keep every 2-D plane of ``array`` (views, no copy); returns (refs, refs spilled)."""
         shape = array.shape
         plane_shape = (int(shape[-2]), int(shape[-1])) if array.ndim >= 2 else (1, int(shape[0]))
         planes = array.reshape((-1, *plane_shape))
         refs = []
         for plane in planes:
-            self._count += 1
-            path = self.memory_dir / f"{self._count}.raw"
-            with open(path, "wb") as handle:
-                handle.write(plane.astype(plane.dtype.newbyteorder("<"), copy=False).data)
-            ref = OwnedPlaneRef(plane_shape, planes.dtype, path=str(path))
+            ref = OwnedPlaneRef(
+                plane_shape, planes.dtype, data=plane, spill_dir=str(self.spill_dir)
+            )
             self._in_memory[id(ref)] = ref
             self.memory_bytes += ref.nbytes
             refs.append(ref)
@@ -115,10 +124,10 @@ class PlaneStore:
         moved = []
         while self.memory_bytes > self.budget_bytes and self._in_memory:
             _, ref = self._in_memory.popitem(last=False)
-            target = self.spill_dir / Path(ref.path).name
-            with contextlib.suppress(FileNotFoundError):  # cleared meanwhile
-                shutil.move(ref.path, target)
-            ref.path, ref.in_memory = str(target), False
+            if ref.data is not None:
+                if not ref.path:
+                    ref.path = _write(ref.data, self.spill_dir)
+                ref.data = None
             self.memory_bytes -= ref.nbytes
             self.spilled += 1
             moved.append(ref)
@@ -127,19 +136,19 @@ class PlaneStore:
         return moved
 
     def clear(self) -> None:
-        """A new scene (or a replay): every plane file goes."""
-        for folder in (self.memory_dir, self.spill_dir):
-            for entry in os.scandir(folder):
+        """A new scene (or a replay): every plane goes, in memory and on disk."""
+        for ref in self._in_memory.values():
+            ref.data = None
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(self.spill_dir):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
         self._in_memory.clear()
         self.memory_bytes = 0
 
     def close(self) -> None:
-        for folder in (self.memory_dir, self.spill_dir):
-            shutil.rmtree(folder, ignore_errors=True)
-        self._in_memory.clear()
-        self.memory_bytes = 0
+        self.clear()
+        shutil.rmtree(self.spill_dir, ignore_errors=True)
 
     def status(self) -> dict[str, int]:
         return {
