@@ -1,4 +1,7 @@
-"""Hub benchmarks: ingest vs memcpy, fan-out, latency, scale. Real hub and viewer processes."""
+"""Hub benchmarks: ingest vs memcpy, latency, scale. Real hub and viewer processes.
+
+Fan-out (N viewers, what each costs) is benchmarks/bench_fanout.py.
+"""
 
 from __future__ import annotations
 
@@ -118,103 +121,6 @@ def _recorder_hub(n_viewers: int, slow: int = 0, delay_s: float = 0.05, trace: s
     return hub
 
 
-def fanout(quick: bool) -> dict[str, Any]:
-    """Producer throughput with 1, 2, 4, 8 viewers; the hub never copies per viewer.
-
-    512x512 planes, the scene cleared every 200, each case run three times (median): this
-    keeps the VM's fresh-memory effects (see common.py) out of a comparison about the hub.
-    """
-    n = 200 if quick else 1000
-    planes = _planes((512, 512), "uint16", 4)
-    rows = []
-    for n_viewers in (1, 2, 4, 8):
-        hub = _recorder_hub(n_viewers)
-        hub_process = psutil.Process(hub.pid)
-        viewer_processes = [psutil.Process(v["pid"]) for v in hub.status()["viewers"].values()]
-        cpu_before = (_cpu(hub_process), sum(_cpu(p) for p in viewer_processes))
-        produce, shown = [], []
-        try:
-            with StreamingBackend(hub=hub) as backend:
-                for _ in range(3):
-                    hub.clear()
-                    produce_s = 0.0
-                    start = time.perf_counter()
-                    for i in range(n):
-                        t0 = time.perf_counter()
-                        backend.save(planes[i % 4], "", channel=1, z_index=i % 200)
-                        produce_s += time.perf_counter() - t0
-                        if i % 200 == 199 and i + 1 < n:
-                            hub.wait_viewers(n_items=200, timeout_s=300)
-                            hub.clear()
-                    hub.wait_viewers(n_items=n - 200 * ((n - 1) // 200), timeout_s=300)
-                    produce.append(n / produce_s)
-                    shown.append(n / (time.perf_counter() - start))
-            hub_cpu = _cpu(hub_process) - cpu_before[0]
-            viewers_cpu = sum(_cpu(p) for p in viewer_processes) - cpu_before[1]
-        finally:
-            hub.stop()
-        rows.append(
-            {
-                "viewers": n_viewers,
-                "producer_planes_per_s": float(np.median(produce)),
-                "all_shown_planes_per_s": float(np.median(shown)),
-                "hub_cpu_ms_per_item": hub_cpu / (3 * n) * 1000,
-                "viewers_cpu_ms_per_item": viewers_cpu / (3 * n) * 1000,
-            }
-        )
-    base = rows[0]["producer_planes_per_s"]
-    for row in rows:
-        row["vs_1_viewer"] = row["producer_planes_per_s"] / base
-    return {"rows": rows, "slow_viewer": slow_viewer(quick)}
-
-
-def slow_viewer(quick: bool) -> dict[str, Any]:
-    """One recorder sleeps 50 ms per item: the producer and the fast viewer do not wait."""
-    n = 40 if quick else 200
-    planes = _planes((512, 512), "uint16", 4)
-    options = {"recorder": {"outdir": tempfile.mkdtemp(prefix="vh-bench-"), "tiff": False}}
-    hub = launch(["recorder"], viewer_options=options, memory_budget=8 * 1024**3)
-    slow_dir = tempfile.mkdtemp(prefix="vh-slow-")
-    import subprocess
-    import sys
-
-    slow = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "viewers.runner",
-            "recorder",
-            "--hub",
-            hub.viewer_endpoint,
-            "--name",
-            "slow",
-            "--options",
-            json.dumps({"outdir": slow_dir, "tiff": False, "delay_s": 0.05}),
-        ]
-    )
-    try:
-        hub.wait_viewers(timeout_s=60)
-        with StreamingBackend(hub=hub) as backend:
-            start = time.perf_counter()
-            for i in range(n):
-                backend.save(planes[i % 4], "", channel=1, z_index=i)
-            produce_s = time.perf_counter() - start
-            hub.wait_viewers(n_items=n, timeout_s=120, names=["recorder"])
-            fast_s = time.perf_counter() - start
-            hub.wait_viewers(n_items=n, timeout_s=600, names=["slow"])
-            slow_s = time.perf_counter() - start
-    finally:
-        hub.stop()
-        slow.wait(30)
-    return {
-        "items": n,
-        "producer_s": produce_s,
-        "fast_viewer_done_s": fast_s,
-        "slow_viewer_done_s": slow_s,
-        "slow_viewer_floor_s": n * 0.05,
-    }
-
-
 def latency(quick: bool) -> dict[str, Any]:
     """save() -> the recorder has the pixels, for 512x512 uint16, one item at a time."""
     n = 100 if quick else 1000
@@ -289,7 +195,6 @@ def run(quick: bool) -> dict[str, Any]:
     out = {}
     for name, fn in (
         ("ingest", ingest),
-        ("fanout", fanout),
         ("latency", latency),
         ("scale", scale),
     ):

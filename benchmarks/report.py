@@ -381,8 +381,11 @@ def _with_module_sections(text: str, results: dict[str, Any], out: Path) -> str:
     if rows:
         marker = "|---|---|---|---|\n"
         head, sep, rest = text.partition(marker)
-        table_end = rest.index("\n\n")
-        text = head + sep + rest[:table_end] + "\n" + "\n".join(rows) + rest[table_end:]
+        if rest.startswith("\n"):  # an empty table (only registered parts were run)
+            text = head + sep + "\n".join(rows) + rest
+        else:
+            table_end = rest.index("\n\n")
+            text = head + sep + rest[:table_end] + "\n" + "\n".join(rows) + rest[table_end:]
     return text.rstrip("\n") + "\n\n" + "\n".join(sections) if sections else text
 
 
