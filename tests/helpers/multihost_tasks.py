@@ -1,6 +1,6 @@
 """What the producer host runs in the multi-host tests: ``python -m tests.helpers.multihost_tasks``.
 
-``produce ENDPOINT KEYS N FIRST [PAUSE_S]``: N planes from one StreamingBackend (frames over
+``produce ENDPOINT KEYS N FIRST [PAUSE_S [SIZE]]``: N planes from one StreamingBackend (frames over
 TCP), timepoints FIRST.., a pause between saves; exits 1 on any error. ``dask ENDPOINT KEYS N
 FIRST``: the same N planes from the workers of a LocalCluster started here (the recipe of
 ``backends.workers``). Both print one JSON line: what was sent, with a checksum per plane.
@@ -31,13 +31,15 @@ def _dask_task(timepoint: int, endpoint: str, keys: str) -> int:
     return timepoint
 
 
-def produce(endpoint: str, keys: str, n: int, first: int, pause_s: float) -> list[int]:
+def produce(
+    endpoint: str, keys: str, n: int, first: int, pause_s: float, size: int = 64
+) -> list[int]:
     from backends import StreamingBackend
 
     with StreamingBackend(endpoint, keys_dir=keys, timeout_s=30.0) as backend:
         assert backend.transport == "frames", backend.transport
         for t in range(first, first + n):
-            backend.save(plane(t), **components(t))
+            backend.save(plane(t, size), **components(t))
             time.sleep(pause_s)
     return list(range(first, first + n))
 
@@ -61,7 +63,8 @@ def dask(endpoint: str, keys: str, n: int, first: int) -> list[int]:
 def main(argv: list[str]) -> int:
     mode, endpoint, keys, n, first = argv[0], argv[1], argv[2], int(argv[3]), int(argv[4])
     if mode == "produce":
-        sent = produce(endpoint, keys, n, first, float(argv[5]) if len(argv) > 5 else 0.0)
+        pause_s = float(argv[5]) if len(argv) > 5 else 0.0
+        sent = produce(endpoint, keys, n, first, pause_s, int(argv[6]) if len(argv) > 6 else 64)
     else:
         sent = dask(endpoint, keys, n, first)
     print(json.dumps({t: zlib.crc32(plane(t)) for t in sent}), flush=True)

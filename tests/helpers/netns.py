@@ -85,6 +85,22 @@ class Hosts:
         ns, dev = self.link(peer)
         _ip("-n", ns, "link", "set", dev, "up" if up else "down")
 
+    def limit_rate(self, peer: str, rate: str | None) -> None:
+        """Shape what the hub host sends to ``peer`` to ``rate`` (``"2mbit"``); None: lift it."""
+        dev = self._veth[peer][0]
+        if rate is None:
+            subprocess.run(
+                ["ip", "netns", "exec", self.ns["a"], "tc", "qdisc", "del", "dev", dev, "root"],
+                capture_output=True,
+            )
+            return
+        subprocess.run(
+            ["ip", "netns", "exec", self.ns["a"], "tc", "qdisc", "replace", "dev", dev, "root"]
+            + ["tbf", "rate", rate, "burst", "32kbit", "latency", "400ms"],
+            check=True,
+            capture_output=True,
+        )
+
     def start(self, host: str, argv: list[str], log: Path, **kw: Any) -> subprocess.Popen:
         """Run ``argv`` (``python`` means this interpreter) on ``host``; output to ``log``."""
         if argv[0] == "python":

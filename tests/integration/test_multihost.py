@@ -165,6 +165,28 @@ def test_link_cut_and_restored_viewer_gets_every_item(site):
     assert "Traceback" not in log, log
 
 
+def test_a_slow_link_holds_back_only_its_viewer(site):
+    site.clear()
+    site.hosts.limit_rate("b", "2mbit")  # about 8 planes of 256x256 uint16 a second
+    try:
+        start = time.monotonic()
+        code = site.hosts.run(
+            "c",
+            [*TASKS, "produce", site.endpoint("c"), str(site.keys), "40", "1", "0", "256"],
+            site.tmp / "slow.log",
+            60,
+        )
+        produced_s = time.monotonic() - start
+        assert code == 0, (site.tmp / "slow.log").read_text()
+        behind = site.viewer_status()
+        assert behind["queued"] + behind["in_flight"] > 10, behind  # the viewer is behind...
+        assert behind["in_flight"] <= 4  # ...holding no more than its credits
+    finally:
+        site.hosts.limit_rate("b", None)
+    wait_for(lambda: len(site.scene_on_viewer()) == 40, 30, "the viewer to catch up")
+    assert produced_s < 10, f"the producer waited for the slow viewer ({produced_s:.1f} s)"
+
+
 def test_dask_workers_on_another_host_stream_into_the_hub(site):
     pytest.importorskip("distributed", reason="dask distributed is a test extra")
     site.clear()
