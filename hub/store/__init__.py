@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from contract import shm
-from hub.store.plate import PlateWriter, SegmentPlanes
+from hub.store.plate import PlateWriter
+from hub.store.sources import SegmentPlanes
 
 log = logging.getLogger(__name__)
 
@@ -281,7 +282,11 @@ class SceneStore:
             if writer is None or size < nbytes:
                 return None
             if SegmentPlanes.usable():
-                cold = writer.write_item(index, header, SegmentPlanes(fd, shape, dtype))
+                planes = SegmentPlanes(fd, shape, dtype)
+                try:
+                    cold = writer.write_item(index, header, planes)
+                finally:
+                    planes.close()
             else:
                 cold = self._write_mapped(writer, index, header, fd, shape, dtype)
             self.written_items += 1

@@ -7,8 +7,8 @@ while it streams. Chunks are one plane, uncompressed: the write costs what the d
 a viewer reads a cold plane with one file read (``contract.planes.chunk_file``).
 
 Cheap by construction, because it shares the hub's process: a plane goes from the hub's
-segment to its chunk file by ``sendfile`` (kernel to kernel, no mapping, no Python copy), and
-metadata documents are written directly (:mod:`hub.store.ngff`), one small file per change,
+segment to its chunk file without a Python copy (``hub.store.sources``), and metadata
+documents are written directly (:mod:`hub.store.ngff`), one small file per change,
 shapes always truthful (an array grows by exactly the position that arrived).
 
 It runs on the store's writer thread only; the hub loop never touches it.
@@ -19,61 +19,20 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 import zarr
 
 from hub.store import ngff
 from hub.store.layout import ImageGroup, PlateLayout
+from hub.store.sources import ArrayPlanes, SegmentPlanes
 
 log = logging.getLogger(__name__)
 
 AXES = ["t", "c", "z", "y", "x"]
-
-
-class ArrayPlanes:
-    """The planes of an in-memory array (tests, a host that is not little-endian)."""
-
-    def __init__(self, array: np.ndarray) -> None:
-        self.planes = array.reshape((-1, *array.shape[-2:]))
-        self.count = len(self.planes)
-        self.shape: tuple[int, int] = tuple(array.shape[-2:])  # type: ignore[assignment]
-        self.dtype = array.dtype
-
-    def write(self, i: int, out: BinaryIO) -> None:
-        data = np.ascontiguousarray(self.planes[i], dtype=self.dtype.newbyteorder("<"))
-        out.write(memoryview(data).cast("B"))
-
-
-class SegmentPlanes:
-    """The planes of a hub segment, copied to files by the kernel from its descriptor.
-
-    A hub segment holds the producer's array in native order; on a little-endian host that is
-    the chunk's byte order already (elsewhere the store maps it and uses :class:`ArrayPlanes`).
-    """
-
-    def __init__(self, fd: int, shape: tuple[int, ...], dtype: np.dtype) -> None:
-        self.fd = fd
-        self.shape: tuple[int, int] = (int(shape[-2]), int(shape[-1]))
-        self.count = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
-        self.dtype = dtype
-        self.plane_bytes = self.shape[0] * self.shape[1] * dtype.itemsize
-
-    def write(self, i: int, out: BinaryIO) -> None:
-        offset, left = i * self.plane_bytes, self.plane_bytes
-        while left > 0:
-            sent = os.sendfile(out.fileno(), self.fd, offset, left)
-            if sent == 0:
-                raise OSError(f"segment ended {left} bytes short of plane {i}")
-            offset, left = offset + sent, left - sent
-
-    @staticmethod
-    def usable() -> bool:
-        return sys.byteorder == "little" and hasattr(os, "sendfile")
 
 
 @dataclass
@@ -165,12 +124,10 @@ class PlateWriter:
             os.makedirs(folder, exist_ok=True)
             self._chunk_dirs.add(folder)
         if not os.path.exists(chunk):  # a new position: nobody reads it before it is reported
-            with open(chunk, "wb") as out:
-                planes.write(i, out)
+            planes.write_to(i, chunk)
             return
         tmp = chunk + ".tmp"  # a replaced plane: readers see the old one or the new one, whole
-        with open(tmp, "wb") as out:
-            planes.write(i, out)
+        planes.write_to(i, tmp)
         os.replace(tmp, chunk)
 
     def _fits(self, group: ImageGroup, planes: ArrayPlanes | SegmentPlanes) -> bool:

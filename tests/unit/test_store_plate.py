@@ -9,7 +9,8 @@ import numpy as np
 import zarr
 
 from contract.planes import chunk_file
-from hub.store.plate import PlateWriter, SegmentPlanes
+from hub.store.plate import PlateWriter
+from hub.store.sources import SegmentPlanes
 
 
 def _shape(root, path: str) -> list[int]:
@@ -78,3 +79,19 @@ def test_planes_go_from_a_descriptor_to_their_chunk_files(tmp_path) -> None:
     for (path, t, c, z), plane in zip(cold["planes"], stack):
         raw = chunk_file((cold["root"], path, t, c, z)).read_bytes()
         assert np.array_equal(np.frombuffer(raw, dtype="<u2").reshape(8, 16), plane)
+
+
+def test_page_sized_planes_take_the_direct_path_with_the_same_bytes(tmp_path) -> None:
+    stack = np.random.default_rng(3).integers(0, 4000, (3, 64, 64), dtype=np.uint16)
+    source = tmp_path / "segment"
+    source.write_bytes(stack.tobytes())  # 8 KiB planes: whole pages
+    fd = os.open(source, os.O_RDONLY)
+    planes = SegmentPlanes(fd, stack.shape, stack.dtype)
+    try:
+        cold = PlateWriter(tmp_path / "p.zarr").write_item(0, {"components": {}}, planes)
+    finally:
+        planes.close()
+        os.close(fd)
+    for (path, t, c, z), plane in zip(cold["planes"], stack):
+        raw = chunk_file((cold["root"], path, t, c, z)).read_bytes()
+        assert np.array_equal(np.frombuffer(raw, dtype="<u2").reshape(64, 64), plane)
