@@ -153,3 +153,9 @@ def _start_fiji(path: Path, headless: bool) -> str:
         ) from None
     imagej.init(str(path), mode="headless" if headless else "interactive")
     return str(path)
+
+
+def heap_used_mb(ij: ImageJ) -> float:
+    """Java heap in use (MB): what ImageJ holds, for status and the plate benchmark."""
+    runtime = ij.jpype.JClass("java.lang.Runtime").getRuntime()
+    return (int(runtime.totalMemory()) - int(runtime.freeMemory())) / 1e6

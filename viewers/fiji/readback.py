@@ -52,6 +52,8 @@ def describe(
         axis_keys={a: [list(k) for k in window.index.keys.get(a, [])] for a in "czt"},
         closed=window.closed,
         reopened=window.reopened,
+        virtual=bool(imp.getStack().isVirtual()),
+        files=window.files.census() if window.files is not None else {},
     )
     if window.show_window and not window.closed:
         out["window"] = screen.window_geometry(window.ij, imp)
@@ -61,6 +63,8 @@ def describe(
         stack = imp.getStack()
         out["planes"] = {}
         for c, z, t in planes:
+            if window.files is not None:
+                window.files.ensure([(c, z, t)])
             values = from_processor(stack.getProcessor(window.slice_number(c, z, t)))
             out["planes"][f"{c},{z},{t}"] = {
                 "sum": float(values.astype(np.float64).sum()),

@@ -226,3 +226,26 @@ def _controls(container: Any, frame: dict[str, Any]) -> None:
             )
         if hasattr(component, "getComponents"):
             _controls(component, frame)
+
+
+#: The line ImageJ's FileInfoVirtualStack logs for a plane file it cannot read.
+READ_ERROR = "Read error or file not found"
+
+
+def close_read_error_log(ij: ImageJ) -> bool:
+    """Close the Log window if all it says is that a plane file could not be read.
+
+    ``viewers.fiji.virtual`` points every slice at a readable file, but a hub segment can
+    vanish between that check and ImageJ's read (the user scrolling onto a plane the hub
+    has just evicted); ImageJ then shows a blank plane and opens its Log. That line is ours,
+    not the user's: the window goes again. A Log with anything else in it stays.
+    """
+    text = ij.IJ.getLog()
+    if text is None:
+        return False
+    lines = [line for line in str(text).splitlines() if line.strip()]
+    if not lines or not all(line.startswith(READ_ERROR) for line in lines):
+        return False
+    log.info("ImageJ could not read %d plane file(s) (evicted just then): Log closed", len(lines))
+    ij.IJ.log("\\Close")
+    return True

@@ -17,9 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from contract.planes import PlaneRef
 from viewers.base import Item, Viewer
 from viewers.fiji import jvm, screen
 from viewers.fiji.config import FijiDisplayConfig
+from viewers.fiji.draw_trace import DrawTrace
 from viewers.fiji.rois import reset_manager
 from viewers.fiji.window import HyperstackWindow
 from viewers.hyperstack import goto_target
@@ -59,6 +61,8 @@ class FijiViewer(Viewer):
         self.items = 0
         self.last_update: float | None = None
         self._last_config: FijiDisplayConfig | None = None
+        self.draw_trace: DrawTrace | None = None
+        self.trace_name = str(options.get("name", "fiji"))  # <name>-draws.jsonl
 
     def start(self) -> None:
         self.ij = jvm.start(
@@ -68,6 +72,8 @@ class FijiViewer(Viewer):
         self.fiji_luts = Path(fiji_home) / "luts" if fiji_home else None
         if self.ui:
             self.imagej_bar = screen.start_user_interface(self.ij)
+        if not self.headless:
+            self.draw_trace = DrawTrace.from_env(self.ij, self.trace_name)
 
     def _window(self, key: WindowKey) -> HyperstackWindow:
         window = self.windows.get(key)
@@ -85,17 +91,30 @@ class FijiViewer(Viewer):
         assert isinstance(config, FijiDisplayConfig)
         self._last_config = config
         if item.kind == "image":
-            for components, plane in item.planes():
+            planes = list(item.planes())
+            refs: list[PlaneRef | None] = list(item.refs)
+            if len(refs) != len(planes):  # an item without references: copied to a file
+                refs = [None] * len(planes)
+            in_view = False
+            for (components, plane), ref in zip(planes, refs):
                 placement = place(components, config)
                 window = self._window(placement.window)
-                window.put_plane(placement, plane, config)
+                position = window.put_plane(placement, plane, config, ref)
+                in_view |= window.in_view(position) and not window.closed
                 self.current = window
+            if in_view and self.draw_trace is not None:
+                self.draw_trace.drawn(item.index)
         else:
             placement = place(item.components, config)
             window = self._window(placement.window)
             window.add_shapes(placement, item.shapes)
         self.items += 1
         self.last_update = time.time()
+
+    def relocated(self, refs: list[PlaneRef]) -> None:
+        """Planes the hub moved to its store: their slices now read the store's chunks."""
+        for window in self.windows.values():
+            window.relocated(refs)
 
     def clear(self) -> None:
         for window in self.windows.values():
@@ -173,15 +192,22 @@ class FijiViewer(Viewer):
             "imagej_bar": bool(self.imagej_bar is not None and self.imagej_bar.isShowing()),
             "windows": windows,
             "closed_windows": [w.title for w in self.windows.values() if w.closed],
+            "java_heap_used_mb": jvm.heap_used_mb(self.ij) if self.ij else None,
         }
 
     def run(self, client: Any) -> None:
-        """Poll the hub; between polls, window titles follow the well the user scrolled to."""
+        """Poll the hub; between polls, check hot planes are still there (``PlaneFiles.sweep``)
+        and window titles follow the well the user scrolled to."""
         while not client.closed:
             client.poll_once(timeout_ms=100)
-            if not self.headless:
-                for window in self.windows.values():
+            for window in self.windows.values():
+                window.sweep()
+                if not self.headless:
                     window.refresh_title()
+            if self.ij is not None and not self.headless:
+                screen.close_read_error_log(self.ij)
 
     def close(self) -> None:
         self.clear()
+        if self.draw_trace is not None:
+            self.draw_trace.close()

@@ -1,9 +1,11 @@
 """One ImageJ hyperstack fed plane by plane, growing without losing what the user sees.
 
-Every plane lands at its (c, z, t) position (``viewers.hyperstack.HyperstackLayout``). A plane
-at a known position replaces that slice's pixel array (one bulk copy, see ``pixels``); a new
-frame appends slices; a new channel or slice re-orders the stack's pixel arrays (by
-reference, no pixel copy). The image is a CompositeImage from the first plane on, marked
+Every plane lands at its (c, z, t) position (``viewers.hyperstack.HyperstackLayout``). The
+stack is virtual (``viewers.fiji.virtual``): each position names the file its plane is in (the
+hub's segment, then its store chunk) and ImageJ reads only the planes it draws, so Java never
+holds a copy of the plate. A plane at a known position re-points that slice and is re-read if
+it is on screen; a new frame or slice only grows the counts; a new channel builds a new stack
+over the same files. The image is a CompositeImage from the first plane on, marked
 ``openAsHyperStack`` before its window exists, so ImageJ gives it one scrollbar per
 dimension; ``screen.ensure_hyperstack_window`` checks that after every growth. The LUTs and
 display ranges the user set, and the (c, z, t) the user is looking at, survive every change.
@@ -19,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from contract.planes import PlaneRef
 from contract.shapes import Shape
-from viewers.dtypes import imagej_dtype
+from viewers.dtypes import imagej_dtype, to_imagej
 from viewers.fiji import readback, screen
 from viewers.fiji.jvm import ImageJ
 from viewers.fiji.luts import (
@@ -32,8 +35,8 @@ from viewers.fiji.luts import (
     lut_end_rgb,
     make_lut,
 )
-from viewers.fiji.pixels import to_java_pixels
 from viewers.fiji.rois import WindowRois
+from viewers.fiji.virtual import PlaneFiles, set_image_dims
 from viewers.hyperstack import HyperstackDisplayConfig, HyperstackLayout, Target
 from viewers.imagej_rois import shape_to_rois
 from viewers.placement import Placement
@@ -49,18 +52,6 @@ def _channel_value(placement: Placement) -> Any:
     return on_axis.get("channel", dict(placement.window).get("channel"))
 
 
-def _appends(old: tuple[int, int, int], new: tuple[int, int, int]) -> bool:
-    """True if growing ``old`` to ``new`` only adds slices after the existing ones.
-
-    The stack is ordered c fastest, then z, then t: growing the outermost axis that has more
-    than one value keeps every existing slice's number, so it is an append, not a rebuild.
-    """
-    grown = [i for i in range(3) if new[i] != old[i]]
-    if len(grown) != 1:
-        return False
-    return all(old[j] == 1 for j in range(grown[0] + 1, 3))
-
-
 class HyperstackWindow:
     """A CompositeImage hyperstack, its window (if shown), its ROIs and its channel colours."""
 
@@ -70,7 +61,8 @@ class HyperstackWindow:
         self.show_window = show
         self.fiji_luts = fiji_luts
         self.layout = HyperstackLayout()
-        self.pixels: dict[tuple[int, int, int], Any] = {}  # (c, z, t) 0-based -> Java array
+        self.files: PlaneFiles | None = None  # where ImageJ reads each (c, z, t), 0-based
+        self._label_cache: dict[tuple[int, int, int], str] = {}
         self.width = self.height = 0
         self.dtype: np.dtype | None = None
         self.imp: Any = None
@@ -83,7 +75,6 @@ class HyperstackWindow:
         self.configured_channels: set[int] = set()
         self.closed = False  # the user closed the window; reopened by ``reopen``
         self.reopened = 0
-        self._blank: Any = None
         self._luts: dict[str, Any] = {}
         self._remembered: dict[int, tuple[Any, float, float]] | None = None
 
@@ -95,12 +86,20 @@ class HyperstackWindow:
     # ------------------------------------------------------------------ planes
 
     def put_plane(
-        self, placement: Placement, plane: np.ndarray, config: HyperstackDisplayConfig
+        self,
+        placement: Placement,
+        plane: np.ndarray,
+        config: HyperstackDisplayConfig,
+        ref: PlaneRef | None = None,
     ) -> tuple[int, int, int]:
-        """Show ``plane`` at its position; returns the 0-based (c, z, t) it landed on."""
+        """Show ``plane`` at its position; returns the 0-based (c, z, t) it landed on.
+
+        With ``ref`` (where the hub keeps the plane) ImageJ reads the plane from there when it
+        draws it; ``plane`` is only looked at here (checks, a new channel's contrast).
+        """
         self.check_closed()
         mode = composite_mode(config) if self.imp is None else self.composite_mode
-        plane = self._fit(plane)
+        self._check(plane)
         chosen = chosen_color(config, _channel_value(placement))
         if chosen is not None:
             self._lut(chosen)  # an unknown LUT refuses the plane before it leaves a trace
@@ -108,87 +107,94 @@ class HyperstackWindow:
             self.composite_mode = mode
             self.rois.composite_view = mode == COMPOSITE_MODES["composite"]
         (c, z, t), _ = self.layout.position(placement)
-        pixels, _ = to_java_pixels(self.ij, plane)
-        self.pixels[(c, z, t)] = pixels
+        assert self.files is not None
+        self.files.put((c, z, t), plane, ref)
         dims = self.layout.dims()
         if self.imp is None:
             self._create(dims)
         elif dims != self.dims:
             self._grow(dims)
         else:
-            self._replace(c, z, t, pixels)
+            self.refresh([(c, z, t)])
         if c not in self.configured_channels:
             self._configure_channel(c, _channel_value(placement), plane, config)
         return c, z, t
 
-    def _replace(self, c: int, z: int, t: int, pixels: Any) -> None:
-        """Same dimensions: swap one slice's pixel array; redraw only if it is on screen."""
+    def in_view(self, pos: tuple[int, int, int]) -> bool:
+        """The plane at ``pos`` is part of what the window draws now."""
         imp = self.imp
-        imp.getStack().setPixels(pixels, self.slice_number(c, z, t))
-        self._set_label(c, z, t)
-        if imp.getZ() != z + 1 or imp.getT() != t + 1:
-            return
-        if imp.getC() == c + 1:
-            imp.getProcessor().setPixels(pixels)
-        if imp.getNChannels() > 1 and imp.getMode() == COMPOSITE_MODES["composite"]:
-            channel_processor = imp.getProcessor(c + 1)
-            if channel_processor is not None:  # the composite's per-channel processor
-                channel_processor.setPixels(pixels)
-        if imp.getC() == c + 1 or imp.getMode() == COMPOSITE_MODES["composite"]:
-            imp.updateAndDraw()
+        if imp is None or pos[1:] != (imp.getZ() - 1, imp.getT() - 1):
+            return False
+        composite = imp.getNChannels() > 1 and imp.getMode() == COMPOSITE_MODES["composite"]
+        return composite or pos[0] == imp.getC() - 1
 
-    def _fit(self, plane: np.ndarray) -> np.ndarray:
+    def refresh(self, positions: list[tuple[int, int, int]]) -> None:
+        """Re-read the planes at ``positions`` that are on screen, and redraw once."""
+        imp = self.imp
+        shown = [p for p in positions if self.in_view(p)]
+        if not shown or self.files is None:
+            return
+        z, t = imp.getZ() - 1, imp.getT() - 1
+        composite = imp.getNChannels() > 1 and imp.getMode() == COMPOSITE_MODES["composite"]
+        for c, _, _ in shown:
+            pixels = self.files.read((c, z, t))
+            if imp.getC() == c + 1:
+                imp.getProcessor().setPixels(pixels)
+            if composite:
+                channel_processor = imp.getProcessor(c + 1)
+                if channel_processor is not None:  # the composite's per-channel processor
+                    channel_processor.setPixels(pixels)
+        imp.updateAndDraw()
+
+    def sweep(self) -> None:
+        """Between polls: planes whose segment vanished read blank until relocated."""
+        if self.files is not None:
+            self.refresh(self.files.sweep())
+
+    def relocated(self, refs: list[PlaneRef]) -> None:
+        """Planes the hub moved to its store: re-point them; redraw those that were blank."""
+        if self.files is not None:
+            self.refresh(self.files.relocate(refs))
+
+    def _check(self, plane: np.ndarray) -> None:
+        """The first plane fixes the window's size and type; later ones must fit them."""
         if self.dtype is None:
             self.height, self.width = plane.shape
             self.dtype = imagej_dtype(plane.dtype)
+            self.files = PlaneFiles(self.ij, self.width, self.height, self.dtype)
         if plane.shape[0] > self.height or plane.shape[1] > self.width:
             raise WindowError(
                 f"a {plane.shape[1]}x{plane.shape[0]} plane is larger than window "
                 f"{self.title!r} ({self.width}x{self.height})"
             )
-        if imagej_dtype(plane.dtype) != self.dtype:
-            if not np.can_cast(imagej_dtype(plane.dtype), self.dtype, "safe"):
-                raise WindowError(
-                    f"a {plane.dtype} plane does not fit window {self.title!r} of {self.dtype}"
-                )
-            plane = plane.astype(self.dtype)
-        if plane.shape != (self.height, self.width):  # smaller: pad, top-left aligned
-            padded = np.zeros((self.height, self.width), dtype=plane.dtype)
-            padded[: plane.shape[0], : plane.shape[1]] = plane
-            plane = padded
-        return plane
+        if imagej_dtype(plane.dtype) != self.dtype and not np.can_cast(
+            imagej_dtype(plane.dtype), self.dtype, "safe"
+        ):
+            raise WindowError(
+                f"a {plane.dtype} plane does not fit window {self.title!r} of {self.dtype}"
+            )
 
     def slice_number(self, c: int, z: int, t: int) -> int:
         nc, nz, _ = self.dims
         return 1 + c + z * nc + t * nc * nz
 
-    def _blank_pixels(self) -> Any:
-        """One shared all-zero array for positions no plane has reached yet."""
-        if self._blank is None:
-            self._blank, _ = to_java_pixels(
-                self.ij, np.zeros((self.height, self.width), dtype=self.dtype)
-            )
-        return self._blank
-
-    def _stack(self, dims: tuple[int, int, int]) -> Any:
+    def _labels(self, dims: tuple[int, int, int]) -> list[str]:
+        """Slice labels in stack order; a position's label never changes, so it is kept."""
         nc, nz, nt = dims
-        stack = self.ij.ImageStack(self.width, self.height)
+        out = []
         for t in range(nt):
             for z in range(nz):
                 for c in range(nc):
-                    stack.addSlice(self.layout.label(c, z, t), self._pixels_at(c, z, t))
-        return stack
-
-    def _pixels_at(self, c: int, z: int, t: int) -> Any:
-        pixels = self.pixels.get((c, z, t))
-        return pixels if pixels is not None else self._blank_pixels()
-
-    def _set_label(self, c: int, z: int, t: int) -> None:
-        self.imp.getStack().setSliceLabel(self.layout.label(c, z, t), self.slice_number(c, z, t))
+                    label = self._label_cache.get((c, z, t))
+                    if label is None:
+                        label = self._label_cache[(c, z, t)] = self.layout.label(c, z, t)
+                    out.append(label)
+        return out
 
     def _create(self, dims: tuple[int, int, int]) -> None:
         """A CompositeImage marked as hyperstack before its window exists, at (1, 1, 1)."""
-        imp = self.ij.ImagePlus(self.title, self._stack(dims))
+        assert self.files is not None
+        imp = self.ij.ImagePlus(self.title, self.files.stack(dims, self._labels(dims)))
         imp.setDimensions(*dims)
         imp.setOpenAsHyperStack(True)
         imp = self.ij.CompositeImage(imp, self.composite_mode)
@@ -203,22 +209,36 @@ class HyperstackWindow:
             imp.setPosition(1, 1, 1)
 
     def _grow(self, dims: tuple[int, int, int]) -> None:
-        """New component values: keep pixels, LUTs, display ranges, position and window."""
+        """New component values: keep LUTs, display ranges, position and window.
+
+        With the same channels and scrollbars (another frame of a plate, another slice) the
+        stack and image only get new counts (``virtual.grow_in_place``): nothing is re-read.
+        Otherwise a new stack replaces the old one, as ImageJ does.
+        """
+        assert self.files is not None
         imp = self.imp
+        labels = self._labels(dims)
+        imp.setOpenAsHyperStack(True)
+        window = None if self.closed else imp.getWindow()
+        if (
+            dims[0] == self.dims[0]
+            and imp.getStack().isVirtual()  # ImageJ keeps a one-plane image as a plain one
+            # a closed window's image gets a new stack (measured: grown in place, it drew
+            # its old frame once reopened; a new stack, as ImageJ makes, draws the right one)
+            and (screen.grow_in_place(imp, dims) if window is not None else not self.closed)
+        ):
+            self.files.grow_in_place(imp.getStack(), dims, labels)
+            set_image_dims(imp, dims)
+            self.dims = dims
+            self.rois.position_all(imp)
+            if window is not None:
+                window.repaint()  # the subtitle's counts; the image is as it was
+            return
         saved = self.channel_state()
         position = (imp.getC(), imp.getZ(), imp.getT())
-        if _appends(self.dims, dims):  # new slices go at the end of the stack, in order
-            stack = imp.getStack()
-            nc, nz, _ = dims
-            for n in range(imp.getStackSize(), dims[0] * dims[1] * dims[2]):
-                c, z, t = n % nc, (n // nc) % nz, n // (nc * nz)
-                stack.addSlice(self.layout.label(c, z, t), self._pixels_at(c, z, t))
-        else:
-            stack = self._stack(dims)
-        imp.setOpenAsHyperStack(True)
-        if not self.closed:
+        if window is not None:
             screen.grow_in_place(imp, dims)
-        imp.setStack(stack, *dims)
+        imp.setStack(self.files.stack(dims, labels), *dims)
         self.dims = dims
         if not self.closed:
             screen.ensure_hyperstack_window(self.ij, imp)
@@ -240,7 +260,8 @@ class HyperstackWindow:
         if name is None:
             name = default_color(c, self.dims[0])
         lut = self._lut(name)
-        lo, hi = config.limits_for(plane)
+        step = max(1, max(plane.shape) // 512)  # a sample: contrast of a 2048x2048 plane
+        lo, hi = config.limits_for(to_imagej(plane[::step, ::step]))
         self._set_channel(c, lut, lo, hi)
         if chosen_color(config, channel_value) is None:
             self.default_colored[c] = lut_end_rgb(lut)
@@ -384,6 +405,9 @@ class HyperstackWindow:
         self.reopen()
         current = (self.imp.getC(), self.imp.getZ(), self.imp.getT())
         position = tuple(cur if p is None else p + 1 for p, cur in zip(target, current))
+        if self.files is not None:  # every channel of the new z, t may be drawn
+            _, z, t = position
+            self.files.ensure([(c, z - 1, t - 1) for c in range(self.dims[0])])
         self.imp.setPosition(*position)
         self.imp.updateAndDraw()
         if self.show_window and self.imp.getWindow() is not None:
@@ -407,3 +431,5 @@ class HyperstackWindow:
             self.imp.changes = False
             self.imp.setIgnoreFlush(False)
             self.imp.close()
+        if self.files is not None:
+            self.files.close()
