@@ -290,7 +290,7 @@ class Ingest:
             if not n:
                 continue
             self.pool.want(size)
-            missing = n - self.pool.available(size)
+            missing = n - self.pool.available(size) - self.pool.filling.get(size, 0)
             if missing > 0:
                 headroom = self.budget - self.scene.bytes_used - self.pool.held_bytes
                 if headroom >= size:

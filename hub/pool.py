@@ -359,6 +359,7 @@ class SegmentPool:
 
     def status(self) -> dict[str, Any]:
         return {
+            "held_bytes": self.held_bytes,
             "free_segments": sum(len(v) for v in self.free.values()),
             "free_bytes": self.free_bytes,
             "leased_segments": len(self.leases),

@@ -103,3 +103,17 @@ def test_a_producer_killed_holding_leases_leaks_nothing(hub) -> None:
     )
     assert pool["reclaimed"] >= 3 and not _leases_of(producer.pid)
     assert hub.status()["hub"]["items"] == 3
+
+
+def test_a_lease_the_hub_no_longer_holds_costs_a_retry_not_an_error(hub) -> None:
+    hub.clear()
+    with StreamingBackend(hub=hub, transport="shm") as backend:
+        backend.save(_plane(0), "", channel=1, z_index=0)
+        held = _leases_of(os.getpid())
+        assert held
+        for name in held:  # as if they expired: the hub forgets them
+            shm.unlink(name)
+        wait_for(lambda: hub.status()["hub"]["pool"]["leased_segments"] == 0, 5, "forgotten")
+        backend.save(_plane(1), "", channel=1, z_index=1)  # a stale lease, then its own segment
+        assert _leases_of(os.getpid())  # and fresh leases again
+    assert hub.status()["hub"]["items"] == 2
