@@ -69,9 +69,8 @@ def hub_segments(pid: int) -> list[str]:
     return [n for n in shm.list_ours() if (p := shm.parse_name(n)) and p.hub_pid == pid]
 
 
-@pytest.fixture
-def start_hub(tmp_path: Path) -> Iterator[Callable[..., HubHandle]]:
-    """Start hubs with viewers whose recorder output goes under tmp_path; stops them after."""
+def _hub_starter(folder: Path) -> tuple[Callable[..., HubHandle], Callable[[], None]]:
+    """A function that starts hubs (recorder output under ``folder``) and one that stops them."""
     handles: list[HubHandle] = []
 
     def _start(
@@ -81,20 +80,41 @@ def start_hub(tmp_path: Path) -> Iterator[Callable[..., HubHandle]]:
         viewer_options: dict | None = None,
         **kw: Any,
     ) -> HubHandle:
-        options = {"recorder": {"outdir": str(tmp_path / "recorder")}}
+        options = {"recorder": {"outdir": str(folder / "recorder")}}
         options.update(viewer_options or {})
         handle = launch(
-            list(viewers), viewer_options=options, env=env, log_file=tmp_path / "hub.log", **kw
+            list(viewers), viewer_options=options, env=env, log_file=folder / "hub.log", **kw
         )
         handles.append(handle)
         return handle
 
-    yield _start
-    for handle in handles:
-        if handle.process and handle.process.poll() is None:
-            handle.stop()
-        if handle.pid:
-            wait_for(lambda h=handle: not hub_segments(h.pid), 10, "hub segments to go")
+    def _stop_all() -> None:
+        for handle in handles:
+            if handle.process and handle.process.poll() is None:
+                handle.stop()
+            if handle.pid:
+                wait_for(lambda h=handle: not hub_segments(h.pid), 10, "hub segments to go")
+
+    return _start, _stop_all
+
+
+@pytest.fixture
+def start_hub(tmp_path: Path) -> Iterator[Callable[..., HubHandle]]:
+    """Start hubs with viewers whose recorder output goes under tmp_path; stops them after."""
+    start, stop_all = _hub_starter(tmp_path)
+    yield start
+    stop_all()
+
+
+@pytest.fixture(scope="module")
+def start_module_hub(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., HubHandle]]:
+    """Like ``start_hub``, for hubs one module's tests share (a hub and its viewers take
+    seconds to start on 2 cores: tests that only read or add to its scene share one)."""
+    start, stop_all = _hub_starter(tmp_path_factory.mktemp("module-hub"))
+    yield start
+    stop_all()
 
 
 @pytest.fixture(scope="session", autouse=True)

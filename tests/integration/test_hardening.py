@@ -20,13 +20,24 @@ from tests.helpers.raw import PIXELS, RawClient, dealer, image_header
 NOBODY_UID = 65534
 
 
-@pytest.fixture
-def hub(start_hub):
-    handle = start_hub(viewers=("recorder",))
+def _hub_with_one_item(start):
+    handle = start(viewers=("recorder",))
     handle.wait_viewers(timeout_s=60)
     with StreamingBackend(hub=handle) as backend:  # one accepted item that must survive
         backend.save(np.full((8, 8), 7, np.uint16), "", channel=1)
     return handle
+
+
+@pytest.fixture(scope="module")
+def hub(start_module_hub):
+    """One hub for the tests that only throw things at it: each checks it still serves."""
+    return _hub_with_one_item(start_module_hub)
+
+
+@pytest.fixture
+def fresh_hub(start_hub):
+    """A hub of its own, for a test that changes the scene or restarts the viewer."""
+    return _hub_with_one_item(start_hub)
 
 
 def _still_serving(hub, items: int = 1) -> None:
@@ -143,7 +154,11 @@ def test_the_budget_counts_headers_long_names_and_masks_and_caps_waiting_request
     assert reply["ok"], reply
     assert hub.status()["hub"]["bytes"] >= 256 * 256
     # Fill the budget, then pipeline 100 requests: at most the cap wait, the rest are refused
-    # at once with a reason; the hub's memory holds only the waiting ones.
+    # at once with a reason; the hub's memory holds only the waiting ones. A viewer that
+    # never acks keeps every item in flight, so the hub cannot evict them to its store.
+    hog = dealer(hub.viewer_endpoint)
+    hog.send(b'{"kind":"hello","name":"hog","credits":1024}')
+    wait_for(lambda: hub.status()["viewers"].get("hog", {}).get("connected"), 10, "hog")
     z = iter(range(10**6))  # distinct planes (the same plane twice is one item)
 
     def distinct(**fields: object) -> bytes:
@@ -165,6 +180,7 @@ def test_the_budget_counts_headers_long_names_and_masks_and_caps_waiting_request
     assert all(r["code"] == "budget_full" and "already wait" in r["error"] for r in refused)
     assert hub.status()["hub"]["pending_requests"] <= 32
     raw.close()
+    hog.close()
     assert hub.ping()["pong"]
 
 
@@ -323,12 +339,11 @@ def test_a_second_openhcs_hub_fails_clearly_and_leaves_the_first_ones_sockets(st
     assert first.ping()["pong"]
 
 
-def test_a_busy_port_is_a_one_line_error(start_hub):
+def test_a_busy_port_is_a_one_line_error(hub):
     import subprocess
     import sys
 
-    first = start_hub(viewers=())
-    port = first.ingest.rsplit(":", 1)[1]
+    port = hub.ingest.rsplit(":", 1)[1]
     out = subprocess.run(
         [sys.executable, "-m", "hub.cli", "serve", "--port", port],
         capture_output=True,
@@ -350,7 +365,8 @@ def test_a_hub_on_ipv6_loopback_serves(start_hub):
     conn.close()
 
 
-def test_a_client_cannot_take_a_hub_started_viewers_name_or_say_bye_for_it(hub, tmp_path):
+def test_a_client_cannot_take_a_hub_started_viewers_name_or_say_bye_for_it(fresh_hub):
+    hub = fresh_hub
     impostor = dealer(hub.viewer_endpoint)
     impostor.send(b'{"kind":"hello","name":"recorder","token":"guess","credits":4}')
     impostor.send(b'{"kind":"bye"}')
@@ -366,7 +382,8 @@ def test_a_client_cannot_take_a_hub_started_viewers_name_or_say_bye_for_it(hub, 
     hub.wait_viewers(n_items=reply["indices"][0] + 1, timeout_s=30)
 
 
-def test_hub_restart_brings_a_stopped_viewer_back_with_the_whole_scene(hub, tmp_path):
+def test_hub_restart_brings_a_stopped_viewer_back_with_the_whole_scene(fresh_hub):
+    hub = fresh_hub
     import subprocess
     import sys
 
