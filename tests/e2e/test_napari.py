@@ -50,14 +50,28 @@ def reported_layers(hub, n: int) -> list[dict]:
     )
 
 
-@pytest.fixture
-def napari_hub(start_hub):
-    hub = start_hub(("napari",))
+@pytest.fixture(scope="module")
+def _module_napari_hub(start_module_hub):
+    hub = start_module_hub(("napari",))
     hub.wait_viewers(timeout_s=120)
     return hub
 
 
+@pytest.fixture
+def napari_hub(_module_napari_hub):
+    """One hub and napari for the module (napari takes seconds to start), a new scene per
+    test: ``clear`` empties napari and restarts the shown count."""
+    _module_napari_hub.clear()
+    return _module_napari_hub
+
+
+def _errors(hub) -> int:
+    """Errors so far: the count lives as long as the viewer's session, across scenes."""
+    return hub.status()["viewers"]["napari"]["errors"]
+
+
 def test_bright_square_shows_only_at_its_channel_and_z(napari_hub, tmp_path):
+    errors = _errors(napari_hub)
     planes, comps = [], []
     for c in (1, 2):
         for z in (1, 2, 3, 4):
@@ -79,7 +93,7 @@ def test_bright_square_shows_only_at_its_channel_and_z(napari_hub, tmp_path):
     assert fractions[(2, 3)] > 0.05, fractions
     assert all(fractions[k] == 0 for k in ((2, 2), (1, 3), (2, 4))), fractions
     status = napari_hub.status()["viewers"]["napari"]
-    assert status["errors"] == 0
+    assert status["errors"] == errors
     layers = status["viewer"]["layers"]
     assert [(lay["type"], lay["shape"]) for lay in layers] == [("Image", [2, 4, SIZE, SIZE])]
 
@@ -131,6 +145,7 @@ def test_polygon_outline_is_drawn_over_its_image_only_at_its_z(napari_hub, tmp_p
 
 def test_a_polygon_with_only_a_channel_is_drawn_on_every_well_and_z(napari_hub, tmp_path):
     """Issue #17: a shape set that omits well/site/z is shown on all of them, as in Fiji."""
+    errors = _errors(napari_hub)
     with StreamingBackend(hub=napari_hub) as backend:
         for well in ("A01", "B02"):
             for z in (1, 2):
@@ -140,7 +155,7 @@ def test_a_polygon_with_only_a_channel_is_drawn_on_every_well_and_z(napari_hub, 
         triangle = [[10, 10], [10, 50], [40, 30]]
         backend.save([{"kind": "polygon", "coords": triangle, "color": "#ffff00"}], "", channel=1)
     status = napari_hub.wait_viewers(n_items=5, timeout_s=60)["viewers"]["napari"]
-    assert status["errors"] == 0, status.get("last_error")
+    assert status["errors"] == errors, status.get("last_error")
     for well, z in (("A01", 1), ("A01", 2), ("B02", 1), ("B02", 2)):
         path = tmp_path / f"{well}-{z}.png"
         shot = napari_hub.screenshot("napari", path, components={"well": well, "z_index": z})
@@ -195,6 +210,7 @@ def test_layer_mode_makes_one_layer_per_value(napari_hub):
 
 
 def test_bad_items_are_reported_and_the_viewer_keeps_showing(napari_hub):
+    errors = _errors(napari_hub)
     with StreamingBackend(hub=napari_hub) as backend:
         backend.save(np.zeros((16, 16), np.uint8), "", channel=1, z_index=1)
         backend.save(np.zeros((16, 16), np.float32), "", channel=1, z_index=2)  # float into uint8
@@ -207,7 +223,7 @@ def test_bad_items_are_reported_and_the_viewer_keeps_showing(napari_hub):
         )
         backend.save(np.ones((16, 16), np.uint8), "", channel=1, z_index=3)
     status = napari_hub.wait_viewers(n_items=4, timeout_s=60)["viewers"]["napari"]
-    assert status["errors"] == 2
+    assert status["errors"] - errors == 2
     assert "colormap" in status["last_error"]
     wait_for(
         lambda: reported_layers(napari_hub, 1)[0]["shape"] == [3, 16, 16],
