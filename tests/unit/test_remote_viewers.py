@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from contract import shm
 from hub.remote_viewers import FrameSender
@@ -61,3 +62,11 @@ def test_an_item_whose_pixels_are_gone_is_sent_as_missing_so_the_viewer_acks_an_
     FrameSender(sock).send(b"r", 1, [SceneItem(3, header, None, 4)])
     (_, head) = sock.sent[0]
     assert "missing" in json.loads(head)["items"][0]["item"]
+
+
+def test_a_hub_refuses_viewers_from_other_hosts_without_an_explicit_key_directory():
+    from contract.keys import SecurityError
+    from hub.server import Hub, HubConfig
+
+    with pytest.raises(SecurityError, match="without authentication"):
+        Hub(HubConfig(port=0, viewer_host="0.0.0.0"))
