@@ -9,6 +9,7 @@ FIRST``: the same N planes from the workers of a LocalCluster started here (the 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import zlib
@@ -24,11 +25,11 @@ def components(timepoint: int) -> dict:
     return {"well": "A01", "site": 1, "channel": 1, "z_index": 1, "timepoint": timepoint}
 
 
-def _dask_task(timepoint: int, endpoint: str, keys: str) -> int:
+def _dask_task(timepoint: int, endpoint: str, keys: str) -> tuple[int, int, int]:
     from backends import workers
 
     workers.save(plane(timepoint), endpoint=endpoint, keys_dir=keys, **components(timepoint))
-    return timepoint
+    return timepoint, os.getpid(), id(workers.backend(endpoint, keys_dir=keys))
 
 
 def produce(
@@ -57,7 +58,11 @@ def dask(endpoint: str, keys: str, n: int, first: int) -> list[int]:
             client.submit(_dask_task, t, endpoint, keys, pure=False)
             for t in range(first, first + n)
         ]
-        return sorted(client.gather(futures))
+        results = client.gather(futures)
+    assert len({pid for _, pid, _ in results}) == 2, "both worker processes streamed"
+    # one connection per worker thread, reused by its later tasks (not one per task)
+    assert len({(pid, conn) for _, pid, conn in results}) == 2 < n
+    return sorted(t for t, _, _ in results)
 
 
 def main(argv: list[str]) -> int:
