@@ -102,11 +102,19 @@ def centroid(mask: np.ndarray) -> tuple[float, float]:
     return float(ys.mean()), float(xs.mean())
 
 
-@pytest.fixture
-def napari_hub(start_hub):
-    hub = start_hub(("napari",))
+@pytest.fixture(scope="module")
+def _module_napari_hub(start_module_hub):
+    hub = start_module_hub(("napari",))
     hub.wait_viewers(timeout_s=120)
     return hub
+
+
+@pytest.fixture
+def napari_hub(_module_napari_hub):
+    """One hub and napari for the module (napari takes seconds to start), a new scene per
+    test: ``clear`` removes the layers, the plate overview and the well tiles."""
+    _module_napari_hub.clear()
+    return _module_napari_hub
 
 
 def test_one_well_at_a_time_with_napari_channel_colours_and_named_sliders(napari_hub, tmp_path):
