@@ -80,7 +80,7 @@ class RemoteViewerClient(ViewerClient):
         except ProtocolError:
             kind = None
         # the base client clears the viewer on a clear, and on a welcome after the first one
-        # (a reconnection: the hub replays the scene); the planes' files go with it
+        # (a reconnection: the hub replays the scene); the planes kept for it go too
         cleared = kind == "clear" or (kind == "welcome" and self.scene is not None)
         try:
             super()._handle(frames)
