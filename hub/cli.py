@@ -26,6 +26,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -176,12 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
-        # `hub --viewers x` means `hub serve --viewers x`; leading -v flags stay global.
-        flags = [a for a in argv if a in ("-v", "-vv", "--verbose")]
-        argv = flags + ["serve"] + [a for a in argv if a not in flags]
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(with_command(list(sys.argv[1:] if argv is None else argv)))
     configure_logging(args.verbose)
     try:
         return COMMAND_FUNCS[args.command](args)
@@ -193,6 +189,26 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"ok": False, "error": str(exc), "endpoint": endpoint(args)}))
         print(f"hub: {exc}", file=sys.stderr)
         return 2
+
+
+def _is_verbose(arg: str) -> bool:
+    return arg == "--verbose" or re.fullmatch(r"-v+", arg) is not None
+
+
+def with_command(argv: list[str]) -> list[str]:
+    """``argv`` naming its subcommand: ``hub --viewers x`` means ``hub serve --viewers x``.
+
+    The subcommand is the first word after the global -v flags, so ``hub -v status`` stays
+    ``status`` (it once became ``serve``); verbose flags elsewhere move to the front, where
+    the top-level parser reads them.
+    """
+    leading = 0
+    while leading < len(argv) and _is_verbose(argv[leading]):
+        leading += 1
+    if leading < len(argv) and argv[leading] in (*COMMANDS, "-h", "--help"):
+        return argv
+    flags = [a for a in argv if _is_verbose(a)]
+    return flags + ["serve"] + [a for a in argv if not _is_verbose(a)]
 
 
 def configure_logging(verbosity: int) -> None:
