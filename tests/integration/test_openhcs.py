@@ -24,23 +24,44 @@ def _ports():
     return {"napari": base, "fiji": base + 10}
 
 
-@pytest.fixture
-def compat_hub(start_hub):
+def _compat_hub(start, outdir):
     ports = _ports()
-    hub = start_hub(
+    hub = start(
         extra_args=[
             "--openhcs",
             "--openhcs-ports",
             f"napari={ports['napari']},fiji={ports['fiji']}",
-        ]
+        ],
+        viewer_options={"recorder": {"outdir": str(outdir)}},
     )
     hub.wait_viewers(timeout_s=60)
-    hub.compat_ports = ports
+    hub.compat_ports, hub.outdir = ports, outdir
     return hub
 
 
-def _items(tmp_path):
-    return [r for r in read_received(tmp_path / "recorder") if r["kind"] != "clear"]
+@pytest.fixture(scope="module")
+def _module_compat_hub(start_module_hub, tmp_path_factory):
+    return _compat_hub(start_module_hub, tmp_path_factory.mktemp("openhcs-recorder"))
+
+
+@pytest.fixture
+def compat_hub(_module_compat_hub):
+    """One hub with the OpenHCS ports for the module, a new scene per test."""
+    _module_compat_hub.clear()
+    return _module_compat_hub
+
+
+@pytest.fixture
+def fresh_compat_hub(start_hub, tmp_path):
+    """A hub of its own (new ports: the sender's ack tracker starts from nothing)."""
+    return _compat_hub(start_hub, tmp_path / "recorder")
+
+
+def _items(hub):
+    """What the recorder logged in the current scene (after the last clear)."""
+    lines = read_received(hub.outdir)
+    clears = [i for i, r in enumerate(lines) if r["kind"] == "clear"]
+    return lines[clears[-1] + 1 :] if clears else lines
 
 
 def _openhcs_segments():
@@ -49,7 +70,7 @@ def _openhcs_segments():
 
 @pytest.mark.parametrize("transport", ["ipc", "tcp"])
 @pytest.mark.parametrize("viewer", ["napari", "fiji"])
-def test_image_batches_arrive_with_components(compat_hub, tmp_path, viewer, transport):
+def test_image_batches_arrive_with_components(compat_hub, viewer, transport):
     port = compat_hub.compat_ports[viewer]
     backend = sender.backend(viewer)
     planes, comps = [], []
@@ -62,16 +83,17 @@ def test_image_batches_arrive_with_components(compat_hub, tmp_path, viewer, tran
     paths = [f"A01_s1_w{c['channel']}_z{c['z_index']}.tif" for c in comps]
     sender.send(backend, viewer, planes, paths, comps, port=port, transport=transport)
     compat_hub.wait_viewers(n_items=6, timeout_s=30)
-    got = _items(tmp_path)
+    got = _items(compat_hub)
     assert [(r["components"], r["crc32"]) for r in got] == [
         (c, zlib.crc32(p)) for c, p in zip(comps, planes)
     ]
     assert _openhcs_segments() == []  # the sender unlinked its own; we left none
 
 
-def test_rois_from_both_senders_reach_every_viewer_as_shapes(compat_hub, tmp_path):
+def test_rois_from_both_senders_reach_every_viewer_as_shapes(compat_hub):
     from polystore.roi import ROI, EllipseShape, PointShape, PolygonShape
 
+    before = compat_hub.status()["hub"]  # hub-wide counters: they outlive a scene
     rois = [
         ROI(
             shapes=[PolygonShape(np.array([[10.0, 10.0], [10.0, 30.0], [25.0, 30.0]]))],
@@ -92,20 +114,23 @@ def test_rois_from_both_senders_reach_every_viewer_as_shapes(compat_hub, tmp_pat
             port=compat_hub.compat_ports[viewer],
         )
     # Both senders sent the same plane and ROI file: the scene keeps one of each (compaction).
-    status = wait_for(lambda: (s := compat_hub.status())["hub"]["accepted_items"] >= 4 and s, 30)
+    accepted = before["accepted_items"] + 4
+    status = wait_for(
+        lambda: (s := compat_hub.status())["hub"]["accepted_items"] >= accepted and s, 30
+    )
     assert status["hub"]["items"] == 2
     compat_hub.wait_viewers(n_items=2, timeout_s=30)
-    shapes = [r for r in _items(tmp_path) if r["kind"] == "shapes"]
+    shapes = [r for r in _items(compat_hub) if r["kind"] == "shapes"]
     assert len(shapes) >= 1
     kinds = set().union(*(r["shape_kinds"] for r in shapes))
     assert {"polygon", "ellipse", "points"} <= kinds
-    assert compat_hub.status()["hub"]["errors_total"] == 0
+    assert compat_hub.status()["hub"]["errors_total"] == before["errors_total"]
 
 
-def test_acks_reach_the_senders_ack_port(compat_hub):
+def test_acks_reach_the_senders_ack_port(fresh_compat_hub):
     from zmqruntime.queue_tracker import GlobalQueueTrackerRegistry
 
-    port = compat_hub.compat_ports["napari"]
+    port = fresh_compat_hub.compat_ports["napari"]
     backend = sender.backend("napari")
     sender.send(
         backend,
