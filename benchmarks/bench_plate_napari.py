@@ -3,9 +3,10 @@
 96 wells x 3 sites x 4 channels of 2048² uint16 (1,152 planes, 9.7 GB) are streamed at full
 speed by one producer through a real hub (default budget: it spills to its store and evicts
 segments, so planes go cold under napari) with napari attached in its own process under
-Xvfb. A monitor follows the stream as a screener would (``goto`` the well and site being
-acquired), so planes arrive in view, and samples napari's RSS and PSS, the hub's view of it
-(hung or not) and how many planes it has shown.
+Xvfb, in live mode (``follow``: at each refresh the sliders jump to the newest plane, as a
+screener watching the acquisition wants), so the latest plane is always the one in view. A
+monitor samples napari's RSS and PSS, the hub's view of it (hung or not) and how many planes
+it has shown.
 
 Beside it, in the same run: napari's own time to draw one 2048² plane (hand a layer new data,
 wait for the canvas to paint) and memcpy of one plane: the floor any viewer pays.
@@ -121,36 +122,6 @@ class Monitor(threading.Thread):
             self.stop.wait(SAMPLE_S)
 
 
-class Follower(threading.Thread):
-    """A screener following the acquisition: ``goto`` the well and site last accepted.
-
-    Its own connection to the hub (a socket is one thread's), so a slow goto never delays
-    the memory samples.
-    """
-
-    def __init__(self, endpoint: str, follow: list[dict[str, Any]]) -> None:
-        super().__init__(daemon=True)
-        self.endpoint, self.follow = endpoint, follow
-        self.gotos = 0
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        from contract.connection import HubConnection
-
-        conn = HubConnection(self.endpoint, timeout_s=60.0)
-        shown: dict[str, Any] | None = None
-        try:
-            while not self.stop.is_set():
-                if self.follow and self.follow[-1] != shown:
-                    shown = self.follow[-1]
-                    with contextlib.suppress(Exception):
-                        conn.control("goto", viewer="napari", components=shown)
-                        self.gotos += 1
-                self.stop.wait(SAMPLE_S)
-        finally:
-            conn.close()
-
-
 def run(quick: bool, wells: int | None = None, budget: int | None = None) -> dict[str, Any]:
     """The plate (``wells`` fewer for a trial; ``budget``: the hub's memory budget)."""
     from backends import StreamingBackend
@@ -168,17 +139,16 @@ def run(quick: bool, wells: int | None = None, budget: int | None = None) -> dic
     hub = launch(
         ["napari"],
         memory_budget=budget,
+        viewer_options={"napari": {"follow": True}},
         env={"VIEWERHUB_TRACE_DIR": str(trace)},
         log_file=trace / "hub.log",
     )
     try:
         status = hub.wait_viewers(timeout_s=120)
         pid = status["viewers"]["napari"]["pid"]
-        follow: list[dict[str, Any]] = []
-        monitor, follower = Monitor(hub, pid), Follower(hub.ingest, follow)
+        monitor = Monitor(hub, pid)
         cpu_start = sum(monitor.process.cpu_times()[:2])
         monitor.start()
-        follower.start()
         accepted: list[float] = []
         started = time.time()
         with StreamingBackend(hub=hub) as backend:
@@ -187,24 +157,20 @@ def run(quick: bool, wells: int | None = None, budget: int | None = None) -> dic
                     for c in range(n_c):
                         backend.save(planes[c], "", well=well, site=site, channel=c + 1)
                         accepted.append(time.time())
-                        if c == 0:  # napari can go there once a plane of it exists
-                            follow.append({"well": well, "site": site})
         n = len(accepted)
         hub_wait = time.time()
         while time.time() - hub_wait < 600 and _count_lines(trace / "napari.jsonl") < n:
             time.sleep(0.05)
         time.sleep(1.0)  # the last flush and paint, and a few more memory samples
         monitor.stop.set()
-        follower.stop.set()
         monitor.join(timeout=30)
-        follower.join(timeout=60)
         cpu_s = sum(monitor.process.cpu_times()[:2]) - cpu_start
         data = hub.inspect("napari").get("data", {})
         final = hub.status()["viewers"]["napari"]
     finally:
         hub.stop()
     return _summarise(
-        shape, floor, copy_gbps, accepted, started, trace, monitor, follower, cpu_s, data, final
+        shape, floor, copy_gbps, accepted, started, trace, monitor, cpu_s, data, final
     )
 
 
@@ -230,7 +196,6 @@ def _summarise(
     started: float,
     trace: Path,
     monitor: Monitor,
-    follower: Follower,
     cpu_s: float,
     data: dict,
     final: dict,
@@ -249,6 +214,11 @@ def _summarise(
         if d["index"] in accept_of and d["index"] - first >= per_well
     ]
     first_shown = min((line["shown"] for line in shown), default=float("nan"))
+    # hub -> napari: accepted -> the viewer client received it (napari's loop busy drawing
+    # delays this too: a GUI thread polls the hub between paints)
+    receive = [
+        line["received"] - accept_of[line["index"]] for line in shown if line["index"] in accept_of
+    ]
     last_accept = accepted[-1] if accepted else started
     all_shown = max((line["shown"] for line in shown), default=last_accept)
     last_drawn = max((d["drawn"] for d in draws), default=float("nan"))
@@ -278,6 +248,8 @@ def _summarise(
         "draw_p50_s": percentile(latencies, 50),
         "draw_p99_s": percentile(latencies, 99),
         "draw_max_s": max(latencies, default=float("nan")),
+        "receive_p50_s": percentile(receive, 50),
+        "receive_p99_s": percentile(receive, 99),
         "steady_draws": len(steady),
         "steady_draw_p50_s": percentile(steady, 50),
         "steady_draw_p99_s": percentile(steady, 99),
@@ -287,7 +259,6 @@ def _summarise(
         "hung_samples": len(monitor.hung),
         "max_heartbeat_age_s": monitor.max_heartbeat_age,
         "napari_cpu_s": cpu_s,
-        "gotos": follower.gotos,
         "restarts": final.get("restarts", 0),
         "data": data,
         "memory": [
@@ -316,7 +287,7 @@ def section(result: dict[str, Any], out: Path) -> str:
     verdict = {
         "rss": "yes" if r["rss_max_gb"] <= TARGET["rss_gb"] else "no",
         "draw": "yes" if r["draw_p99_s"] <= TARGET["draw_p99_s"] else "no",
-        "catch": "yes" if r["catch_up_drawn_s"] <= TARGET["catch_up_s"] else "no",
+        "catch": "yes" if _catch_up(r) <= TARGET["catch_up_s"] else "no",
         "hung": "yes" if r["hung_samples"] == 0 else "no",
     }
     lines = [
@@ -325,8 +296,10 @@ def section(result: dict[str, Any], out: Path) -> str:
         f"{shape['wells']} wells x {shape['sites']} sites x {shape['channels']} channels of "
         f"{shape['size']}² uint16: {r['planes']} planes, {r['gigabytes']:.1f} GB, streamed at "
         "full speed by one producer through a real hub (default budget: planes spill to its "
-        "store and go cold) with napari attached under Xvfb, following the well being "
-        "acquired. The machine's own limits in the same run: napari draws one "
+        "store and go cold) with napari attached under Xvfb in live mode (``follow``: the "
+        "sliders jump to the newest plane at each refresh, so the newest plane is the one in "
+        "view; planes overtaken before a refresh are never drawn, as on a microscope's screen). "
+        "The machine's own limits in the same run: napari draws one "
         f"{shape['size']}² plane in {r['napari_draw_ms']['p50_ms']:.0f} ms (p50; p99 "
         f"{r['napari_draw_ms']['p99_ms']:.0f} ms), memcpy of one plane takes "
         f"{r['memcpy_plane_ms']:.1f} ms.",
@@ -340,7 +313,7 @@ def section(result: dict[str, Any], out: Path) -> str:
         f"| plane in view: accepted -> drawn, p50 / p99 ({r['draws']} planes) "
         f"| {r['draw_p50_s']:.2f} / {r['draw_p99_s']:.2f} s | <= {TARGET['draw_p99_s']} s "
         f"| {verdict['draw']} | |",
-        f"| last plane accepted -> all shown / last drawn | {r['catch_up_shown_s']:.2f} / "
+        f"| last plane accepted -> all shown / newest drawn | {r['catch_up_shown_s']:.2f} / "
         f"{r['catch_up_drawn_s']:.2f} s | <= {TARGET['catch_up_s']} s | {verdict['catch']} | |",
         f"| planes/s accepted / shown by napari | {r['accept_planes_per_s']:.1f} / "
         f"{r['shown_planes_per_s']:.1f} | | | {PREVIOUS['planes_per_s']} shown |",
@@ -375,12 +348,17 @@ def headlines(result: dict[str, Any]) -> list[list[str]]:
             "yes" if r["draw_p99_s"] <= TARGET["draw_p99_s"] else "no",
         ],
         [
-            "napari: last plane accepted -> all drawn",
-            f"{r['catch_up_drawn_s']:.2f} s",
+            "napari: last plane accepted -> all shown and drawn",
+            f"{_catch_up(r):.2f} s",
             f"<= {TARGET['catch_up_s']} s",
-            "yes" if r["catch_up_drawn_s"] <= TARGET["catch_up_s"] else "no",
+            "yes" if _catch_up(r) <= TARGET["catch_up_s"] else "no",
         ],
     ]
+
+
+def _catch_up(r: dict[str, Any]) -> float:
+    """Last plane accepted -> napari has every plane and has drawn the newest one."""
+    return max(r["catch_up_shown_s"], r["catch_up_drawn_s"])
 
 
 def _plot(result: dict[str, Any], out: Path) -> str | None:

@@ -1,9 +1,10 @@
 """napari's lazy layers on a real hub with a small budget: planes go cold under napari.
 
-Two wells x 2 channels x 3 z of 256² uint16 (12 planes, 1.5 MiB) through a 512 KiB budget:
+Two wells x 2 channels x 3 z of 1024² uint16 (12 planes, 24 MiB) through a 6 MiB budget:
 the hub writes them to its store and evicts their segments while napari holds only
-references. Every plane has a bright square in its own cell of a 4 x 4 grid on a dim
-background, so the canvas shows which plane is drawn. napari is moved to every position (the
+references (and shows them through napari's multiscale: strided views of the planes).
+Every plane has a bright square in its own cell of a 4 x 4 grid on a dim background, so the
+canvas shows which plane is drawn. napari is moved to every position (the
 hub's goto, as ``hub screenshot --components`` does) and each screenshot must show that
 plane's cell; its plane cache is capped at 4 planes, and what it holds is read back with
 ``inspect``. A restarted napari shows the scene again, read from the store.
@@ -21,7 +22,7 @@ from tests.conftest import wait_for
 
 pytestmark = pytest.mark.e2e
 
-SIZE, CELL = 256, 64
+SIZE, CELL = 1024, 256
 WELLS, CHANNELS, ZS = ("A01", "B02"), (1, 2), (1, 2, 3)
 POSITIONS = list(itertools.product(WELLS, CHANNELS, ZS))
 CONFIG = {  # one gray layer with every component a slider; fixed contrast: pixels comparable
@@ -30,14 +31,14 @@ CONFIG = {  # one gray layer with every component a slider; fixed contrast: pixe
     "auto_contrast": False,
     "contrast_limits": [0, 1000],
 }
-CACHE_MB = 0.5  # four planes of 128 KiB
+CACHE_MB = 2.0  # one plane of 2 MiB, or four of napari's 512² level
 
 
 def plane(k: int) -> np.ndarray:
     """Dim background (the image's extent on the canvas), bright square in cell ``k``."""
     image = np.full((SIZE, SIZE), 200, np.uint16)
     y, x = (k // 4) * CELL, (k % 4) * CELL
-    image[y + 12 : y + CELL - 12, x + 12 : x + CELL - 12] = 1000
+    image[y + 48 : y + CELL - 48, x + 48 : x + CELL - 48] = 1000
     return image
 
 
@@ -59,7 +60,7 @@ def test_every_plane_is_shown_from_references_after_the_hub_moved_it_to_disk(sta
 
     hub = start_hub(
         ("napari",),
-        memory_budget=512 * 1024,
+        memory_budget=6 * 1024**2,
         extra_args=["--store", str(tmp_path / "store")],
         viewer_options={"napari": {"cache_mb": CACHE_MB}},
     )
@@ -82,7 +83,8 @@ def test_every_plane_is_shown_from_references_after_the_hub_moved_it_to_disk(sta
     data = hub.inspect("napari")["data"]
     assert data["planes"] == len(POSITIONS) and data["unreadable"] == 0, data
     cache = data["cache"]  # the pixels napari keeps: bounded, not the 12 planes received
-    assert cache["bytes"] <= CACHE_MB * 1024**2 and cache["planes"] <= 4, cache
+    assert 0 < cache["bytes"] <= CACHE_MB * 1024**2 and cache["planes"] <= 4, cache
+    assert [lay["shape"] for lay in hub.inspect("napari")["layers"]] == [[2, 2, 3, SIZE, SIZE]]
 
     hub.restart("napari")  # a new process gets the scene as references into the store
     hub.wait_viewers(n_items=len(POSITIONS), timeout_s=120)

@@ -266,3 +266,18 @@ def test_shapes_without_some_components_show_on_every_step_of_those_sliders(
         scene.show(shapes_item(9, {"channel": 1, "timepoint": 3}, [box]))
     scene.clear()
     assert len(viewer.layers) == 0
+
+
+def test_follow_shows_the_newest_plane_once_per_flush(make_napari_viewer):
+    viewer = make_napari_viewer()
+    scene = NapariScene(viewer)
+    scene.deferred = True
+    scene.follow.enabled = True
+    for i, well in enumerate(("A01", "A02", "A03")):
+        for z in (1, 2):
+            plane = np.full((8, 8), 10 * i + z, np.uint16)
+            scene.show(image_item(2 * i + z, {"well": well, "channel": 1, "z_index": z}, plane))
+        scene.flush(force=False)  # the sliders jump to the newest plane: the new well
+        shown = np.asarray(viewer.layers["channel=1"]._slice.image.raw)
+        assert viewer.dims.current_step[:2] == (i, 1) and shown.max() == 10 * i + 2
+    assert viewer.dims.nsteps[:2] == (3, 2)

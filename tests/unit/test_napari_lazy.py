@@ -101,3 +101,17 @@ def test_a_plain_2d_layer():
     stack.set((), CountingRef(plane(2)))
     assert stack[1:3].shape == (2, 6) and stack.dtype == np.float32
     assert np.asarray(stack).dtype == np.float32 and np.asarray(stack).max() == 2
+
+
+def test_slices_on_stack_axes_stay_lazy_and_levels_read_strided_samples():
+    stack = LazyStack(2, (8, 8), np.uint16, PlaneCache())
+    refs = {(w, s): CountingRef(plane(10 * w + s, (8, 8))) for w in range(5) for s in range(2)}
+    for position, ref in refs.items():
+        stack.set(position, ref)
+    view = stack[:, :, 2:6, :]  # what napari's multiscale slicing asks first
+    assert view.shape == (5, 2, 4, 8) and sum(r.reads for r in refs.values()) == 0
+    assert np.asarray(view[3, 1]).max() == 31 and view[3, 1].shape == (4, 8)
+    assert refs[3, 1].reads == 1 and sum(r.reads for r in refs.values()) == 1
+    full, half = stack.levels(2)
+    assert half.shape == (5, 2, 4, 4) and half[4, 0].max() == 40
+    assert half[4, 0].shape == (4, 4)

@@ -30,6 +30,7 @@ class LayerGroup:
     well: ComponentValue | None = None  # set when wells are layers: the group's plate tile
     channel: ComponentValue | None = None  # set when channels are layers
     image: LazyStack | None = None  # planes read on demand, never copied
+    levels: int = 1  # >1: napari's multiscale over strided views of the planes (large planes)
     image_layer: Any = None
     auto_colormap: str | None = None  # the colormap we chose (None: the producer's)
     auto_limits: tuple[float, float] | None = None  # last limits we set (None: not ours)
@@ -42,6 +43,11 @@ class LayerGroup:
     #: number of leading sliders left out -> the layers of shapes shown on all their steps
     broadcasts: dict[int, LayerGroup] = field(default_factory=dict)
     copies: list[Copies] = field(default_factory=list)  # shape sets on every step of a gap
+
+    def image_data(self) -> Any:
+        """What the image layer holds: the lazy stack, or its resolution levels."""
+        assert self.image is not None
+        return self.image.levels(self.levels) if self.levels > 1 else self.image
 
     def layers(self) -> list[Any]:
         """The group's napari layers that exist so far (its broadcast shapes' too)."""

@@ -30,6 +30,7 @@ What a screener sees, and why:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -43,9 +44,11 @@ from viewers.napari.appearance import apply_contrast, recolor_channels
 from viewers.napari.broadcast_shapes import covering_axes, draw_anywhere, extend_copies
 from viewers.napari.config import NapariDisplayConfig, napari_colormap
 from viewers.napari.contrast import RunningContrast, sample_step
+from viewers.napari.follow import Follow
 from viewers.napari.groups import ItemDoesNotFitError, LayerGroup
 from viewers.napari.layout import slice_text
-from viewers.napari.lazy import LazyStack, MemoryPlane, PlaneCache, PlaneSource
+from viewers.napari.lazy import LazyStack, MemoryPlane, PlaneCache, PlaneSource, multiscale_levels
+from viewers.napari.navigate import goto
 from viewers.napari.overview import PlateOverview
 from viewers.napari.plate_tiles import LABEL_COLOR, PlateTiles, camera, text_overlay
 from viewers.napari.report import data_report, describe_layers, group_layers
@@ -70,6 +73,7 @@ class NapariScene:
         self.overview = PlateOverview()  # a dock widget may show it (overview_widget)
         self.channels: list[ComponentValue] = []  # channel values of channel-layer groups
         self.contrast: dict[ComponentValue | None, RunningContrast] = {}
+        self.follow = Follow()  # live mode: sliders jump to the newest plane (off by default)
         self.items_shown = 0
         self.last_update: float | None = None
         self.cache = PlaneCache()  # the planes napari read last, bounded in bytes
@@ -91,8 +95,8 @@ class NapariScene:
         self.label.box = True  # readable over bright data
         self.label.font_size = 14
         self.label.color = LABEL_COLOR
-        viewer.dims.events.current_step.connect(self._update_label)
-        camera(viewer).events.center.connect(self._update_label)
+        viewer.dims.events.current_step.connect(self.update_label)
+        camera(viewer).events.center.connect(self.update_label)
 
     # ------------------------------------------------------------------ items
 
@@ -105,8 +109,10 @@ class NapariScene:
                 # an item from the hub says where each plane lives; one built in-process
                 # (a host application, a benchmark) is kept as it is
                 ref = refs[n] if n < len(refs) else MemoryPlane(plane)
-                if self._show_plane(components, ref, config) and self.on_flush is not None:
+                group, position, in_view = self._show_plane(components, ref, config)
+                if in_view and self.on_flush is not None:
                     self._in_view_items.append(item.index)
+                self.follow.arrived(group.stack_axes, position, item.index)
             extend_copies(self.viewer, self.groups.values())  # new steps get copied shapes
         else:
             group, position = self._group(item.components, config, shapes=True)
@@ -115,7 +121,7 @@ class NapariScene:
         self.items_shown += 1
         self.last_update = time.time()
         if not self.deferred:
-            self._update_label()
+            self.update_label()
 
     def _group(
         self,
@@ -147,8 +153,10 @@ class NapariScene:
             return group, group.partial_position(placement.axes)
         return group, group.position(placement.axes)
 
-    def _show_plane(self, components: dict, ref: PlaneSource, config: NapariDisplayConfig) -> bool:
-        """Put the plane in its layer; True if it is in view (drawn at the next flush)."""
+    def _show_plane(
+        self, components: dict, ref: PlaneSource, config: NapariDisplayConfig
+    ) -> tuple[LayerGroup, tuple[int, ...], bool]:
+        """Put the plane in its layer: its group, position, and whether it is in view."""
         shape, dtype = tuple(int(n) for n in ref.shape[-2:]), np.dtype(ref.dtype)
         group, position = self._group(components, config, shape)
         if group.image is None:
@@ -185,12 +193,12 @@ class NapariScene:
             else:
                 self._apply_contrast(group.channel)
         self._place_on_plate(group)
-        return layer is None or in_view
+        return group, position, layer is None or in_view
 
     @property
     def view_changed(self) -> bool:
-        """Whether a plane in view changed since the last flush (worth flushing now)."""
-        return any(in_view for _, _, in_view in self._stale.values())
+        """Whether what is in view changed since the last flush (worth flushing now)."""
+        return self.follow.pending or any(in_view for _, _, in_view in self._stale.values())
 
     def _mark_stale(self, group: LayerGroup, grew: bool, in_view: bool) -> None:
         _, was_grown, was_in_view = self._stale.get(id(group), (group, False, False))
@@ -239,8 +247,10 @@ class NapariScene:
         limits = config.contrast_limits if fixed else self.contrast[group.channel].limits()
         given = config.color is not None or str(components.get("channel")) in config.channel_colors
         colormap = napari_colormap(config.color_for(components.get("channel"))) if given else "gray"
+        group.levels = multiscale_levels(group.image.shape)
         layer = self.viewer.add_image(
-            group.image,
+            group.image_data(),
+            multiscale=group.levels > 1,
             name=group.name,
             colormap=colormap,
             contrast_limits=limits,
@@ -253,14 +263,25 @@ class NapariScene:
         return layer
 
     @staticmethod
-    def _update_layer(group: LayerGroup, grew: bool) -> None:
+    def _update_layer(group: LayerGroup, grew: bool, reslice: bool = True) -> None:
+        """Tell napari a layer grew and/or its plane in view changed.
+
+        ``reslice=False``: only the shape changed (a well or site arrived out of view, or the
+        sliders move next anyway): napari would re-read, re-upload and re-thumbnail the
+        unchanged plane in view (~50 ms at 2048²), so its refresh is held back and only the
+        extent (the sliders' range) is updated.
+        """
         layer = group.image_layer
         if grew:
             assert group.image is not None
-            limits = layer.contrast_limits
-            layer.data = group.image  # the same lazy stack: napari re-reads its shape
-            layer.contrast_limits = limits  # growing never resets what the user chose
-        else:
+            limits = tuple(layer.contrast_limits)
+            if not reslice:  # napari's extent cache: cleared before the data event reads it
+                layer._clear_extent()
+            with contextlib.nullcontext() if reslice else layer._block_refresh():
+                layer.data = group.image_data()  # the same lazy stack: napari re-reads its shape
+            if tuple(layer.contrast_limits) != limits:
+                layer.contrast_limits = limits  # growing never resets what the user chose
+        elif reslice:
             layer.refresh()
 
     def flush(self, force: bool = True) -> None:
@@ -274,7 +295,8 @@ class NapariScene:
         ``GROW_INTERVAL_S``: sliders lag by that much, the plane a person looks at never.
         """
         now = time.monotonic()
-        grow_due = force or now - self._grown_at >= GROW_INTERVAL_S
+        following = self.follow.pending  # sliders can only go where napari's shape reaches
+        grow_due = force or following or now - self._grown_at >= GROW_INTERVAL_S
         stale, self._stale = self._stale, {}
         for key, (group, grew, in_view) in stale.items():
             if group.image_layer is None:
@@ -282,15 +304,17 @@ class NapariScene:
             if grew and not in_view and not grow_due:
                 self._stale[key] = (group, grew, in_view)
                 continue
-            self._update_layer(group, grew)
+            self._update_layer(group, grew, reslice=in_view and not following)
             if grew:
                 self._grown_at = now
         channels, self._stale_contrast = self._stale_contrast, set()
         for channel in channels:
             self._apply_contrast(channel)
         if stale or channels:
-            self._update_label()
+            self.update_label()
         items, self._in_view_items = self._in_view_items, []
+        moved = self.follow.move(self.viewer) if self.follow.enabled else None
+        items = items if moved is None else moved
         if items and self.on_flush is not None:
             self.on_flush(items)
 
@@ -330,34 +354,12 @@ class NapariScene:
             out.insert(0, ("well", well))
         return out
 
-    def _update_label(self, event: Any = None) -> None:
+    def update_label(self, event: Any = None) -> None:
         self.label.text = slice_text(self.current_values())
 
     def goto(self, components: dict[str, Any]) -> dict[str, Any]:
         """Move the sliders to these component values; a well shown as a tile is zoomed to."""
-        self.flush()
-        step = list(self.viewer.dims.current_step)
-        labels = list(self.viewer.dims.axis_labels)
-        for axis, value in components.items():
-            keys = self.index.keys.get(axis, [])
-            matches = [i for i, key in enumerate(keys) if str(key[0]) == str(value)]
-            if axis in labels and matches:
-                step[labels.index(axis)] = matches[0]
-        self.viewer.dims.current_step = tuple(step)
-        well = components.get("well")
-        tiles = [g for g in self.groups.values() if g.well is not None and str(g.well) == str(well)]
-        if tiles and hasattr(self.viewer, "fit_to_view"):  # napari >= 0.9
-            self.viewer.fit_to_view(layers=[lay for g in tiles for lay in g.layers()])
-        elif tiles:
-            oy, ox = self.tiles.grid.origin(tiles[0].well)
-            h, w = self.tiles.grid.tile
-            camera(self.viewer).center = (oy + h / 2, ox + w / 2)
-        self._update_label()
-        return {
-            "current_step": list(self.viewer.dims.current_step),
-            "axis_labels": labels,
-            "values": dict(self.current_values()),
-        }
+        return goto(self, components)
 
     def inspect(self) -> dict[str, Any]:
         """What napari really shows: sliders, the label text, every layer's look, the data."""
@@ -377,6 +379,7 @@ class NapariScene:
         self._stale_contrast.clear()
         self._unsampled.clear()
         self.cache.clear()
+        self.follow.clear()
         for group in self.groups.values():
             for layer in group.layers():
                 if layer in self.viewer.layers:
@@ -387,7 +390,7 @@ class NapariScene:
         self.index = AxisIndex()
         self.channels.clear()
         self.contrast.clear()
-        self._update_label()
+        self.update_label()
 
     def status(self) -> dict[str, Any]:
         self.flush(force=False)  # shapes are the data's (lazy): no need to hand them over

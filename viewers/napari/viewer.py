@@ -59,7 +59,8 @@ def prefer_qt_binding() -> str | None:
 
 class NapariViewer(Viewer):
     """Options: ``title`` (window title), ``show`` (default true), ``overview`` (the plate
-    overview dock, default true), ``cache_mb`` (pixels kept for re-display, default 256)."""
+    overview dock, default true), ``cache_mb`` (pixels kept for re-display, default 256),
+    ``follow`` (live mode: the sliders jump to the newest plane, default false)."""
 
     config_class = NapariDisplayConfig
     #: layers keep ``item.refs`` and read planes on demand (the client needs no pixels)
@@ -72,6 +73,7 @@ class NapariViewer(Viewer):
         show: bool = True,
         overview: bool = True,
         cache_mb: float | None = None,
+        follow: bool = False,
         **options: Any,
     ) -> None:
         super().__init__(**options)
@@ -79,6 +81,7 @@ class NapariViewer(Viewer):
         self.show_window = show
         self.show_overview = overview
         self.cache_bytes = None if cache_mb is None else int(float(cache_mb) * 1024**2)
+        self.follow = bool(follow)
         self.overview_widget: Any = None
         self.viewer: Any = None
         self.scene: NapariScene | None = None
@@ -92,9 +95,14 @@ class NapariViewer(Viewer):
         import napari
 
         self.viewer = napari.Viewer(title=self.title, show=self.show_window)
+        # napari imports scipy.ndimage for its first layer thumbnail: 1-3 s that would
+        # otherwise delay the first plane of a stream; paid here, before the hub says ready
+        import scipy.ndimage  # noqa: F401
+
         self.scene = NapariScene(self.viewer)
         if self.cache_bytes is not None:
             self.scene.cache.limit = self.cache_bytes
+        self.scene.follow.enabled = self.follow
         self.scene.deferred = True  # layers updated once per poll (see NapariScene.flush)
         self.draw_trace = DrawTrace.from_env(self.options.get("trace_name", "napari"))
         if self.draw_trace is not None:
@@ -225,11 +233,15 @@ class NapariViewer(Viewer):
                     client.poll_once(timeout_ms=0)
                     now = time.monotonic()
                     since = now - self._flushed
-                    if self.scene is not None and (
-                        since >= FLUSH_INTERVAL_S or (self.scene.view_changed and since >= FRAME_S)
+                    scene = self.scene
+                    in_view = scene is not None and scene.view_changed
+                    if scene is not None and (
+                        since >= FLUSH_INTERVAL_S or (in_view and since >= FRAME_S)
                     ):
-                        self.scene.flush(force=False)
+                        scene.flush(force=False)
                         self._flushed = now
+                        if in_view:
+                            self._paint_now()
             except Exception:  # an exception escaping a Qt slot aborts the process
                 log.exception("napari viewer tick failed")
             if client.closed:
@@ -241,6 +253,13 @@ class NapariViewer(Viewer):
         timer.timeout.connect(tick)
         timer.start(POLL_INTERVAL_MS)
         app.exec()
+
+    def _paint_now(self) -> None:
+        """Draw the canvas now: with items arriving every few ms the poll timer keeps Qt's
+        loop busy and the canvas' own repaint can wait for seconds (measured at 2048²)."""
+        # no window (show=False), or it is closing: nothing to paint
+        with contextlib.suppress(AttributeError, RuntimeError):
+            self.viewer.window._qt_viewer.canvas.native.repaint()  # no public accessor
 
     def _window_closed_by_user(self) -> bool:
         """Whether the main window was closed (napari deletes it on close, or hides it)."""
