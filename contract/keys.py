@@ -90,13 +90,15 @@ def client_curve(sock: zmq.Socket, directory: Path) -> None:
     """Make ``sock`` a CURVE client with the keys in ``directory``."""
     server_public = directory / "server.key"
     client_secret = directory / "client.key_secret"
+    missing = [p.name for p in (server_public, client_secret) if not p.is_file()]
+    if missing:  # pyzmq's own error ("Invalid certificate file") does not say what to do
+        raise SecurityError(
+            f"no {' or '.join(missing)} in {directory}: copy server.key and client.key_secret "
+            f"from the hub's key directory (`hub keys --dir DIR` on its host) and pass that "
+            f"folder (--keys DIR, keys_dir=...), or start a hub once on this host as this user"
+        )
     try:
         public, private = zmq.auth.load_certificate(str(client_secret))
-    except FileNotFoundError:
-        raise SecurityError(
-            f"{directory} needs server.key and client.key_secret: start the hub once as this "
-            f"user (it makes them), or copy them from the hub's `hub keys` directory"
-        ) from None
     except (OSError, ValueError) as exc:
         raise SecurityError(f"cannot read the client key in {directory}: {exc}") from None
     try:

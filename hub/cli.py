@@ -32,6 +32,7 @@ from pathlib import Path
 
 from contract import defaults
 from contract.connection import HubError
+from contract.keys import SecurityError
 from contract.protocol import Limits
 from hub import cli_attach, cli_control
 from hub.cli_control import endpoint
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `hub viewers | head`: the reader left, nothing is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except HubError as exc:
+    except (HubError, SecurityError) as exc:
         if getattr(args, "json", False):  # a script reading --json gets JSON, even now
             print(json.dumps({"ok": False, "error": str(exc), "endpoint": endpoint(args)}))
         print(f"hub: {exc}", file=sys.stderr)
@@ -282,7 +283,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     if args.ready_file is None:  # a person started it: say what runs where
         ports = compat.ports if compat is not None else None
-        print(started_text(hub.ingest_endpoint, names, options, ports), file=sys.stderr, flush=True)
+        text = started_text(hub.ingest_endpoint, names, options, ports)
+        print(text + cli_attach.started_line(hub), file=sys.stderr, flush=True)
     hub.serve()
     return 0
 

@@ -12,12 +12,14 @@ import argparse
 import json
 import logging
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from contract import defaults
-from contract.connection import HubError
+from contract.connection import HubError, HubTimeoutError
 from contract.keys import SecurityError
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,19 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
         "--viewer-host",
         help="also accept viewers from other hosts (`hub attach`) on this interface, "
         "e.g. 0.0.0.0; needs --keys (default: viewers on this host only)",
+    )
+
+
+def started_line(hub: Any) -> str:
+    """What to run on a workstation, for a hub that accepts viewers from other hosts."""
+    if hub.remote_viewer_endpoint is None:
+        return ""
+    port = hub.ingest_endpoint.rsplit(":", 1)[1]
+    keys = hub.config.keys_dir
+    return (
+        f"\n     viewers on other hosts (port {hub.remote_viewer_endpoint.rsplit(':', 1)[1]}): "
+        f"`hub attach napari --hub tcp://THIS-HOST:{port} --keys DIR`, DIR holding "
+        f"{keys}/server.key and client.key_secret"
     )
 
 
@@ -62,16 +77,26 @@ def add_parser(sub: Any) -> None:
 def main(args: argparse.Namespace) -> int:
     from viewers import registry
     from viewers.remote import RemoteViewerClient, default_name, viewer_endpoint, wait_welcome
-    from viewers.runner import has_display, needs_display, no_display_message, quiet_qt_environment
+    from viewers.runner import has_display, needs_display, quiet_qt_environment
 
     quiet_qt_environment()
     try:
+        hub = hub_endpoint(args.hub)
         options = json.loads(args.options)
+        if not isinstance(options, dict):
+            raise ValueError(f"--options must be a JSON object, got {args.options!r}")
         viewer_class = registry.load(args.viewer)
         if needs_display(viewer_class, options) and not has_display():
-            print(f"hub: {no_display_message(args.viewer)}", file=sys.stderr)
+            print(
+                f"hub attach: {args.viewer} needs a display and DISPLAY is not set: run it in "
+                f"your desktop session, or under `xvfb-run -a hub attach {args.viewer} ...`",
+                file=sys.stderr,
+            )
             return 2
-        endpoint = viewer_endpoint(args.hub, args.keys)
+        endpoint = viewer_endpoint(hub, args.keys)
+    except HubTimeoutError:
+        print(f"hub attach: {no_answer_message(hub, args.keys)}", file=sys.stderr)
+        return 2
     except (ImportError, LookupError, ValueError, SecurityError, HubError) as exc:
         print(f"hub attach: {exc}", file=sys.stderr)
         return 2
@@ -93,7 +118,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         if not wait_welcome(client, WELCOME_TIMEOUT_S):
             print(
-                f"hub attach: the hub answers at {args.hub} but opened no viewer session at "
+                f"hub attach: the hub answers at {hub} but opened no viewer session at "
                 f"{endpoint}: start it with --viewer-host (see docs/remote.md)",
                 file=sys.stderr,
             )
@@ -105,3 +130,45 @@ def main(args: argparse.Namespace) -> int:
         client.close(clean=clean)
         viewer.close()
     return 0
+
+
+def hub_endpoint(text: str) -> str:
+    """``tcp://server:7700`` from what a person types: ``server``, ``server:7700`` or the URL.
+
+    The host must resolve here: ZeroMQ would retry an unknown name silently until a timeout.
+    """
+    text = full_endpoint(text)
+    parsed = urlparse(text)
+    if parsed.scheme != "tcp" or not parsed.hostname:
+        raise ValueError(f"--hub {text!r}: give the hub's address as tcp://HOST:PORT")
+    try:
+        port = parsed.port or defaults.INGEST_PORT
+    except ValueError:
+        raise ValueError(f"--hub {text!r}: the port is not a number") from None
+    host = parsed.hostname
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ValueError(f"--hub: cannot resolve {host!r} here ({exc.strerror or exc})") from None
+    return f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{host}:{port}"
+
+
+def full_endpoint(text: str) -> str:
+    """``tcp://`` and the default port added to a bare ``server`` or ``server:7700``."""
+    if "://" in text:
+        return text
+    try:
+        port = urlparse(f"tcp://{text}").port
+    except ValueError:
+        port = None
+    return f"tcp://{text}" if port else f"tcp://{text}:{defaults.INGEST_PORT}"
+
+
+def no_answer_message(hub: str, keys: Path | None) -> str:
+    """Why a hub may stay silent: CURVE answers a client it does not admit with nothing."""
+    return (
+        f"no hub answered at {hub}. Check that `hub serve --host ... --viewer-host ...` runs "
+        f"there, that this host reaches its ports (7700-7701 by default: firewall, VPN, SSH "
+        f"tunnel), and that --keys {keys or 'DIR'} holds that hub's server.key and a "
+        f"client.key_secret whose public half is in the hub's authorized/ (see docs/remote.md)"
+    )

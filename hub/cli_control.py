@@ -16,11 +16,14 @@ from typing import Any
 
 from contract import defaults
 from contract.connection import HubConnection
+from hub.cli_attach import full_endpoint
 from hub.cli_support import format_status, reach
 
 
 def endpoint(args: argparse.Namespace) -> str:
-    return args.endpoint or f"tcp://{args.host}:{args.port}"
+    if args.endpoint:
+        return full_endpoint(args.endpoint)  # `--hub server` as `hub attach` takes it
+    return f"tcp://{args.host}:{args.port}"
 
 
 def connect(args: argparse.Namespace, timeout_s: float = 5.0) -> HubConnection:
@@ -31,7 +34,11 @@ def connect(args: argparse.Namespace, timeout_s: float = 5.0) -> HubConnection:
 def add_connection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="hub host (default loopback)")
     parser.add_argument("--port", type=int, default=defaults.INGEST_PORT, help="hub ingest port")
-    parser.add_argument("--endpoint", help="full ZeroMQ endpoint, overrides --host/--port")
+    parser.add_argument(
+        "--endpoint",
+        "--hub",  # the spelling `hub attach --hub` uses
+        help="full ZeroMQ endpoint, e.g. tcp://server:7700; overrides --host/--port",
+    )
     parser.add_argument("--keys", type=Path, help="CURVE key directory (see `hub keys`)")
 
 

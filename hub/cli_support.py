@@ -105,7 +105,8 @@ def format_status(status: dict[str, Any]) -> str:
     """A plain-text table of the hub and its viewers."""
     hub = status["hub"]
     lines = [
-        f"hub pid {hub['pid']}  ingest {hub['ingest']}  viewers {hub['viewer_endpoint']}",
+        f"hub pid {hub['pid']}  ingest {hub['ingest']}  viewers {hub['viewer_endpoint']}"
+        + (f"  remote viewers {remote}" if (remote := hub.get("remote_viewer_endpoint")) else ""),
         f"scene {hub['scene']}: {hub['items']} items, {hub['bytes'] / 1e6:.1f} of "
         f"{hub['memory_budget'] / 1e6:.0f} MB; accepted {hub['accepted_items']}; "
         f"errors {hub['errors_total']} {hub['errors'] or ''}; "

@@ -24,3 +24,47 @@ from hub.cli import build_parser, with_command
 def test_the_first_word_after_the_verbose_flags_is_the_subcommand(argv, command, verbose):
     args = build_parser().parse_args(with_command(argv))
     assert (args.command, args.verbose) == (command, verbose)
+
+
+@pytest.mark.parametrize(
+    ("typed", "endpoint"),
+    [
+        ("localhost", "tcp://localhost:7700"),
+        ("localhost:7800", "tcp://localhost:7800"),
+        ("tcp://localhost:7800", "tcp://localhost:7800"),
+        ("127.0.0.1", "tcp://127.0.0.1:7700"),
+        ("[::1]:7800", "tcp://[::1]:7800"),
+    ],
+)
+def test_hub_attach_takes_the_hub_as_a_person_types_it(typed, endpoint):
+    from hub.cli_attach import hub_endpoint
+
+    assert hub_endpoint(typed) == endpoint
+
+
+@pytest.mark.parametrize(
+    ("typed", "says"),
+    [
+        ("http://localhost", "tcp://HOST:PORT"),
+        ("tcp://localhost:port", "not a number"),
+        ("no-such-host.invalid", "cannot resolve"),
+    ],
+)
+def test_a_hub_address_that_cannot_work_is_one_line_saying_why(typed, says):
+    from hub.cli_attach import hub_endpoint
+
+    with pytest.raises(ValueError, match=says):
+        hub_endpoint(typed)
+
+
+def test_missing_client_keys_say_which_files_to_copy_and_where(tmp_path, capsys):
+    import socket
+
+    from hub.cli import main
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:  # something listens there
+        port = listener.getsockname()[1]
+        assert main(["status", "--hub", f"127.0.0.1:{port}", "--keys", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert "server.key" in error and "client.key_secret" in error and "--keys" in error
+    assert "Traceback" not in error
