@@ -102,6 +102,11 @@ class Viewer(ABC):
     #: the runner refuses to start it, with a message naming the fix, instead of letting the
     #: GUI toolkit abort the process (an option ``show=False`` lifts the need).
     needs_display: ClassVar[bool] = False
+    #: False for a viewer that never reads ``item.array``'s pixels (it keeps ``item.refs``,
+    #: or records only what arrived): the client then hands it an array of the right shape
+    #: and dtype without mapping the hub's memory, which saves a map and an unmap per item
+    #: (tens of microseconds each on a virtual machine: an unmap interrupts every core).
+    needs_pixels: bool = True
 
     def __init__(self, **options: Any) -> None:
         self.options = options

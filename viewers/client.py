@@ -10,13 +10,11 @@ their own event loop.
 
 from __future__ import annotations
 
-import inspect
+import functools
 import json
 import logging
 import math
 import os
-import shutil
-import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -34,7 +32,7 @@ from contract.planes import PlaneRef, cold_planes, refs_for_header
 from contract.protocol import ProtocolError, decode_header, encode_header
 from contract.shapes import ShapeError, parse_shapes
 from viewers.base import DisplayConfig, Item, Viewer
-from viewers.safe_files import SafeWriter, UnsafePathError
+from viewers.client_controls import ViewerControls
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +40,13 @@ log = logging.getLogger(__name__)
 #: half the credit window is used, at a heartbeat and at a new scene): a fast stream costs the
 #: hub one ack message per batch of items, not one per item.
 ACK_DELAY_S = 0.01
+
+
+@functools.lru_cache(maxsize=64)
+def _placeholder(dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+    """A read-only array of this shape and dtype that holds no pixels (one zero, broadcast),
+    for viewers that do not read pixels; the same few shapes come again and again."""
+    return np.broadcast_to(np.zeros((), dtype), shape)
 
 
 class ViewerClient:
@@ -82,8 +87,7 @@ class ViewerClient:
         self._ack_scene: int | None = None
         self._ack_due = 0.0  # monotonic time by which the held acks go out
         self._ack_batch = max(1, credits // 2)
-        self._writer = SafeWriter()
-        self._private_dir: Path | None = None  # where screenshots render before delivery
+        self.controls = ViewerControls(viewer, name, self.plugin)
         # VIEWERHUB_TRACE_DIR=/some/dir: one JSON line per item with receive and shown
         # times (benchmarks and debugging; off by default).
         trace_dir = os.environ.get("VIEWERHUB_TRACE_DIR")
@@ -155,9 +159,7 @@ class ViewerClient:
         if self._trace is not None:
             self._trace.close()
             self._trace = None
-        if self._private_dir is not None:
-            shutil.rmtree(self._private_dir, ignore_errors=True)
-            self._private_dir = None
+        self.controls.close()
         self.closed = True
 
     # ------------------------------------------------------------------ messages
@@ -208,7 +210,7 @@ class ViewerClient:
             self._refs.clear()
             self.viewer.clear()
         elif kind == "control":
-            self._on_control(body)
+            self._send(self.controls.answer(body))
         elif kind == "shutdown":
             log.info("%s: shutdown requested by the hub", self.name)
             self.closed = True
@@ -337,6 +339,9 @@ class ViewerClient:
         dtype, shape = np.dtype(header["dtype"]), tuple(header["shape"])
         item.refs = refs_for_header(header)
         self._refs[index] = item.refs
+        if not getattr(self.viewer, "needs_pixels", True):
+            item.array = _placeholder(dtype, shape)
+            return None
         count = math.prod(shape)
         nbytes = count * dtype.itemsize
         mapping = None
@@ -354,49 +359,3 @@ class ViewerClient:
             # The hub keeps this plane on disk only (its budget is full): read it from there.
             item.array = read_cold(header["cold"], shape, dtype)
         return mapping
-
-    def _screenshot(self, path: Any, window: Any = None) -> Path:
-        """Render into a private folder, then deliver under :mod:`viewers.safe_files` rules.
-
-        ``window`` names the window to grab, for viewers whose ``screenshot`` takes one.
-        """
-        if not isinstance(path, str) or not path:
-            raise UnsafePathError("screenshot needs an absolute 'path'")
-        target = Path(path)
-        if not target.is_absolute():
-            raise UnsafePathError(f"path {path!r} must be absolute")
-        if self._private_dir is None:
-            self._private_dir = Path(tempfile.mkdtemp(prefix=f"viewerhub-{self.name}-"))
-        private = self._private_dir / target.name
-        if window is None:
-            rendered = Path(self.viewer.screenshot(private))
-        elif "window" in inspect.signature(self.viewer.screenshot).parameters:
-            rendered = Path(self.viewer.screenshot(private, window=str(window)))
-        else:
-            raise ValueError(f"{self.plugin} shows one window: it takes no --window")
-        try:
-            return self._writer.deliver(rendered, target)
-        finally:
-            rendered.unlink(missing_ok=True)
-
-    def _on_control(self, body: dict[str, Any]) -> None:
-        verb, args = body.get("verb"), body.get("args") or {}
-        reply: dict[str, Any] = {"kind": "reply", "id": body.get("id")}
-        try:
-            if verb == "screenshot":
-                if args.get("components"):
-                    self.viewer.goto(args["components"])
-                shot = self._screenshot(args.get("path"), args.get("window"))
-                reply["result"] = {"path": str(shot)}
-            elif verb == "inspect":
-                reply["result"] = self.viewer.inspect(args.get("query") or {})
-            elif verb == "goto":
-                reply["result"] = self.viewer.goto(args.get("components") or {})
-            elif verb == "status":
-                reply["result"] = {"viewer": self.viewer.status()}
-            else:
-                raise ValueError(f"unknown control verb {verb!r}")
-            reply["ok"] = True
-        except Exception as exc:
-            reply.update(ok=False, error=f"{type(exc).__name__}: {exc}")
-        self._send(reply)

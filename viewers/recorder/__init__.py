@@ -134,6 +134,7 @@ class RecorderViewer(Viewer):
         self.checksum = checksum
         self.outdir = Path(outdir).absolute()  # a cwd change later must not move it
         self.keep_pixels = tiff
+        self.needs_pixels = tiff or checksum  # else it logs what arrived: no pixels mapped
         self.delay_s = float(delay_s)
         self.windows: dict[WindowKey, _Window] = {}
         self.items = 0
