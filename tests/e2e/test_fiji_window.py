@@ -32,7 +32,9 @@ def viewer(ij):
 
 
 def show(viewer, index, components, array, config=None):
+    """One item, then the draw the viewer's loop makes after each poll."""
     viewer.show(Item(index, "image", components, config or FijiDisplayConfig(), array=array))
+    viewer.draw()
 
 
 def test_user_lut_and_contrast_survive_new_channels_slices_and_frames(viewer, ij):

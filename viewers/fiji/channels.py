@@ -28,31 +28,41 @@ class ChannelDisplay:
     dims: tuple[int, int, int]
     closed: bool
     fiji_luts: Any
+    dirty: bool
 
     def _init_channels(self) -> None:
         # Channels coloured by default (no colour from the producer) and the LUT end colour
         # we gave them: recoloured when a second channel arrives, unless the user changed it.
         self.default_colored: dict[int, tuple[int, int, int]] = {}
         self.configured_channels: set[int] = set()
+        # channel -> (producer's LUT name or None, contrast) until the image has the channel
+        self._pending_channels: dict[int, tuple[str | None, float, float]] = {}
         self._luts: dict[str, Any] = {}
         # LUTs and ranges recorded while the window was open (File > Close resets them)
         self._remembered: dict[int, tuple[Any, float, float]] | None = None
 
-    def _configure_channel(
+    def _channel_settings(
         self, c: int, channel_value: Any, plane: np.ndarray, config: HyperstackDisplayConfig
     ) -> None:
-        """LUT and contrast for a channel's first plane; never touched again afterwards."""
-        name = chosen_color(config, channel_value)
-        if name is None:
-            name = default_color(c, self.dims[0])
-        lut = self._lut(name)
+        """Note a new channel's LUT name and contrast from its first plane (in hand now);
+        applied by :meth:`_configure_channels` once the image has that channel."""
+        if c in self.configured_channels or c in self._pending_channels:
+            return
         step = max(1, max(plane.shape) // 512)  # a sample: contrast of a 2048x2048 plane
         lo, hi = config.limits_for(to_imagej(plane[::step, ::step]))
-        self._set_channel(c, lut, lo, hi)
-        if chosen_color(config, channel_value) is None:
-            self.default_colored[c] = lut_end_rgb(lut)
-        self.configured_channels.add(c)
-        self._recolor_defaults()
+        self._pending_channels[c] = (chosen_color(config, channel_value), lo, hi)
+
+    def _configure_channels(self) -> None:
+        """LUT and contrast for channels seen for the first time; never touched again."""
+        for c, (chosen, lo, hi) in sorted(self._pending_channels.items()):
+            lut = self._lut(chosen if chosen is not None else default_color(c, self.dims[0]))
+            self._set_channel(c, lut, lo, hi)
+            if chosen is None:
+                self.default_colored[c] = lut_end_rgb(lut)
+            self.configured_channels.add(c)
+        if self._pending_channels:
+            self._pending_channels = {}
+            self._recolor_defaults()
 
     def _recolor_defaults(self) -> None:
         """Give default-coloured channels Fiji's colour for the current channel count."""
@@ -85,7 +95,7 @@ class ChannelDisplay:
         if imp.getC() == c + 1:
             imp.getProcessor().setLut(lut)
             imp.setDisplayRange(float(lo), float(hi))
-        imp.updateAndDraw()
+        self.dirty = True  # drawn once by ``draw``, however many channels changed
 
     def channel_state(self) -> dict[int, tuple[Any, float, float]]:
         """Each channel's LUT and display range, as the user last left them."""

@@ -2,9 +2,10 @@
 
 With ``VIEWERHUB_TRACE_DIR`` set, the viewer client writes one line per item it received
 (``<name>.jsonl``); that says when Fiji *had* a plane. :class:`DrawTrace` says when a person
-could see it: after an item that changed what is on screen, it waits until AWT's event queue
-has run the repaint ImageJ posted (``EventQueue.invokeAndWait`` of a no-op that is pure Java,
-so no Python callback needs the GIL on the event thread), then writes
+could see it: after the adapter drew items that changed what is on screen, it waits until
+each window's ``ImageCanvas`` has painted on AWT's event thread (ImageJ's own
+``paintPending`` flag, cleared at the end of ``paint``; an ``invokeAndWait`` would not do, as
+AWT runs paint events only after every other pending event), then writes
 ``<name>-draws.jsonl`` lines ``{"index": item index, "drawn": wall time}``. The wait makes the
 viewer draw synchronously, so it is only done when tracing.
 """
@@ -15,31 +16,35 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import TextIO
-
-from viewers.fiji.jvm import ImageJ
+from typing import Any, TextIO
 
 
 class DrawTrace:
-    """Draw times of in-view items, written once the event queue has painted them."""
+    """Draw times of in-view items, written once their windows have painted them."""
 
-    def __init__(self, ij: ImageJ, path: Path) -> None:
+    def __init__(self, path: Path) -> None:
         self._file: TextIO | None = open(path, "a", buffering=1)  # noqa: SIM115
-        self._queue = ij.jpype.JClass("java.awt.EventQueue")
-        self._noop = ij.jpype.JClass("java.lang.Thread")  # run() without a target does nothing
 
     @classmethod
-    def from_env(cls, ij: ImageJ, name: str) -> DrawTrace | None:
+    def from_env(cls, name: str) -> DrawTrace | None:
         folder = os.environ.get("VIEWERHUB_TRACE_DIR")
-        return cls(ij, Path(folder) / f"{name}-draws.jsonl") if folder else None
+        return cls(Path(folder) / f"{name}-draws.jsonl") if folder else None
 
-    def drawn(self, index: int) -> None:
-        """Item ``index`` changed the screen: wait for the paint, then record it."""
+    def drawn(self, indices: list[int], images: list[Any]) -> None:
+        """Items ``indices`` changed the screen and ``images`` were just redrawn: wait until
+        each window's canvas has painted (at most 5 s), then record the items."""
         if self._file is None:
             return
-        if not self._queue.isDispatchThread():
-            self._queue.invokeAndWait(self._noop())
-        self._file.write(json.dumps({"index": index, "drawn": time.time()}) + "\n")
+        canvases = [c for c in (imp.getCanvas() for imp in images) if c is not None]
+        for canvas in canvases:
+            canvas.setPaintPending(True)  # ImageCanvas.paint clears it when it has painted
+            canvas.repaint()  # coalesced with the repaint ImageJ already asked for
+        deadline = time.monotonic() + 5.0
+        while any(c.getPaintPending() for c in canvases) and time.monotonic() < deadline:
+            time.sleep(0.002)
+        now = time.time()
+        for index in indices:
+            self._file.write(json.dumps({"index": index, "drawn": now}) + "\n")
 
     def close(self) -> None:
         if self._file is not None:

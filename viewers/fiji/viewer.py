@@ -62,6 +62,7 @@ class FijiViewer(Viewer):
         self.last_update: float | None = None
         self._last_config: FijiDisplayConfig | None = None
         self.draw_trace: DrawTrace | None = None
+        self._in_view: list[int] = []  # items that changed what is on screen, not drawn yet
         self.trace_name = str(options.get("name", "fiji"))  # <name>-draws.jsonl
 
     def start(self) -> None:
@@ -73,7 +74,8 @@ class FijiViewer(Viewer):
         if self.ui:
             self.imagej_bar = screen.start_user_interface(self.ij)
         if not self.headless:
-            self.draw_trace = DrawTrace.from_env(self.ij, self.trace_name)
+            screen.warm_up(self.ij)
+            self.draw_trace = DrawTrace.from_env(self.trace_name)
 
     def _window(self, key: WindowKey) -> HyperstackWindow:
         window = self.windows.get(key)
@@ -102,14 +104,25 @@ class FijiViewer(Viewer):
                 position = window.put_plane(placement, plane, config, ref)
                 in_view |= window.in_view(position) and not window.closed
                 self.current = window
-            if in_view and self.draw_trace is not None:
-                self.draw_trace.drawn(item.index)
+            if in_view:
+                self._in_view.append(item.index)
         else:
             placement = place(item.components, config)
             window = self._window(placement.window)
             window.add_shapes(placement, item.shapes)
         self.items += 1
         self.last_update = time.time()
+
+    def draw(self, patient: bool = False) -> None:
+        """Draw every window that changed, once: after each poll, not after each plane (a
+        site's four channels arriving together cost one composite draw, not four).
+        ``patient``: a new window may wait a moment for the rest of its first site."""
+        drawn = [w for w in self.windows.values() if w.draw(patient)]
+        waiting = any(w.dirty for w in self.windows.values())
+        if self._in_view and self.draw_trace is not None and drawn:
+            self.draw_trace.drawn(self._in_view, [w.imp for w in drawn if not w.closed])
+        if drawn or not waiting:
+            self._in_view = []
 
     def relocated(self, refs: list[PlaneRef]) -> None:
         """Planes the hub moved to its store: their slices now read the store's chunks."""
@@ -126,6 +139,7 @@ class FijiViewer(Viewer):
 
     def goto(self, components: dict[str, Any]) -> dict[str, Any]:
         """Show the plane these components name; a window the user closed opens again."""
+        self.draw()
         window, target = goto_target(self.windows, components, self._any_config())
         was_closed = window.check_closed()
         position = window.goto(target)
@@ -200,6 +214,7 @@ class FijiViewer(Viewer):
         and window titles follow the well the user scrolled to."""
         while not client.closed:
             client.poll_once(timeout_ms=100)
+            self.draw(patient=True)
             for window in self.windows.values():
                 window.sweep()
                 if not self.headless:

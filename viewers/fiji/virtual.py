@@ -85,7 +85,7 @@ class PlaneFiles:
         located = _locate(ref) if ref is not None and self._readable(ref) else None
         if located is None:
             path = self._private / f"plane-{pos[0]}-{pos[1]}-{pos[2]}.raw"
-            self._fit(plane).astype(self.dtype.newbyteorder("<"), copy=False).tofile(path)
+            self.fit(plane).astype(self.dtype.newbyteorder("<"), copy=False).tofile(path)
             self._point(info, str(path), 0)
             return
         assert ref is not None
@@ -224,7 +224,7 @@ class PlaneFiles:
         """ImageJ reads this plane raw exactly as the eager path would show it."""
         return tuple(ref.shape) == (self.height, self.width) and np.dtype(ref.dtype) == self.dtype
 
-    def _fit(self, plane: np.ndarray) -> np.ndarray:
+    def fit(self, plane: np.ndarray) -> np.ndarray:
         """The plane converted to the window's type and padded (top-left) to its size."""
         plane = to_imagej(plane).astype(self.dtype, copy=False)
         if plane.shape == (self.height, self.width):

@@ -17,6 +17,7 @@ stay, new planes keep arriving into it, and :meth:`reopen` shows it again as it 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ from viewers.fiji.luts import (
     chosen_color,
     composite_mode,
 )
+from viewers.fiji.pixels import to_java_pixels
 from viewers.fiji.rois import WindowRois
 from viewers.fiji.virtual import PlaneFiles, set_image_dims
 from viewers.hyperstack import HyperstackDisplayConfig, HyperstackLayout, Target
@@ -40,6 +42,9 @@ from viewers.imagej_rois import shape_to_rois
 from viewers.placement import Placement
 
 log = logging.getLogger(__name__)
+
+#: How long a new window's first planes may wait for the rest of their site (see ``draw``).
+FIRST_WAIT_S = 0.1
 
 __all__ = ["HyperstackWindow", "WindowError"]
 
@@ -69,6 +74,8 @@ class HyperstackWindow(ChannelDisplay):
         self.rois = WindowRois(ij, composite_view=True)
         self.closed = False  # the user closed the window; reopened by ``reopen``
         self.reopened = 0
+        self.dirty = False  # changed since drawn: ``draw`` runs once per poll, not per plane
+        self.first_plane = 0.0  # when the first plane arrived (monotonic)
         self._init_channels()
 
     @property
@@ -102,42 +109,79 @@ class HyperstackWindow(ChannelDisplay):
         (c, z, t), _ = self.layout.position(placement)
         assert self.files is not None
         self.files.put((c, z, t), plane, ref)
+        self._channel_settings(c, _channel_value(placement), plane, config)
+        self.refresh([(c, z, t)], plane)
+        if self.imp is None or self.layout.dims() != self.dims:
+            self.dirty = True  # the image is made or grown once, at ``settle``
+        return c, z, t
+
+    def in_view(self, pos: tuple[int, int, int]) -> bool:
+        """The plane at ``pos`` is (or, once settled, will be) part of what the window draws."""
+        imp = self.imp
+        current = (0, 0, 0) if imp is None else (imp.getC() - 1, imp.getZ() - 1, imp.getT() - 1)
+        if pos[1:] != current[1:]:
+            return False
+        mode = self.composite_mode if imp is None else imp.getMode()
+        composite = self.layout.dims()[0] > 1 and mode == COMPOSITE_MODES["composite"]
+        return composite or pos[0] == current[0]
+
+    def settle(self) -> None:
+        """Make or grow the image for every plane received since the last call, at once.
+
+        Planes arriving together (one poll: a site's channels, a new frame's slices) cost one
+        growth, not one each; a new channel's growth re-reads what is on screen, so this
+        matters most when a plate starts.
+        """
         dims = self.layout.dims()
+        if self.files is None:
+            return
         if self.imp is None:
             self._create(dims)
         elif dims != self.dims:
             self._grow(dims)
-        else:
-            self.refresh([(c, z, t)])
-        if c not in self.configured_channels:
-            self._configure_channel(c, _channel_value(placement), plane, config)
-        return c, z, t
+        self._configure_channels()
 
-    def in_view(self, pos: tuple[int, int, int]) -> bool:
-        """The plane at ``pos`` is part of what the window draws now."""
-        imp = self.imp
-        if imp is None or pos[1:] != (imp.getZ() - 1, imp.getT() - 1):
-            return False
-        composite = imp.getNChannels() > 1 and imp.getMode() == COMPOSITE_MODES["composite"]
-        return composite or pos[0] == imp.getC() - 1
-
-    def refresh(self, positions: list[tuple[int, int, int]]) -> None:
-        """Re-read the planes at ``positions`` that are on screen, and redraw once."""
+    def refresh(
+        self, positions: list[tuple[int, int, int]], plane: np.ndarray | None = None
+    ) -> None:
+        """Give the image the planes at ``positions`` that are on screen (``plane``, when
+        given, holds the one position's pixels, in hand: no read); drawn by :meth:`draw`."""
         imp = self.imp
         shown = [p for p in positions if self.in_view(p)]
-        if not shown or self.files is None:
+        if not shown or self.files is None or imp is None:
             return
         z, t = imp.getZ() - 1, imp.getT() - 1
         composite = imp.getNChannels() > 1 and imp.getMode() == COMPOSITE_MODES["composite"]
         for c, _, _ in shown:
-            pixels = self.files.read((c, z, t))
+            if plane is not None and len(shown) == 1:  # a bulk copy, 5x faster than a read
+                pixels, _ = to_java_pixels(self.ij, self.files.fit(plane))
+            else:
+                pixels = self.files.read((c, z, t))
             if imp.getC() == c + 1:
                 imp.getProcessor().setPixels(pixels)
             if composite:
                 channel_processor = imp.getProcessor(c + 1)
                 if channel_processor is not None:  # the composite's per-channel processor
                     channel_processor.setPixels(pixels)
-        imp.updateAndDraw()
+        self.dirty = True
+
+    def draw(self, patient: bool = False) -> bool:
+        """Draw what changed since the last draw, once (a composite of four 2048² channels
+        costs ImageJ about as much as reading them); True if it drew.
+
+        ``patient`` (the viewer's loop) lets a window's first planes wait ``FIRST_WAIT_S``
+        for the rest of their site: the image is then made with all its channels at once
+        instead of being made and grown again for each new channel.
+        """
+        if not self.dirty:
+            return False
+        if patient and self.imp is None and time.monotonic() - self.first_plane < FIRST_WAIT_S:
+            return False
+        self.settle()
+        self.dirty = False
+        if self.imp is not None:
+            self.imp.updateAndDraw()
+        return True
 
     def sweep(self) -> None:
         """Between polls: planes whose segment vanished read blank until relocated."""
@@ -152,6 +196,7 @@ class HyperstackWindow(ChannelDisplay):
     def _check(self, plane: np.ndarray) -> None:
         """The first plane fixes the window's size and type; later ones must fit them."""
         if self.dtype is None:
+            self.first_plane = time.monotonic()
             self.height, self.width = plane.shape
             self.dtype = imagej_dtype(plane.dtype)
             self.files = PlaneFiles(self.ij, self.width, self.height, self.dtype)
@@ -241,13 +286,14 @@ class HyperstackWindow(ChannelDisplay):
             self._remembered = saved
         self._recolor_defaults()
         imp.setPosition(*position)
-        imp.updateAndDraw()
+        imp.updateAndDraw()  # a CompositeImage sizes its channel LUTs for a new stack here
 
     # ------------------------------------------------------------------ ROIs
 
     def add_shapes(self, placement: Placement, shapes: list[Shape]) -> int:
         """Decode every shape's ROI bytes in ImageJ and add it at each position it targets."""
         self.check_closed()
+        self.settle()
         targets = self.layout.shape_targets(placement)
         if self.imp is not None and self.layout.dims() != self.dims:
             self._grow(self.layout.dims())
@@ -259,7 +305,7 @@ class HyperstackWindow(ChannelDisplay):
                     encoded.append((roi.tobytes(), roi.name, target))
         self.rois.add_many(encoded, self.imp)
         if self.imp is not None:
-            self.imp.updateAndDraw()
+            self.dirty = True
         return len(encoded)
 
     # ------------------------------------------------------------------ window life
@@ -293,7 +339,8 @@ class HyperstackWindow(ChannelDisplay):
         screen.ensure_hyperstack_window(self.ij, imp)
         self._restore_channel_state(saved)
         imp.setPosition(*position)
-        imp.updateAndDraw()
+        self.dirty = True
+        self.draw()
         self.reopened += 1
         log.info("window %r reopened", self.title)
 
@@ -321,6 +368,7 @@ class HyperstackWindow(ChannelDisplay):
         ``target`` is 0-based, from ``viewers.hyperstack.goto_target``; an axis that is None
         keeps the current position.
         """
+        self.settle()
         if self.imp is None:
             raise KeyError(f"window {self.title!r} has no image yet")
         self.reopen()
@@ -330,7 +378,8 @@ class HyperstackWindow(ChannelDisplay):
             _, z, t = position
             self.files.ensure([(c, z - 1, t - 1) for c in range(self.dims[0])])
         self.imp.setPosition(*position)
-        self.imp.updateAndDraw()
+        self.dirty = True
+        self.draw()
         if self.show_window and self.imp.getWindow() is not None:
             self.imp.getWindow().toFront()
         return int(self.imp.getC()), int(self.imp.getZ()), int(self.imp.getT())
@@ -339,11 +388,13 @@ class HyperstackWindow(ChannelDisplay):
 
     def flatten_rgb(self) -> np.ndarray:
         """The current plane as shown (LUTs, composite, overlay) as an RGB array."""
+        self.draw()
         return readback.flatten_rgb(self.imp)
 
     def describe(self, planes: list[tuple[int, int, int]] | None = None) -> dict[str, Any]:
         """What ImageJ holds for this window (see ``readback.describe``)."""
         self.check_closed(remember=True)
+        self.draw()
         return readback.describe(self, planes)
 
     def close(self) -> None:

@@ -1,0 +1,423 @@
+"""Fiji on a 96-well plate of 2048² planes through a real hub: memory, latency, keeping up.
+
+The plate of ``bench_plate_napari`` (96 wells x 3 sites x 4 channels of 2048² uint16, 1,152
+planes, 9.7 GB) is streamed at full speed by one producer through a real hub (default budget:
+it spills to its store and evicts segments, so planes go cold under Fiji) with Fiji (Debian's
+ImageJ 1.53t in a JVM) attached in its own process under Xvfb. A monitor follows the stream
+as a screener would (``goto`` the well and site being acquired, the plate window's frame, at
+most once a second), so planes arrive in view, and samples Fiji's RSS, its Java heap in use,
+the hub's view of it (hung or not) and how many planes it has shown.
+
+Beside it, in the same run: ImageJ's own time to draw a new 2048² plane already in Java
+memory until its canvas has painted (alone, and into a composite of the plate's channels, as
+the plate window is), to read one from a file under /dev/shm (what a virtual stack pays per
+plane), and memcpy of one plane.
+
+- **memory**: Fiji's RSS and Java heap against planes received (flat: the stack is virtual);
+- **draw latency**: producer's ``save`` returned (the hub accepted) -> ImageJ painted a plane
+  that arrived in view (``fiji-draws.jsonl``, see ``viewers.fiji.draw_trace``), p50/p99;
+- **catch-up**: last plane accepted -> Fiji has shown every plane, and drawn the last;
+- **hung**: any hub status that saw Fiji hung during the run.
+
+Run alone: ``xvfb-run -a python -m benchmarks.bench_plate_fiji [--quick]`` (prints JSON).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.bench_plate_napari import FULL, QUICK, ROWS, plate_planes
+from benchmarks.common import machine, memcpy_gbps, percentile
+
+SAMPLE_S = 0.25  # monitor period
+GOTO_EVERY_S = 1.0  # a screener's pace: at most one jump to the site being acquired a second
+GOTO_RETRY_S = 0.02  # a goto to a frame Fiji has not received yet is retried this soon
+TARGET = {"rss_gb": 1.5, "draw_p99_s": 0.5, "catch_up_s": 1.0}
+PREVIOUS = "16 of 500 planes shown 10 s after the producer's last, reported hung (issue #13)"
+
+
+def _painted(imp: Any) -> None:
+    """Ask for a repaint and wait until ImageJ's canvas has painted (its paintPending flag)."""
+    canvas = imp.getCanvas()
+    canvas.setPaintPending(True)
+    canvas.repaint()
+    deadline = time.monotonic() + 5
+    while canvas.getPaintPending() and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+
+def draw_floor(size: int, channels: int, repeats: int) -> dict[str, float]:
+    """ImageJ in this process, as the Fiji viewer draws: a new plane into a shown 2048² image
+    (one channel, then a composite of ``channels``), until painted; and one plane read from
+    a file under /dev/shm, as a virtual stack reads it."""
+    from viewers.fiji import jvm
+    from viewers.fiji.pixels import to_java_pixels
+    from viewers.fiji.virtual import PlaneFiles
+
+    ij = jvm.start(headless=False)
+    planes = plate_planes(size, channels)
+    pixels = [to_java_pixels(ij, p)[0] for p in planes]
+    out: dict[str, float] = {}
+    for name, n_c in (("draw", 1), ("composite", channels)):
+        stack = ij.ImageStack(size, size)
+        for c in range(n_c):
+            stack.addSlice(f"c{c}", pixels[c])
+        imp = ij.ImagePlus("floor", stack)
+        imp.setDimensions(n_c, 1, 1)
+        if n_c > 1:
+            imp = ij.CompositeImage(imp, 1)
+        imp.setDisplayRange(0, 5000)
+        imp.show()
+        _painted(imp)
+        costs = []
+        for k in range(repeats):
+            start = time.perf_counter()
+            new = pixels[(k + 1) % len(pixels)]
+            imp.getProcessor().setPixels(new)
+            if n_c > 1:
+                imp.getProcessor(1).setPixels(new)
+            imp.updateAndDraw()
+            _painted(imp)
+            costs.append(time.perf_counter() - start)
+        imp.changes = False
+        imp.close()
+        out[f"{name}_p50_ms"] = percentile(costs, 50) * 1e3
+        out[f"{name}_p99_ms"] = percentile(costs, 99) * 1e3
+    path = Path("/dev/shm") / f"viewerhub-bench-floor-{os.getpid()}"
+    planes[0].astype("<u2").tofile(path)
+    files = PlaneFiles(ij, size, size, np.dtype(np.uint16))
+    try:
+        files.put((0, 0, 0), planes[0], None)
+        info = files.info((0, 0, 0))
+        directory, name = os.path.split(path)
+        info.directory, info.fileName = directory + "/", name
+        opener = ij.jpype.JClass("ij.io.FileOpener")
+        reads = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            opener(info).openProcessor()
+            reads.append(time.perf_counter() - start)
+        out["read_p50_ms"] = percentile(reads, 50) * 1e3
+    finally:
+        files.close()
+        path.unlink(missing_ok=True)
+    return out
+
+
+class Monitor(threading.Thread):
+    """Follows the stream (goto the site being acquired, retried until Fiji has its frame, at
+    most every GOTO_EVERY_S) and samples Fiji's memory and the hub's view of it."""
+
+    def __init__(self, hub: Any, pid: int, follow: list[dict[str, Any]]) -> None:
+        super().__init__(daemon=True)
+        import psutil
+
+        self.hub, self.follow = hub, follow
+        self.process = psutil.Process(pid)
+        self.samples: list[dict[str, Any]] = []
+        self.hung: list[float] = []
+        self.max_heartbeat_age = 0.0
+        self.gotos = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        shown_at: dict[str, Any] | None = None
+        next_sample = next_goto = 0.0
+        while not self.stop.is_set():
+            now = time.monotonic()
+            if now >= next_sample:
+                next_sample = now + SAMPLE_S
+                self._sample()
+            target = self.follow[-1] if self.follow else None
+            if target is not None and target != shown_at and now >= next_goto:
+                try:  # the frame exists once its first plane reached Fiji: retry until then
+                    self.hub.goto("fiji", **target)
+                except Exception:
+                    next_goto = time.monotonic() + GOTO_RETRY_S
+                else:
+                    shown_at, self.gotos = target, self.gotos + 1
+                    next_goto = time.monotonic() + GOTO_EVERY_S
+            self.stop.wait(GOTO_RETRY_S / 2)
+
+    def _sample(self) -> None:
+        with contextlib.suppress(Exception):
+            status = self.hub.status()["viewers"]["fiji"]
+            if status["state"] == "hung":
+                self.hung.append(time.time())
+            self.max_heartbeat_age = max(self.max_heartbeat_age, status["heartbeat_age_s"] or 0)
+            self.samples.append(
+                {
+                    "t": time.time(),
+                    "shown": int(status["viewer"].get("items", 0)),
+                    "rss": self.process.memory_info().rss,
+                    "heap_mb": status["viewer"].get("java_heap_used_mb") or 0.0,
+                }
+            )
+
+
+def run(quick: bool) -> dict[str, Any]:
+    from backends import StreamingBackend
+    from hub.launcher import launch
+
+    shape = QUICK if quick else FULL
+    size, n_c = shape["size"], shape["channels"]
+    wells = [f"{ROWS[i // 12]}{i % 12 + 1:02d}" for i in range(shape["wells"])]
+    floor = draw_floor(size, n_c, 5 if quick else 20)
+    copy_gbps = memcpy_gbps((size, size), "uint16")
+    planes = plate_planes(size, n_c)
+    trace = Path(tempfile.mkdtemp(prefix="viewerhub-bench-plate-fiji-"))
+    hub = launch(["fiji"], env={"VIEWERHUB_TRACE_DIR": str(trace)}, log_file=trace / "hub.log")
+    try:
+        status = hub.wait_viewers(timeout_s=120)
+        pid = status["viewers"]["fiji"]["pid"]
+        follow: list[dict[str, Any]] = []
+        monitor = Monitor(hub, pid, follow)
+        cpu_start = sum(monitor.process.cpu_times()[:2])
+        monitor.start()
+        accepted: list[float] = []
+        started = time.time()
+        with StreamingBackend(hub=hub) as backend:
+            for well in wells:
+                for site in range(1, shape["sites"] + 1):
+                    follow.append({"well": well, "site": site})
+                    for c in range(n_c):
+                        backend.save(planes[c], "", well=well, site=site, channel=c + 1)
+                        accepted.append(time.time())
+        n = len(accepted)
+        waited = time.time()
+        while time.time() - waited < 600 and _count_lines(trace / "fiji.jsonl") < n:
+            time.sleep(0.05)
+        time.sleep(1.0)  # the last draw, and a few more memory samples
+        monitor.stop.set()
+        monitor.join(timeout=30)
+        cpu_s = sum(monitor.process.cpu_times()[:2]) - cpu_start
+        final = hub.status()["viewers"]["fiji"]
+    finally:
+        hub.stop()
+    return _summarise(shape, floor, copy_gbps, accepted, started, trace, monitor, cpu_s, final)
+
+
+def _count_lines(path: Path) -> int:
+    try:
+        with open(path, "rb") as handle:
+            return sum(1 for _ in handle)
+    except FileNotFoundError:
+        return 0
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _slope(x: list[int], y: list[float]) -> float:
+    """Least-squares growth per plane over the second half of the run (after warm-up)."""
+    pairs = list(zip(x, y))[len(x) // 2 :]
+    if len(pairs) < 3 or len({p[0] for p in pairs}) < 2:
+        return 0.0
+    xs, ys = np.array([p[0] for p in pairs], float), np.array([p[1] for p in pairs], float)
+    return float(np.polyfit(xs, ys, 1)[0])
+
+
+def _summarise(
+    shape: dict,
+    floor: dict,
+    copy_gbps: float,
+    accepted: list[float],
+    started: float,
+    trace: Path,
+    monitor: Monitor,
+    cpu_s: float,
+    final: dict,
+) -> dict[str, Any]:
+    shown = _read_jsonl(trace / "fiji.jsonl")
+    draws = _read_jsonl(trace / "fiji-draws.jsonl")
+    first = min((line["index"] for line in shown), default=0)
+    accept_of = {first + i: t for i, t in enumerate(accepted)}
+    latency_of = {
+        d["index"]: d["drawn"] - accept_of[d["index"]] for d in draws if d["index"] in accept_of
+    }
+    latencies = list(latency_of.values())
+    first_site = set(range(first, first + shape["channels"]))  # the window is made for these
+    steady = [v for i, v in latency_of.items() if i not in first_site]
+    received = {line["index"]: line["received"] for line in shown}
+    delivery = [received[i] - accept_of[i] for i in latency_of if i in received]
+    in_fiji = [d["drawn"] - received[d["index"]] for d in draws if d["index"] in received]
+    last_accept = accepted[-1] if accepted else started
+    all_shown = max((line["shown"] for line in shown), default=last_accept)
+    last_site = set(range(first + len(accepted) - shape["channels"], first + len(accepted)))
+    last_drawn = max((d["drawn"] for d in draws if d["index"] in last_site), default=None)
+    samples = monitor.samples
+    plane_mb = shape["size"] ** 2 * 2 / 1e6
+    rss = [s["rss"] for s in samples]
+    heap = [s["heap_mb"] for s in samples]
+    received = [s["shown"] for s in samples]
+    return {
+        "machine": machine(),
+        "shape": shape,
+        "planes": len(accepted),
+        "gigabytes": len(accepted) * plane_mb / 1e3,
+        "imagej_floor_ms": floor,
+        "memcpy_plane_ms": plane_mb / 1e3 / copy_gbps * 1e3,
+        "accept_planes_per_s": len(accepted) / max(last_accept - started, 1e-9),
+        "shown_planes_per_s": len(shown) / max(all_shown - started, 1e-9),
+        "shown": len(shown),
+        "errors": sum(1 for line in shown if line.get("error")),
+        "rss_max_gb": max(rss, default=0) / 1e9,
+        "rss_first_gb": rss[0] / 1e9 if rss else 0.0,
+        "heap_max_mb": max(heap, default=0.0),
+        "mb_per_plane": _slope(received, rss) / 1e6,
+        "heap_mb_per_plane": _slope(received, heap),
+        "draws": len(latencies),
+        "draw_p50_s": percentile(latencies, 50),
+        "draw_p99_s": percentile(latencies, 99),
+        "draw_max_s": max(latencies, default=float("nan")),
+        "delivery_p50_s": percentile(delivery, 50),
+        "delivery_p99_s": percentile(delivery, 99),
+        "in_fiji_p50_s": percentile(in_fiji, 50),
+        "in_fiji_p99_s": percentile(in_fiji, 99),
+        "first_window_s": max((latency_of.get(i, 0.0) for i in first_site), default=0.0),
+        "steady_draws": len(steady),
+        "steady_draw_p50_s": percentile(steady, 50),
+        "steady_draw_p99_s": percentile(steady, 99),
+        "catch_up_shown_s": all_shown - last_accept,
+        "catch_up_drawn_s": None if last_drawn is None else last_drawn - last_accept,
+        "hung_samples": len(monitor.hung),
+        "max_heartbeat_age_s": monitor.max_heartbeat_age,
+        "gotos": monitor.gotos,
+        "fiji_cpu_s": cpu_s,
+        "restarts": final.get("restarts", 0),
+        "memory": [
+            {"t": s["t"] - started, "shown": s["shown"], "rss": s["rss"], "heap_mb": s["heap_mb"]}
+            for s in samples
+        ],
+        "target": TARGET,
+    }
+
+
+def _verdicts(r: dict[str, Any]) -> dict[str, bool]:
+    return {
+        "rss": r["rss_max_gb"] <= TARGET["rss_gb"],
+        "draw": r["draw_p99_s"] <= TARGET["draw_p99_s"],
+        "catch": max(r["catch_up_shown_s"], r["catch_up_drawn_s"] or 0.0) <= TARGET["catch_up_s"],
+        "hung": r["hung_samples"] == 0,
+    }
+
+
+def headlines(result: dict[str, Any]) -> list[list[Any]]:
+    """Rows for the headline table: what, result, target, met."""
+    r, ok = result, _verdicts(result)
+    return [
+        ["Fiji RSS on the 96-well plate", f"{r['rss_max_gb']:.2f} GB", "<= 1.5 GB", ok["rss"]],
+        [
+            "Fiji: plane in view accepted -> drawn, p99",
+            f"{r['draw_p99_s']:.2f} s",
+            "<= 0.5 s",
+            ok["draw"],
+        ],
+        [
+            "Fiji: last plane -> all shown",
+            f"{max(r['catch_up_shown_s'], r['catch_up_drawn_s'] or 0.0):.2f} s",
+            "<= 1 s",
+            ok["catch"],
+        ],
+    ]
+
+
+def section(result: dict[str, Any], out: Path) -> str:
+    """The markdown section for docs/benchmarks.md (and a memory plot in ``out``)."""
+    r = result
+    shape, floor = r["shape"], r["imagej_floor_ms"]
+    ok = {k: "yes" if v else "no" for k, v in _verdicts(r).items()}
+    plot = _plot(r, out)
+    lines = [
+        "## Fiji on a 96-well plate (2048², virtual stack)",
+        "",
+        f"{shape['wells']} wells x {shape['sites']} sites x {shape['channels']} channels of "
+        f"{shape['size']}² uint16: {r['planes']} planes, {r['gigabytes']:.1f} GB, streamed at "
+        "full speed by one producer through a real hub (default budget: planes spill to its "
+        "store and go cold) with Fiji (ImageJ 1.53t) attached under Xvfb, jumping to the well "
+        f"and site being acquired at most every {GOTO_EVERY_S:.0f} s, as a screener would. "
+        "The machine's own limits in the same run: ImageJ draws a new "
+        f"{shape['size']}² plane in {floor['draw_p50_ms']:.0f} ms (p50; p99 "
+        f"{floor['draw_p99_ms']:.0f} ms), a new plane into a {shape['channels']}-channel "
+        f"composite in {floor['composite_p50_ms']:.0f} ms (p99 "
+        f"{floor['composite_p99_ms']:.0f} ms), and reads one plane from /dev/shm in "
+        f"{floor['read_p50_ms']:.0f} ms; memcpy of one plane takes "
+        f"{r['memcpy_plane_ms']:.1f} ms.",
+        "",
+        "| measure | result | target | met |",
+        "|---|---|---|---|",
+        f"| Fiji RSS, max (first sample) | {r['rss_max_gb']:.2f} GB "
+        f"({r['rss_first_gb']:.2f} GB) | <= {TARGET['rss_gb']} GB | {ok['rss']} |",
+        f"| Java heap in use, max | {r['heap_max_mb']:.0f} MB | | |",
+        f"| memory per plane received (slope, 2nd half): RSS / heap "
+        f"| {r['mb_per_plane']:+.3f} / {r['heap_mb_per_plane']:+.3f} MB | flat | |",
+        f"| plane in view: accepted -> drawn, p50 / p99 ({r['draws']} planes) "
+        f"| {r['draw_p50_s']:.2f} / {r['draw_p99_s']:.2f} s | <= {TARGET['draw_p99_s']} s "
+        f"| {ok['draw']} |",
+        f"| the same after the first site ({r['steady_draws']} planes), p50 / p99 "
+        f"| {r['steady_draw_p50_s']:.2f} / {r['steady_draw_p99_s']:.2f} s | | |",
+        f"| first site: accepted -> drawn in a new window | {r['first_window_s']:.2f} s | | |",
+        f"| of which: accepted -> received by Fiji, p50 / p99 | {r['delivery_p50_s']:.2f} / "
+        f"{r['delivery_p99_s']:.2f} s | | |",
+        f"| of which: received -> painted, p50 / p99 | {r['in_fiji_p50_s']:.2f} / "
+        f"{r['in_fiji_p99_s']:.2f} s | | |",
+        f"| last plane accepted -> all shown / last site drawn | {r['catch_up_shown_s']:.2f} / "
+        + ("-" if r["catch_up_drawn_s"] is None else f"{r['catch_up_drawn_s']:.2f}")
+        + f" s | <= {TARGET['catch_up_s']} s | {ok['catch']} |",
+        f"| planes shown / errors | {r['shown']} / {r['errors']} | {r['planes']} / 0 | |",
+        f"| planes/s accepted / shown by Fiji | {r['accept_planes_per_s']:.1f} / "
+        f"{r['shown_planes_per_s']:.1f} | | |",
+        f"| hung reports (max heartbeat age) | {r['hung_samples']} "
+        f"({r['max_heartbeat_age_s']:.1f} s) | 0 | {ok['hung']} |",
+        f"| Fiji CPU time for the run | {r['fiji_cpu_s']:.1f} s | | |",
+        "",
+        f"Before (issue #13): {PREVIOUS}. The machine is shared (2 cores, other work "
+        "running): wall-clock figures are pessimistic; CPU time is Fiji's own.",
+    ]
+    if plot:
+        lines += ["", f"![Fiji memory against planes received]({plot})"]
+    return "\n".join(lines) + "\n"
+
+
+def _plot(result: dict[str, Any], out: Path) -> str | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    memory = result["memory"]
+    if not memory:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 3))
+    shown = [m["shown"] for m in memory]
+    ax.plot(shown, [m["rss"] / 1e9 for m in memory], label="RSS")
+    ax.plot(shown, [m["heap_mb"] / 1e3 for m in memory], label="Java heap in use")
+    ax.axhline(TARGET["rss_gb"], color="grey", linestyle="--", label="target")
+    ax.set_xlabel("planes shown by Fiji")
+    ax.set_ylabel("GB")
+    ax.legend()
+    fig.tight_layout()
+    name = "plate_fiji_memory.png"
+    fig.savefig(out / name, dpi=100)
+    plt.close(fig)
+    return name
+
+
+if __name__ == "__main__":
+    print(json.dumps(run("--quick" in sys.argv), default=float), flush=True)
+    os._exit(0)  # do not wait on AWT threads at JVM shutdown: the results are out
