@@ -390,4 +390,12 @@ def _with_module_sections(text: str, results: dict[str, Any], out: Path) -> str:
 
 
 def _row(cells: list[Any]) -> str:
+    """A headline row; its last cell, when a bool or yes/no, in the table's met / not met."""
+    cells = list(cells)
+    if len(cells) == 4:
+        met = cells[3]
+        if isinstance(met, str) and met.strip().lower() in ("yes", "no"):
+            met = met.strip().lower() == "yes"
+        if isinstance(met, bool):
+            cells[3] = _met(met)
     return "| " + " | ".join(str(c) for c in cells) + " |"
