@@ -101,6 +101,16 @@ def reach(
     return conn
 
 
+def _pool_line(pool: dict[str, Any] | None) -> list[str]:
+    """Warm segments the hub holds beside the scene (recycled, leased): within the budget."""
+    if not pool or not pool.get("held_bytes"):
+        return []
+    return [
+        f"warm segments {pool['held_bytes'] / 1e6:.1f} MB: {pool['leased_segments']} leased to "
+        f"producers, {pool['free_segments']} free (counted in the budget with the scene)"
+    ]
+
+
 def format_status(status: dict[str, Any]) -> str:
     """A plain-text table of the hub and its viewers."""
     hub = status["hub"]
@@ -111,6 +121,7 @@ def format_status(status: dict[str, Any]) -> str:
         f"{hub['memory_budget'] / 1e6:.0f} MB; accepted {hub['accepted_items']}; "
         f"errors {hub['errors_total']} {hub['errors'] or ''}; "
         f"waiting requests {hub['pending_requests']}",
+        *_pool_line(hub.get("pool")),
         "",
         f"{'viewer':<16}{'state':<12}{'display':<10}{'pid':>8}{'shown':>8}{'queued':>8}"
         f"{'items/s':>9}{'restarts':>10}  last error",
