@@ -155,7 +155,8 @@ class Ingest:
                     ProtocolError(
                         ErrorCode.BUDGET_FULL,
                         f"memory budget of {self.budget} bytes stayed full for "
-                        f"{self._deadline(request):.0f} s ({self.scene.bytes_used} used); "
+                        f"{self._deadline(request):.0f} s "
+                        f"({self.scene.bytes_used + self.pool.held_bytes} held); "
                         f"clear the scene or raise --memory-budget",
                     ),
                 )
