@@ -16,7 +16,8 @@ finds such planes between polls; :meth:`PlaneFiles.ensure` just before the adapt
 
 Planes ImageJ cannot read raw as the adapter shows them (a dtype converted by
 ``viewers.dtypes``, a plane smaller than its window, an item without references) are written
-once, converted, to a private file: rare, and never kept in Java.
+once, converted, to a private file: rare, and never kept in Java. Private folders are named
+with the viewer's process id; one left by a viewer that was killed is removed by the next.
 
 The stack grows without a new ``ImageStack``: ``ImagePlus.setStack`` (and ``setDimensions``)
 would re-read every channel in view (hundreds of ms for four 2048x2048 planes, for every new
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 
 from contract.planes import PlaneRef, chunk_file
 from viewers.dtypes import to_imagej
@@ -55,7 +57,8 @@ class PlaneFiles:
         self.ij = ij
         self.width, self.height, self.dtype = width, height, np.dtype(dtype)
         self._file_info = ij.jpype.JClass("ij.io.FileInfo")
-        self._private = Path(tempfile.mkdtemp(prefix="viewerhub-fiji-"))
+        _sweep_dead_folders()
+        self._private = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
         self.blank = self._private / "blank.raw"
         with open(self.blank, "wb") as handle:  # sparse: costs no memory or disk
             handle.truncate(width * height * self.dtype.itemsize)
@@ -232,6 +235,23 @@ class PlaneFiles:
         padded = np.zeros((self.height, self.width), dtype=self.dtype)
         padded[: plane.shape[0], : plane.shape[1]] = plane
         return padded
+
+
+_PREFIX = "viewerhub-fiji-"
+_swept = False
+
+
+def _sweep_dead_folders() -> None:
+    """Remove private folders left by Fiji viewers that ended without closing (killed by a
+    restart, a crash): once per process, folders whose process id is not running."""
+    global _swept
+    if _swept:
+        return
+    _swept = True
+    for folder in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*-*"):
+        pid = folder.name[len(_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not psutil.pid_exists(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _locate(ref: PlaneRef) -> tuple[str, int] | None:
