@@ -13,6 +13,7 @@ from pathlib import Path
 import zmq
 
 from contract import defaults
+from contract.protocol import DEFAULT_LIMITS
 
 #: Wildcard hosts: every interface, loopback included.
 WILDCARDS = ("0.0.0.0", "::", "*")
@@ -52,7 +53,11 @@ def bind_viewers(sock: zmq.Socket, host: str | None, port: int) -> tuple[str, st
 
     Returns (the endpoint local viewers connect to, the one bound for other hosts or None).
     A wildcard host covers loopback, so it is bound alone and local viewers use loopback.
+
+    Viewers send only JSON, decoded under the header cap: a frame above it is not read into
+    memory at all, ZeroMQ drops the connection that sent it.
     """
+    sock.setsockopt(zmq.MAXMSGSIZE, DEFAULT_LIMITS.max_header_bytes)
     if host is None or host in (defaults.LOOPBACK, "localhost"):
         return bind_tcp(sock, defaults.LOOPBACK, port), None
     if host in WILDCARDS:

@@ -141,7 +141,7 @@ class FanOut:
             if cursor.credits <= 0 or cursor.next_index >= end:
                 continue  # nothing due: the common case, kept cheap
             if name in self.frames.viewers:
-                self.frames.send(self._routes.get(name), scene.scene_id, [*scene.due(name)])
+                self.frames.pump(name, self._routes.get(name), scene)
                 continue
             due_at = self._sent_at.get(name, 0.0) + BATCH_S
             if now < due_at:
@@ -150,6 +150,7 @@ class FanOut:
                 continue
             due = [item.wire for item in scene.due(name)]
             if due:
+                cursor.batches += 1
                 self._sent_at[name] = now
                 self._send_raw(name, prefix + b",".join(due) + b"]}")
 

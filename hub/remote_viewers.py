@@ -8,12 +8,17 @@ it, from the scene store's plate on disk.
 
 The scene log's credits decide what is due exactly as for a local viewer: at most a window
 of items is in flight per viewer, so a slow link holds back that viewer's cursor and nobody
-else (the producer's reply never waits for a viewer). Per-viewer memory in the hub is bounded
-by the same window: one copy of the pixels per item in flight.
+else (the producer's reply never waits for a viewer). Credits alone do not bound the hub's
+memory, though: an ack says nothing about what the client read, so a client that acks what
+it never received (or says hello again and again, each time restarting the replay) would
+have the hub queue copies of pixels without end. The bytes each viewer's messages hold in
+ZeroMQ's queue are therefore counted with message trackers, and nothing more goes to a viewer
+with :data:`QUEUE_BYTES` still unsent (one item always may: a plane larger than the cap).
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import math
@@ -24,7 +29,7 @@ import zmq
 
 from contract import shm
 from contract.cold import read_cold
-from hub.scene import SceneItem
+from hub.scene import SceneItem, SceneLog
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +37,22 @@ log = logging.getLogger(__name__)
 FRAMES = "frames"
 #: Header fields that mean something only on the hub's host.
 _LOCAL_FIELDS = ("segment", "cold")
+#: Bytes of pixels the hub may hold in one remote viewer's send queue (what ZeroMQ has not
+#: yet written to its connection). Eight 2048x2048 uint16 planes: far above what the default
+#: credit window keeps in flight, so it binds only on a client that does not read.
+QUEUE_BYTES = 64 << 20
 
 
 class FrameSender:
     """Which viewers take frames, and sending them their due items."""
 
-    def __init__(self, sock: zmq.Socket) -> None:
+    def __init__(self, sock: zmq.Socket, queue_bytes: int = QUEUE_BYTES) -> None:
         self.sock = sock
+        self.queue_bytes = queue_bytes
         self.viewers: set[str] = set()
         self.sent_bytes = 0
+        #: per viewer: (tracker, bytes) of messages ZeroMQ may still hold
+        self._queues: dict[str, collections.deque[tuple[Any, int]]] = {}
 
     def hello(self, name: str, body: dict[str, Any]) -> None:
         """A viewer (re)connected: remember whether it asked for frames."""
@@ -51,11 +63,44 @@ class FrameSender:
 
     def forget(self, name: str) -> None:
         self.viewers.discard(name)
+        self._queues.pop(name, None)
 
-    def send(self, route: bytes | None, scene_id: int, items: list[SceneItem]) -> None:
-        """One message per item, so a viewer shows the first while the next is on the wire."""
-        if route is None:
+    def queued(self, name: str) -> int:
+        """Bytes of pixels sent to ``name`` that ZeroMQ still holds (not yet on the wire)."""
+        queue = self._queues.get(name)
+        if not queue:
+            return 0
+        while queue and queue[0][0].done:
+            queue.popleft()
+        return sum(nbytes for _, nbytes in queue)
+
+    def status(self, name: str) -> dict[str, int]:
+        return {"queued_bytes": self.queued(name)} if name in self.viewers else {}
+
+    def pump(self, name: str, route: bytes | None, scene: SceneLog) -> None:
+        """Send ``name`` its due items while its queue is under :data:`QUEUE_BYTES`.
+
+        Items are taken from the scene one at a time, so those not sent stay due (the
+        cursor does not pass them) until the queue drains.
+        """
+        if route is None or self.queued(name) >= self.queue_bytes:
             return
+        queued = self.queued(name)
+        for item in scene.due(name):
+            queued += self.send(route, scene.scene_id, [item], name)
+            if queued >= self.queue_bytes:
+                return
+
+    def send(
+        self, route: bytes | None, scene_id: int, items: list[SceneItem], name: str = ""
+    ) -> int:
+        """One message per item, so a viewer shows the first while the next is on the wire.
+
+        Returns the bytes of pixels handed to ZeroMQ; with ``name``, they count in its queue.
+        """
+        if route is None:
+            return 0
+        handed = 0
         for item in items:
             header = {k: v for k, v in item.header.items() if k not in _LOCAL_FIELDS}
             frames: list[Any] = []
@@ -72,11 +117,19 @@ class FrameSender:
                 "items": [{"index": item.index, "item": header}],
             }
             head = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+            nbytes = sum(len(f) for f in frames)
             try:
-                self.sock.send_multipart([route, head, *frames], zmq.NOBLOCK, copy=False)
-                self.sent_bytes += sum(len(f) for f in frames)
+                tracker = self.sock.send_multipart(
+                    [route, head, *frames], zmq.NOBLOCK, copy=False, track=bool(name)
+                )
             except zmq.ZMQError as exc:
                 log.warning("could not send item %d to a remote viewer: %s", item.index, exc)
+                continue
+            self.sent_bytes += nbytes
+            handed += nbytes
+            if name and nbytes and tracker is not None:
+                self._queues.setdefault(name, collections.deque()).append((tracker, nbytes))
+        return handed
 
 
 def _pixels(header: dict[str, Any]) -> bytes:

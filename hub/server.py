@@ -350,7 +350,11 @@ class Hub:
     def status(self) -> dict[str, Any]:
         viewers = {}
         for name in self.supervisor.viewers:
-            viewers[name] = {**self.supervisor.status(name), **self.scene.viewer_status(name)}
+            viewers[name] = {
+                **self.supervisor.status(name),
+                **self.scene.viewer_status(name),
+                **self.fanout.frames.status(name),  # a remote viewer: bytes queued to it
+            }
         return {
             "hub": {
                 "pid": self.pid,

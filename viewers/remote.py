@@ -29,7 +29,7 @@ import zmq
 from contract import defaults
 from contract.connection import HubConnection
 from contract.planes import PlaneGoneError
-from contract.protocol import ProtocolError, decode_header
+from contract.protocol import ALLOWED_DTYPES, ProtocolError, decode_header
 from viewers.base import Item, Viewer
 from viewers.client import ViewerClient
 from viewers.remote_planes import PlaneStore
@@ -100,13 +100,16 @@ class RemoteViewerClient(ViewerClient):
         if "missing" in header:
             raise PlaneGoneError(f"the hub could not read item {index}: {header['missing']}")
         number = header.get("frame")
-        if not isinstance(number, int) or not 1 <= number <= len(self._frames):
+        if type(number) is not int or not 1 <= number <= len(self._frames):
             raise ValueError(f"item {index} arrived without its pixels")
-        dtype, shape = np.dtype(header["dtype"]), tuple(header["shape"])
+        dtype, shape = _plane_format(header)
         count = math.prod(shape)
         data = self._frames[number - 1]
-        if len(data) != count * dtype.itemsize:
-            raise ValueError(f"item {index}: {len(data)} bytes of pixels for {shape} {dtype}")
+        if len(data) != count * dtype.itemsize:  # never read past (or short of) the frame
+            raise ValueError(
+                f"item {index}: {len(data)} bytes of pixels, but its header says "
+                f"{'x'.join(map(str, shape))} {dtype} ({count * dtype.itemsize} bytes)"
+            )
         item.array = np.frombuffer(data, dtype=dtype, count=count).reshape(shape)
         item.refs, spilled = self.planes.land(item.array)
         if spilled:
@@ -119,6 +122,20 @@ class RemoteViewerClient(ViewerClient):
     def close(self, clean: bool = True) -> None:
         super().close(clean)
         self.planes.close()
+
+
+def _plane_format(header: dict[str, Any]) -> tuple[np.dtype, tuple[int, ...]]:
+    """The header's dtype and shape, under the protocol's rules (the hub checked them too)."""
+    name, shape = header.get("dtype"), header.get("shape")
+    if not isinstance(name, str) or name not in ALLOWED_DTYPES:
+        raise ValueError(f"dtype {str(name)[:40]!r} is not one of {sorted(ALLOWED_DTYPES)}")
+    if (
+        not isinstance(shape, list)
+        or not 1 <= len(shape) <= 5
+        or not all(type(n) is int and n >= 0 for n in shape)
+    ):
+        raise ValueError(f"shape {str(shape)[:80]} is not a list of 1 to 5 sizes")
+    return np.dtype(name), tuple(shape)
 
 
 def viewer_endpoint(hub: str, keys_dir: str | Path | None, timeout_s: float = 10.0) -> str:

@@ -16,7 +16,7 @@ class _Socket:
     def __init__(self) -> None:
         self.sent: list[list] = []
 
-    def send_multipart(self, frames, flags=0, copy=True):
+    def send_multipart(self, frames, flags=0, copy=True, track=False):
         self.sent.append([bytes(f) for f in frames])
 
 
@@ -70,3 +70,56 @@ def test_a_hub_refuses_viewers_from_other_hosts_without_an_explicit_key_director
 
     with pytest.raises(SecurityError, match="without authentication"):
         Hub(HubConfig(port=0, viewer_host="0.0.0.0"))
+
+
+class _Scene:
+    """The part of SceneLog the frame sender uses: due items (cursor advanced as taken)."""
+
+    scene_id = 1
+
+    def __init__(self, count: int) -> None:
+        header = {"kind": "image", "dtype": "uint8", "shape": [1024, 1024], "segment": "x"}
+        self.items = [SceneItem(i, header, None, 1 << 20) for i in range(count)]
+        self.next_index = 0
+
+    def due(self, name):
+        while self.next_index < len(self.items):
+            self.next_index += 1
+            yield self.items[self.next_index - 1]
+
+
+def test_a_viewer_that_does_not_read_holds_at_most_the_queue_cap_of_pixels(monkeypatch):
+    """Acks prove nothing: what bounds the hub's memory is the bytes ZeroMQ still holds."""
+    import time
+
+    import zmq
+
+    import hub.remote_viewers as remote
+
+    monkeypatch.setattr(remote, "_pixels", lambda header: bytes(1 << 20))
+    ctx = zmq.Context()
+    router, dealer = ctx.socket(zmq.ROUTER), ctx.socket(zmq.DEALER)
+    try:
+        router.bind("inproc://frames")
+        dealer.connect("inproc://frames")
+        dealer.send(b"hello")
+        route, _ = router.recv_multipart()
+        sender, scene = FrameSender(router, queue_bytes=4 << 20), _Scene(20)
+        sender.hello("hog", {"pixels": "frames"})
+        sender.pump("hog", route, scene)
+        sender.pump("hog", route, scene)  # the queue is full: nothing more is taken
+        assert scene.next_index == 4 and sender.queued("hog") == 4 << 20
+        assert sender.status("hog") == {"queued_bytes": 4 << 20}
+        for _ in range(4):
+            dealer.recv_multipart()  # the viewer reads: ZeroMQ lets the buffers go
+        deadline = time.monotonic() + 5
+        while sender.queued("hog") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        sender.pump("hog", route, scene)
+        assert scene.next_index == 8, "a drained queue takes the next items"
+        sender.forget("hog")
+        assert sender.status("hog") == {}
+    finally:
+        router.close(0)
+        dealer.close(0)
+        ctx.term()
