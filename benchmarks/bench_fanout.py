@@ -37,6 +37,8 @@ VIEWER_US_PER_ITEM_TARGET = 60.0
 #: Items per scene (the scene is cleared between rounds so memory stays flat).
 SCENE_ITEMS = 200
 SLOW_DELAY_S = 0.05
+#: Scenes of SCENE_ITEMS planes each case streams in a full run.
+SCENES = 20
 
 
 def _task_ns(task: Path) -> int:
@@ -88,45 +90,78 @@ def _recorder_hub(n_viewers: int) -> HubHandle:
     return hub
 
 
-def _case(n_viewers: int, n: int, rounds: int) -> dict[str, Any]:
-    """Stream ``n`` planes ``rounds`` times to ``n_viewers`` recorders; CPU and rates."""
+class _Case:
+    """One hub with ``n_viewers`` recorders and its producer; CPU and rates it accumulates."""
+
+    def __init__(self, n_viewers: int) -> None:
+        self.n_viewers = n_viewers
+        self.hub = _recorder_hub(n_viewers)
+        self.viewers = [v["pid"] for v in self.hub.status()["viewers"].values()]
+        self.backend = StreamingBackend(hub=self.hub)
+        self.items, self.batches, self.hub_cpu, self.viewers_cpu = 0, 0, 0.0, 0.0
+        self.produce: list[float] = []
+        self.shown: list[float] = []
+
+    def warm_up(self, plane: np.ndarray) -> None:
+        self.backend.save(plane, "", channel=1)  # connect and warm up outside the count
+        self.hub.wait_viewers(n_items=1, timeout_s=60)
+        self.hub.clear()
+
+    def scene(self, planes: list[np.ndarray], n: int) -> None:
+        """Stream one scene of ``n`` planes, wait until every viewer showed it, clear it."""
+        cpu_hub, cpu_viewers = _hub_cpu(self.hub.pid), self._viewers_cpu()
+        produce_s, start = 0.0, time.perf_counter()
+        for i in range(n):
+            t0 = time.perf_counter()
+            self.backend.save(planes[i % len(planes)], "", channel=1, z_index=i)
+            produce_s += time.perf_counter() - t0
+        status = self.hub.wait_viewers(n_items=n, timeout_s=300)
+        self.batches += sum(v.get("batches", 0) for v in status["viewers"].values())
+        self.shown.append(n / (time.perf_counter() - start))
+        self.produce.append(n / produce_s)
+        self.hub_cpu += _hub_cpu(self.hub.pid) - cpu_hub
+        self.viewers_cpu += self._viewers_cpu() - cpu_viewers
+        self.items += n
+        self.hub.clear()
+
+    def _viewers_cpu(self) -> float:
+        return sum(_process_cpu(p) for p in self.viewers)
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "viewers": self.n_viewers,
+            "items": self.items,
+            "producer_planes_per_s": float(np.median(self.produce)),
+            "all_shown_planes_per_s": float(np.median(self.shown)),
+            "hub_cpu_us_per_item": self.hub_cpu / self.items * 1e6,
+            "viewer_cpu_us_per_item": self.viewers_cpu / (self.items * self.n_viewers) * 1e6,
+            "items_per_message": self.items * self.n_viewers / max(self.batches, 1),
+        }
+
+    def stop(self) -> None:
+        self.backend.close()
+        self.hub.stop()
+
+
+def _cases(counts: tuple[int, ...], scenes: int) -> list[dict[str, Any]]:
+    """Every case's hub runs at once and they take turns, one scene each, in a new random
+    order every round: a shared machine's load drifts over minutes, and taking turns spreads
+    it over every case alike instead of loading whichever case ran at a bad moment."""
     planes = _planes()
-    hub = _recorder_hub(n_viewers)
+    cases: list[_Case] = []
     try:
-        viewers = [v["pid"] for v in hub.status()["viewers"].values()]
-        produce, shown = [], []
-        with StreamingBackend(hub=hub) as backend:
-            backend.save(planes[0], "", channel=1)  # connect and warm up outside the count
-            hub.wait_viewers(n_items=1, timeout_s=60)
-            hub.clear()
-            cpu_hub, cpu_viewers = _hub_cpu(hub.pid), sum(_process_cpu(p) for p in viewers)
-            for _ in range(rounds):
-                produce_s, start = 0.0, time.perf_counter()
-                for i in range(n):
-                    t0 = time.perf_counter()
-                    backend.save(planes[i % 4], "", channel=1, z_index=i % SCENE_ITEMS)
-                    produce_s += time.perf_counter() - t0
-                    if i % SCENE_ITEMS == SCENE_ITEMS - 1 and i + 1 < n:
-                        hub.wait_viewers(n_items=SCENE_ITEMS, timeout_s=300)
-                        hub.clear()
-                last = n - SCENE_ITEMS * ((n - 1) // SCENE_ITEMS)
-                hub.wait_viewers(n_items=last, timeout_s=300)
-                produce.append(n / produce_s)
-                shown.append(n / (time.perf_counter() - start))
-                hub.clear()
-            hub_cpu = _hub_cpu(hub.pid) - cpu_hub
-            viewers_cpu = sum(_process_cpu(p) for p in viewers) - cpu_viewers
+        for count in counts:
+            cases.append(_Case(count))
+        for case in cases:
+            case.warm_up(planes[0])
+        rng = np.random.default_rng(1)
+        for _ in range(scenes):
+            for k in rng.permutation(len(cases)):
+                cases[k].scene(planes, SCENE_ITEMS)
     finally:
-        hub.stop()
-    items = rounds * n
-    return {
-        "viewers": n_viewers,
-        "items": items,
-        "producer_planes_per_s": float(np.median(produce)),
-        "all_shown_planes_per_s": float(np.median(shown)),
-        "hub_cpu_us_per_item": hub_cpu / items * 1e6,
-        "viewer_cpu_us_per_item": viewers_cpu / (items * n_viewers) * 1e6,
-    }
+        for case in cases:
+            case.stop()
+    return [case.row() for case in cases]
 
 
 def message_floor(n: int = 2000, size: int = 400) -> dict[str, float]:
@@ -231,10 +266,9 @@ def _fit_slope(xs: list[float], ys: list[float]) -> float:
 
 def run(quick: bool) -> dict[str, Any]:
     counts = (2,) if quick else (1, 2, 4, 8)  # quick: that it runs, in a few seconds
-    n, rounds = (100, 1) if quick else (1000, 3)
     started = time.perf_counter()
     floor = message_floor(500 if quick else 5000)
-    rows = [_case(k, n, rounds) for k in counts]
+    rows = _cases(counts, 1 if quick else SCENES)
     base = rows[0]["producer_planes_per_s"]
     for row in rows:
         row["vs_1_viewer"] = row["producer_planes_per_s"] / base
@@ -322,6 +356,9 @@ def headlines(result: dict[str, Any]) -> list[list[Any]]:
 
 def section(result: dict[str, Any], out: Path) -> str:
     """The fan-out section of docs/benchmarks.md (writes bench_fanout.png into ``out``)."""
+    from hub.fanout import BATCH_S
+
+    BATCH_MS = BATCH_S * 1000  # noqa: N806 (a unit, in the text)
     plot = _plot(result, out)
     rows = result["rows"]
     slope, viewer = result["hub_us_per_added_viewer"], result["viewer_us_per_item"]
@@ -329,20 +366,23 @@ def section(result: dict[str, Any], out: Path) -> str:
     slow = result["slow_viewer"]
     table = [
         "| viewers | producer planes/s | all shown planes/s | vs 1 viewer "
-        "| hub CPU µs/item | one viewer's CPU µs/item |",
-        "|---|---|---|---|---|---|",
+        "| hub CPU µs/item | one viewer's CPU µs/item | items per message |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         table.append(
             f"| {r['viewers']} | {r['producer_planes_per_s']:.0f} "
             f"| {r['all_shown_planes_per_s']:.0f} | {r['vs_1_viewer']:.0%} "
-            f"| {r['hub_cpu_us_per_item']:.0f} | {r['viewer_cpu_us_per_item']:.0f} |"
+            f"| {r['hub_cpu_us_per_item']:.0f} | {r['viewer_cpu_us_per_item']:.0f} "
+            f"| {r.get('items_per_message', float('nan')):.1f} |"
         )
     quick = " (quick mode: small sizes, not representative)" if result.get("quick") else ""
     return f"""## Fan-out{quick}
 
 One producer, N recorder viewers that receive every item but do not touch its pixels, 512²
-uint16 planes, the scene cleared every {SCENE_ITEMS} items, {rows[0]["items"]} items per case.
+uint16 planes, {rows[0]["items"]} items per case in scenes of {SCENE_ITEMS} (cleared after each).
+The cases' hubs run side by side and take turns scene by scene, in a new random order each
+round, so that the shared machine's changing load falls on every case alike.
 The hub never copies pixels per viewer: each item's header is encoded once for every viewer,
 and a viewer gets every item its credits allow in one message and acks them in one message.
 CPU time is counted in the hub and viewer processes (not wall-clock: the producer, the hub
@@ -362,7 +402,16 @@ and up to 8 viewers share this machine's {psutil.cpu_count()} cores).
 The message pair is one item message to a viewer and one ack back through ZeroMQ with
 CURVE over loopback, both ends in one process (so both sides' CPU counts): sending every
 item in a message of its own and acking it alone would cost at least that per item and
-viewer. Batching is what brings the cost per item below it.
+viewer. Batching is what brings the cost per item below it, and how much it batches depends
+on the producer's rate: the hub sends a viewer at most one message every
+{BATCH_MS:.0f} ms (`hub/fanout.py: BATCH_S`; an item after a pause goes at once, so an
+item of a steady stream waits {BATCH_MS / 2:.1f} ms on average), and a viewer acks at most
+every 10 ms or half its credits. At P planes/s a message carries about P × {BATCH_MS:.0f} ms
+items ("items per message" above): the per-message costs (a wake-up, a receive, a decode and
+an ack on each side) are shared by that many items. A machine busy with other work gives
+the producer fewer planes per second, fewer items per message and so a higher cost per item,
+on top of slower cores (the message pair's cost, measured in the same run, shows how busy
+the machine was).
 
 A deliberately slow viewer ({SLOW_DELAY_S * 1000:.0f} ms per item) beside a normal one,
 {slow["items"]} items of 512²: the producer finished in {slow["producer_s"]:.2f} s, the
