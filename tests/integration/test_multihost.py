@@ -144,6 +144,8 @@ def test_client_with_other_keys_is_refused(site, tmp_path):
 
 
 def test_link_cut_and_restored_viewer_gets_every_item(site):
+    """The link flaps (down for less than the link timeout, twice, then around it), then is
+    cut for longer than it: the viewer ends with every item, the producer never failed."""
     site.clear()
     producer = site.hosts.start(
         "c",
@@ -152,8 +154,13 @@ def test_link_cut_and_restored_viewer_gets_every_item(site):
     )
     wait_for(lambda: len(site.scene_on_viewer()) >= 3, 30, "items on B before the cut")
     before_cut = len(read_received(site.recorder))
-    site.hosts.set_link("b", up=False)
     try:
+        for down_s in (0.5, 0.5, 2.8):  # flapping: the last one about the link timeout
+            site.hosts.set_link("b", up=False)
+            time.sleep(down_s)
+            site.hosts.set_link("b", up=True)
+            time.sleep(0.5)
+        site.hosts.set_link("b", up=False)
         time.sleep(5.0)  # longer than the link timeout: both ends drop the session
     finally:
         site.hosts.set_link("b", up=True)
