@@ -75,6 +75,14 @@ def add_parser(sub: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    try:
+        return _attach(args)
+    except KeyboardInterrupt:  # Ctrl-C before the viewer ran (napari takes seconds to start)
+        print("hub attach: interrupted", file=sys.stderr)
+        return 130
+
+
+def _attach(args: argparse.Namespace) -> int:
     from viewers import registry
     from viewers.remote import RemoteViewerClient, default_name, viewer_endpoint, wait_welcome
     from viewers.runner import has_display, needs_display, quiet_qt_environment
@@ -112,14 +120,16 @@ def main(args: argparse.Namespace) -> int:
         keys_dir=args.keys,
         memory_budget=args.memory,
     )
-    # SIGTERM (a service manager, `kill`): close as on a window close, files removed
-    signal.signal(signal.SIGTERM, lambda *_: setattr(client, "closed", True))
+    # Ctrl-C, SIGTERM (a service manager, `kill`): detach as on a window close, files removed
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: setattr(client, "closed", True))
     clean = False
     try:
         if not wait_welcome(client, WELCOME_TIMEOUT_S):
             print(
                 f"hub attach: the hub answers at {hub} but opened no viewer session at "
-                f"{endpoint}: start it with --viewer-host (see docs/remote.md)",
+                f"{endpoint}: start it with --viewer-host (see docs/remote.md) and let this "
+                f"host reach that port",
                 file=sys.stderr,
             )
             return 2
