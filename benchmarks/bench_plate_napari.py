@@ -160,6 +160,7 @@ def run(quick: bool, wells: int | None = None, budget: int | None = None) -> dic
                         backend.save(planes[c], "", well=well, site=site, channel=c + 1)
                         accepted.append(time.time())
         n = len(accepted)
+        (trace / "accepted.json").write_text(json.dumps(accepted))  # for a closer look
         hub_wait = time.time()
         while time.time() - hub_wait < 600 and _count_lines(trace / "napari.jsonl") < n:
             time.sleep(0.05)
