@@ -37,11 +37,12 @@ log = logging.getLogger(__name__)
 
 _VIEWER_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MAX_CREDITS = 1024
-#: Seconds: the shortest interval between two items messages to one viewer. A stream faster
-#: than this reaches a viewer in batches (a message and an ack per batch, not per item: what
-#: each added viewer costs the hub is bounded by 1/BATCH_S messages a second, whatever the
-#: item rate); an item after a pause still goes at once. An item of a fast stream waits at
-#: most this long, half of it on average: below what a screen refresh (16 ms) could show.
+#: Seconds: the shortest interval between two rounds of items messages (one to each viewer
+#: with items due, in the same turn of the poll loop). A stream faster than this reaches a
+#: viewer in batches (a message and an ack per batch, not per item: what each added viewer
+#: costs the hub is bounded by 1/BATCH_S messages a second, whatever the item rate); an item
+#: after a pause still goes at once. An item of a fast stream waits at most this long, half
+#: of it on average: below what a screen refresh (16 ms) could show.
 BATCH_S = 0.005
 #: Seconds ``cold`` refs may wait to go out together (see :meth:`FanOut.relocated`), and
 #: how many may wait at most.
@@ -69,7 +70,7 @@ class FanOut:
         self.on_reply = on_reply
         self._routes: dict[str, bytes] = {}  # viewer name -> routing id of its session
         self._names: dict[bytes, str] = {}  # routing id -> viewer name
-        self._sent_at: dict[str, float] = {}  # viewer name -> monotonic time of its last items
+        self._next_send = 0.0  # monotonic time before which items messages wait
         self._held_until: float | None = None  # when the earliest held items are due
         self._cold: list[list[Any]] = []  # [index, cold] the viewers have not heard of yet
         self._cold_since = 0.0
@@ -123,15 +124,17 @@ class FanOut:
     def pump(self) -> None:
         """Send every viewer what its credits allow, in one message per viewer.
 
-        A viewer sent something less than :data:`BATCH_S` ago waits for the rest of that
-        interval, so that a fast stream reaches it in batches (one message and one ack for
-        several items) instead of a message pair per item; the first item after a pause goes
-        at once. :meth:`timeout_ms` tells the poll loop when held items are due.
+        Items messages go out at most once every :data:`BATCH_S`, to every viewer with
+        items due at the same moment (one wake-up of the poll loop serves them all): a fast
+        stream reaches each viewer in batches (one message and one ack for several items)
+        instead of a message pair per item; the first item after a pause goes at once.
+        :meth:`timeout_ms` tells the poll loop when held items are due.
         """
         scene = self.scene
         end, now = len(scene.items), time.monotonic()
         prefix = b'{"kind":"items","scene":%d,"items":[' % scene.scene_id
         self._held_until = None
+        holding, sent = now < self._next_send, False
         if self._cold:
             if now >= self._cold_since + COLD_BATCH_S or len(self._cold) >= MAX_COLD_BATCH:
                 self.flush_cold()
@@ -143,16 +146,17 @@ class FanOut:
             if name in self.frames.viewers:
                 self.frames.pump(name, self._routes.get(name), scene)
                 continue
-            due_at = self._sent_at.get(name, 0.0) + BATCH_S
-            if now < due_at:
-                if self._held_until is None or due_at < self._held_until:
-                    self._held_until = due_at
+            if holding:
+                if self._held_until is None or self._next_send < self._held_until:
+                    self._held_until = self._next_send
                 continue
             due = [item.wire for item in scene.due(name)]
             if due:
                 cursor.batches += 1
-                self._sent_at[name] = now
+                sent = True
                 self._send_raw(name, prefix + b",".join(due) + b"]}")
+        if sent:
+            self._next_send = now + BATCH_S
 
     def timeout_ms(self, longest: int) -> int:
         """How long the poll loop may sleep: until held items are due, at most ``longest``."""
@@ -166,7 +170,6 @@ class FanOut:
         if route is not None:
             self._names.pop(route, None)
         self.frames.forget(name)
-        self._sent_at.pop(name, None)
         self.scene.detach(name)
 
     # ------------------------------------------------------------------ receiving
