@@ -176,27 +176,35 @@ def _bounds(component: Any) -> list[int]:
     return [int(loc.x), int(loc.y), int(size.width), int(size.height)]
 
 
-def _declared_field(obj: Any, name: str) -> Any:
+_FIELDS: dict[tuple[type, str], Any] = {}
+
+
+def declared_field(obj: Any, name: str) -> Any:
     """The Java field ``name`` of ``obj``'s class or a superclass, made accessible; or None.
 
     ImageJ keeps the hyperstack selectors and counts in protected/package fields of its AWT
-    windows, so they are reached by reflection up the class chain.
+    windows, so they are reached by reflection up the class chain (looked up once per class:
+    a plate grows its window for every new frame).
     """
-    cls = obj.getClass()
+    key = (type(obj), name)  # JPype has one Python class per Java class: no call into Java
+    if key in _FIELDS:
+        return _FIELDS[key]
+    cls, found = obj.getClass(), None
     while cls is not None:
         try:
-            field = cls.getDeclaredField(name)
+            found = cls.getDeclaredField(name)
         except Exception:  # NoSuchFieldException: look in the superclass
             cls = cls.getSuperclass()
             continue
-        field.setAccessible(True)
-        return field
-    return None
+        found.setAccessible(True)
+        break
+    _FIELDS[key] = found
+    return found
 
 
 def _set_field(obj: Any, name: str, value: int) -> None:
     """Set a package-private int field of an ImageJ AWT object."""
-    field = _declared_field(obj, name)
+    field = declared_field(obj, name)
     if field is None:
         raise AttributeError(f"{obj.getClass().getName()} has no field {name}")
     field.setInt(obj, value)
@@ -204,7 +212,7 @@ def _set_field(obj: Any, name: str, value: int) -> None:
 
 def _field(obj: Any, name: str) -> Any:
     """A protected/package field's value of an ImageJ AWT object, or None if it has none."""
-    field = _declared_field(obj, name)
+    field = declared_field(obj, name)
     return None if field is None else field.get(obj)
 
 

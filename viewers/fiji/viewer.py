@@ -118,7 +118,7 @@ class FijiViewer(Viewer):
         site's four channels arriving together cost one composite draw, not four).
         ``patient``: a new window may wait a moment for the rest of its first site."""
         drawn = [w for w in self.windows.values() if w.draw(patient)]
-        waiting = any(w.dirty for w in self.windows.values())
+        waiting = any(w.dirty or w.pending for w in self.windows.values())
         if self._in_view and self.draw_trace is not None and drawn:
             self.draw_trace.drawn(self._in_view, [w.imp for w in drawn if not w.closed])
         if drawn or not waiting:

@@ -31,6 +31,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +41,14 @@ import psutil
 from contract.planes import PlaneRef, chunk_file
 from viewers.dtypes import to_imagej
 from viewers.fiji.jvm import ImageJ
+from viewers.fiji.screen import declared_field
 
 log = logging.getLogger(__name__)
 
 Position = tuple[int, int, int]
+
+#: How often hot planes the hub may evict without a message are checked (see ``sweep``).
+SWEEP_S = 0.25
 
 #: ImageJ raw file types of the pixel types a window holds (``viewers.dtypes``)
 _FILE_TYPES = {"uint8": "GRAY8", "uint16": "GRAY16_UNSIGNED", "float32": "GRAY32_FLOAT"}
@@ -65,6 +70,8 @@ class PlaneFiles:
         self.infos: dict[Position, Any] = {}
         self.refs: dict[Position, PlaneRef] = {}  # positions showing a hub plane
         self.gone: set[Position] = set()  # hub planes pointed at blank until relocated
+        self.paths: dict[int, str] = {}  # id(FileInfo) -> the file it names
+        self._next_sweep = 0.0
         self._positions: dict[int, tuple[PlaneRef, Position]] = {}  # id(ref) -> where
 
     # ------------------------------------------------------------------ positions
@@ -127,7 +134,7 @@ class PlaneFiles:
             if ref is None or pos in self.gone:
                 continue
             info = self.infos[pos]
-            if os.path.exists(str(info.directory) + str(info.fileName)):
+            if os.path.exists(self.paths[id(info)]):
                 continue
             located = _locate(ref)  # it may have gone cold since it was pointed
             if located is not None:
@@ -150,9 +157,14 @@ class PlaneFiles:
         return processor.getPixels()
 
     def sweep(self) -> list[Position]:
-        """:meth:`ensure` for every hot plane (a stat each; hot planes fit the hub's budget);
-        returns the gone planes found again (in the store), to draw if on screen."""
-        self.ensure([pos for pos, ref in self.refs.items() if ref.hot])
+        """Four times a second, :meth:`ensure` for hot planes the hub has already written to
+        its store (no ``cold`` message will come before their segment goes: a stat each);
+        returns gone planes found again, to draw if on screen."""
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return []
+        self._next_sweep = now + SWEEP_S
+        self.ensure([pos for pos, ref in self.refs.items() if ref.hot and ref.cold is not None])
         found = []
         for pos in list(self.gone):
             located = _locate(self.refs[pos])
@@ -166,7 +178,7 @@ class PlaneFiles:
         """How many positions read a hot segment, a store chunk, a private copy, or blank."""
         out = {"hot": 0, "cold": 0, "private": 0, "blank": 0, "gone": len(self.gone)}
         for pos, info in self.infos.items():
-            path = str(info.directory) + str(info.fileName)
+            path = self.paths[id(info)]
             ref = self.refs.get(pos)
             if path == str(self.blank):
                 out["blank"] += 1
@@ -217,11 +229,11 @@ class PlaneFiles:
         info.nImages = 1
         return info
 
-    @staticmethod
-    def _point(info: Any, path: str, offset: int) -> None:
+    def _point(self, info: Any, path: str, offset: int) -> None:
         directory, name = os.path.split(path)
         info.directory, info.fileName = directory + "/", name
         info.offset, info.longOffset = 0, int(offset)
+        self.paths[id(info)] = path  # read back without a call into Java
 
     def _readable(self, ref: PlaneRef) -> bool:
         """ImageJ reads this plane raw exactly as the eager path would show it."""
@@ -270,16 +282,10 @@ def _locate(ref: PlaneRef) -> tuple[str, int] | None:
 
 
 def _declared(obj: Any, name: str) -> Any:
-    cls = obj.getClass()
-    while cls is not None:
-        try:
-            field = cls.getDeclaredField(name)
-        except Exception:  # NoSuchFieldException: the superclass
-            cls = cls.getSuperclass()
-            continue
-        field.setAccessible(True)
-        return field
-    raise AttributeError(f"{obj.getClass().getName()} has no field {name}")
+    field = declared_field(obj, name)
+    if field is None:
+        raise AttributeError(f"{obj.getClass().getName()} has no field {name}")
+    return field
 
 
 def _set(obj: Any, name: str, value: Any) -> None:

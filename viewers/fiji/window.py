@@ -74,7 +74,8 @@ class HyperstackWindow(ChannelDisplay):
         self.rois = WindowRois(ij, composite_view=True)
         self.closed = False  # the user closed the window; reopened by ``reopen``
         self.reopened = 0
-        self.dirty = False  # changed since drawn: ``draw`` runs once per poll, not per plane
+        self.dirty = False  # pixels or LUTs on screen changed: redrawn once per poll
+        self.pending = False  # planes beyond the image's dimensions: grown once per poll
         self.first_plane = 0.0  # when the first plane arrived (monotonic)
         self._init_channels()
 
@@ -112,7 +113,7 @@ class HyperstackWindow(ChannelDisplay):
         self._channel_settings(c, _channel_value(placement), plane, config)
         self.refresh([(c, z, t)], plane)
         if self.imp is None or self.layout.dims() != self.dims:
-            self.dirty = True  # the image is made or grown once, at ``settle``
+            self.pending = True  # the image is made or grown once, at ``settle``
         return c, z, t
 
     def in_view(self, pos: tuple[int, int, int]) -> bool:
@@ -133,10 +134,12 @@ class HyperstackWindow(ChannelDisplay):
         matters most when a plate starts.
         """
         dims = self.layout.dims()
+        self.pending = False
         if self.files is None:
             return
         if self.imp is None:
             self._create(dims)
+            self.dirty = True
         elif dims != self.dims:
             self._grow(dims)
         self._configure_channels()
@@ -173,15 +176,16 @@ class HyperstackWindow(ChannelDisplay):
         for the rest of their site: the image is then made with all its channels at once
         instead of being made and grown again for each new channel.
         """
-        if not self.dirty:
+        if not (self.dirty or self.pending):
             return False
         if patient and self.imp is None and time.monotonic() - self.first_plane < FIRST_WAIT_S:
             return False
-        self.settle()
+        self.settle()  # growth alone redraws nothing: what is on screen did not change
+        drew = self.dirty and self.imp is not None
         self.dirty = False
-        if self.imp is not None:
+        if drew:
             self.imp.updateAndDraw()
-        return True
+        return drew
 
     def sweep(self) -> None:
         """Between polls: planes whose segment vanished read blank until relocated."""
