@@ -67,3 +67,9 @@ def test_folders_of_dead_viewers_are_swept_and_live_ones_kept(tmp_path):
         folder.mkdir()
     sweep_dead(tmp_path)
     assert not dead.exists() and live.exists() and other.exists()
+
+
+def test_the_spill_folder_is_private_to_the_user(store):
+    """Spilled planes are the user's data: nobody else on the workstation may list or read them."""
+    info = store.spill_dir.stat()
+    assert info.st_uid == os.geteuid() and info.st_mode & 0o777 == 0o700
