@@ -22,16 +22,37 @@ def _plane(value: int, size: int = 64) -> np.ndarray:
 
 
 def _items(received: list[dict]) -> list[dict]:
-    return [r for r in received if r["kind"] != "clear"]
+    """The items of the current scene: what the recorder logged after its last clear."""
+    clears = [i for i, r in enumerate(received) if r["kind"] == "clear"]
+    return received[clears[-1] + 1 :] if clears else received
+
+
+@pytest.fixture(scope="module")
+def _module_tally_hub(start_module_hub, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("stream")
+    hub = start_module_hub(
+        ("recorder", "tally"),
+        env=thirdparty_env(),
+        viewer_options={
+            "tally": {"out": str(folder / "tally.json")},
+            "recorder": {"outdir": str(folder / "recorder")},
+        },
+    )
+    hub.wait_viewers(timeout_s=60)
+    hub.folder = folder
+    return hub
+
+
+@pytest.fixture
+def tally_hub(_module_tally_hub):
+    """A recorder and the third-party tally plugin, shared by the module: a new scene per test."""
+    _module_tally_hub.clear()
+    return _module_tally_hub
 
 
 @pytest.mark.parametrize("transport", ["shm", "frames"])
-def test_every_item_arrives_once_in_order_with_components(start_hub, tmp_path, transport):
-    tally = tmp_path / "tally.json"
-    hub = start_hub(
-        ("recorder", "tally"), env=thirdparty_env(), viewer_options={"tally": {"out": str(tally)}}
-    )
-    hub.wait_viewers(timeout_s=60)
+def test_every_item_arrives_once_in_order_with_components(tally_hub, transport):
+    hub, tally = tally_hub, tally_hub.folder / "tally.json"
     sent = []
     with StreamingBackend(hub=hub, transport=transport) as backend:
         for t in range(1, 3):
@@ -55,7 +76,7 @@ def test_every_item_arrives_once_in_order_with_components(start_hub, tmp_path, t
         outline = [{"kind": "polygon", "coords": [[5, 5], [5, 20], [20, 20]], "name": "cell"}]
         backend.save(outline, "rois", well="A01", site=1, channel=1, z_index=1, timepoint=1)
     hub.wait_viewers(n_items=len(sent) + 1, timeout_s=30)
-    got = _items(read_received(tmp_path / "recorder"))
+    got = _items(read_received(hub.folder / "recorder"))
     assert [r["index"] for r in got] == list(range(len(sent) + 1))
     images = [r for r in got if r["kind"] == "image"]
     assert [(r["components"], r["crc32"]) for r in images] == sent
@@ -64,15 +85,14 @@ def test_every_item_arrives_once_in_order_with_components(start_hub, tmp_path, t
     assert tallied == {"counts": {"image": 6, "shapes": 1}, "indices": list(range(7))}
 
 
-def test_components_parsed_from_openhcs_style_filenames(start_hub, tmp_path):
-    hub = start_hub()
-    hub.wait_viewers(timeout_s=60)
+def test_components_parsed_from_openhcs_style_filenames(tally_hub):
+    hub = tally_hub
     with StreamingBackend(hub=hub) as backend:
         backend.save_batch(
             [_plane(1), _plane(2)], ["B03_s002_w1_z004_t005.tif", "B03_s002_w2_z004_t005.tif"]
         )
     hub.wait_viewers(n_items=2)
-    got = _items(read_received(tmp_path / "recorder"))
+    got = _items(read_received(hub.folder / "recorder"))
     assert got[1]["components"] == {
         "well": "B03",
         "site": 2,
@@ -159,15 +179,11 @@ def test_next_hub_sweeps_segments_of_a_killed_hub(start_hub):
     assert hub_segments(hub.pid) == []  # ... and swept by the next hub's start
 
 
-def test_a_plugin_adds_a_display_mode_without_touching_the_hub(start_hub, tmp_path):
-    tally = tmp_path / "tally.json"
-    hub = start_hub(
-        ("recorder", "tally"), env=thirdparty_env(), viewer_options={"tally": {"out": str(tally)}}
-    )
-    hub.wait_viewers(timeout_s=60)
+def test_a_plugin_adds_a_display_mode_without_touching_the_hub(tally_hub):
+    hub, tally = tally_hub, tally_hub.folder / "tally.json"
     config = {"component_modes": {"site": "grid"}}  # a mode only the tally plugin knows
     with StreamingBackend(hub=hub, display_config=config) as backend:
         backend.save(_plane(1), "", well="A01", site=2, channel=1)
     hub.wait_viewers(n_items=1, timeout_s=30)
     assert json.loads(tally.read_text())["modes"] == {"site": "grid"}
-    assert len(_items(read_received(tmp_path / "recorder"))) == 1  # others translate it
+    assert len(_items(read_received(hub.folder / "recorder"))) == 1  # others translate it
