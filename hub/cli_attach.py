@@ -126,6 +126,9 @@ def _attach(args: argparse.Namespace) -> int:
     clean = False
     try:
         if not wait_welcome(client, WELCOME_TIMEOUT_S):
+            if client.refused:
+                print(f"hub attach: the hub refused it: {client.refused}", file=sys.stderr)
+                return 2
             print(
                 f"hub attach: the hub answers at {hub} but opened no viewer session at "
                 f"{endpoint}: start it with --viewer-host (see docs/remote.md) and let this "

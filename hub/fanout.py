@@ -249,7 +249,15 @@ class FanOut:
             if not isinstance(token, str) or not hmac.compare_digest(token, viewer.token):
                 log.warning("hello as %s with a wrong token refused (not the hub's process)", name)
                 return
-        elif viewer is None:
+        else:
+            if viewer is not None and self._routes.get(name) not in (None, route):
+                heard = viewer.last_heartbeat and time.monotonic() - viewer.last_heartbeat
+                refusal = self.frames.refusal(name, body, heard or None)
+                if refusal:  # a second remote viewer under a live one's name
+                    log.warning("viewer hello refused: %s", refusal)
+                    reply = encode_header({"kind": "refused", "reason": refusal})
+                    self.sock.send_multipart([route, reply], zmq.NOBLOCK)
+                    return
             viewer = self.supervisor.adopt_unsupervised(name, body)
         old = self._routes.get(name)
         if old is not None and old != route:

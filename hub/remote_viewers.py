@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 FRAMES = "frames"
 #: Header fields that mean something only on the hub's host.
 _LOCAL_FIELDS = ("segment", "cold")
+#: Seconds a remote viewer's session counts as alive after the hub last heard from it: another
+#: process asking for the same name within it is refused (it heartbeats every 0.5 s).
+SESSION_ALIVE_S = 3.0
 #: Bytes of pixels the hub may hold in one remote viewer's send queue (what ZeroMQ has not
 #: yet written to its connection). Eight 2048x2048 uint16 planes: far above what the default
 #: credit window keeps in flight, so it binds only on a client that does not read.
@@ -53,17 +56,40 @@ class FrameSender:
         self.sent_bytes = 0
         #: per viewer: (tracker, bytes) of messages ZeroMQ may still hold
         self._queues: dict[str, collections.deque[tuple[Any, int]]] = {}
+        self._sessions: dict[str, str] = {}  # viewer name -> the session id its process sent
 
     def hello(self, name: str, body: dict[str, Any]) -> None:
-        """A viewer (re)connected: remember whether it asked for frames."""
+        """A viewer (re)connected: remember whether it asked for frames, and its session."""
         if body.get("pixels") == FRAMES:
             self.viewers.add(name)
         else:
             self.viewers.discard(name)
+        session = body.get("session")
+        if isinstance(session, str):
+            self._sessions[name] = session[:64]
+        else:
+            self._sessions.pop(name, None)
+
+    def refusal(self, name: str, body: dict[str, Any], heard_s: float | None) -> str | None:
+        """Why a hello must be refused: ``name`` belongs to another live remote viewer.
+
+        Two ``hub attach`` with one name (the same workstation twice) would otherwise take the
+        session from each other at every heartbeat, each time replaying the whole scene. A
+        process that reconnects (a dropped link) sends its own session id again and is let
+        in; so is anybody once the other has been silent for :data:`SESSION_ALIVE_S`.
+        ``heard_s``: seconds since the hub last heard from ``name`` (None: never).
+        """
+        known, session = self._sessions.get(name), body.get("session")
+        if known is None or not isinstance(session, str) or session[:64] == known:
+            return None
+        if heard_s is None or heard_s > SESSION_ALIVE_S:
+            return None
+        return f"the name {name!r} is in use by another viewer: give this one --name"
 
     def forget(self, name: str) -> None:
         self.viewers.discard(name)
         self._queues.pop(name, None)
+        self._sessions.pop(name, None)
 
     def queued(self, name: str) -> int:
         """Bytes of pixels sent to ``name`` that ZeroMQ still holds (not yet on the wire)."""

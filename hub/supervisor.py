@@ -110,6 +110,8 @@ class Supervisor:
         if viewer is None:
             viewer = ViewerProcess(name, stats.get("plugin", name), {}, supervised=False)
             self.viewers[name] = viewer
+        elif viewer.state is ViewerState.STOPPED:  # it said bye before; it is back
+            viewer.state = ViewerState.STARTING
         return viewer
 
     def _spawn(self, viewer: ViewerProcess) -> None:

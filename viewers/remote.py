@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import secrets
 import socket
 import time
 from pathlib import Path
@@ -58,6 +59,10 @@ class RemoteViewerClient(ViewerClient):
         self.planes = PlaneStore(memory_budget, spill_dir)
         self._frames: list[bytes] = []
         self.welcomes = 0  # sessions the hub opened for us (1 + reconnections)
+        # Which process we are, in every hello: a reconnection is let back into its session,
+        # a second viewer under our name is refused (hub.remote_viewers).
+        self._session = secrets.token_hex(8)
+        self.refused: str | None = None  # why the hub refused our last hello
         super().__init__(endpoint, name, viewer, plugin=plugin, credits=credits, keys_dir=keys_dir)
 
     def _prepare_socket(self, sock: zmq.Socket) -> None:
@@ -71,7 +76,8 @@ class RemoteViewerClient(ViewerClient):
             sock.setsockopt(zmq.IPV6, 1)
 
     def _stats(self) -> dict[str, Any]:
-        return {**super()._stats(), "pixels": "frames", "planes": self.planes.status()}
+        stats = {**super()._stats(), "pixels": "frames", "planes": self.planes.status()}
+        return {**stats, "session": self._session}
 
     def _handle(self, frames: list[bytes]) -> None:
         self._frames = frames[1:]
@@ -82,6 +88,14 @@ class RemoteViewerClient(ViewerClient):
         # the base client clears the viewer on a clear, and on a welcome after the first one
         # (a reconnection: the hub replays the scene); the planes kept for it go too
         cleared = kind == "clear" or (kind == "welcome" and self.scene is not None)
+        if kind == "refused":  # our hellos (every heartbeat) ask again until it lets us in
+            reason = str(decode_header(frames[0]).get("reason"))[:300]
+            if reason != self.refused:
+                log.warning("%s: the hub refused this viewer: %s", self.name, reason)
+            self.refused = reason
+            return
+        if kind == "welcome":
+            self.refused = None
         try:
             super()._handle(frames)
         finally:

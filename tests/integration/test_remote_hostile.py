@@ -120,3 +120,37 @@ def test_garbage_huge_frames_and_acks_for_unsent_items_leave_the_hub_serving(hub
         junk.close(0)
     assert hub.ping()["pong"]
     assert hub.status()["viewers"]["recorder"]["errors"] == 0
+
+
+def test_a_second_remote_viewer_under_a_live_ones_name_is_refused_not_swapped_in(hub, tmp_path):
+    """Two `hub attach` with one name used to take the session from each other at every
+    heartbeat, each time replaying the scene to both; now the second is told to pick a name,
+    and gets in once the first has left."""
+    from viewers.recorder import RecorderViewer
+    from viewers.remote import RemoteViewerClient, wait_welcome
+
+    def attach(folder: str) -> RemoteViewerClient:
+        viewer = RecorderViewer(outdir=str(tmp_path / folder))
+        viewer.start()
+        return RemoteViewerClient(
+            hub.viewer_endpoint, "desk", viewer, spill_dir=tmp_path / f"spill-{folder}"
+        )
+
+    first = attach("first")
+    second = None
+    try:
+        assert wait_welcome(first, 10)
+        second = attach("second")
+        deadline = time.monotonic() + 2.5  # several heartbeats of both
+        while time.monotonic() < deadline:
+            first.poll_once(20)
+            second.poll_once(20)
+        assert second.scene is None and "in use" in (second.refused or ""), second.refused
+        assert first.welcomes == 1, "the first viewer's session was taken over"
+        first.close()  # bye: the name is free
+        assert wait_welcome(second, 10) and second.refused is None
+        wait_for(lambda: hub.status()["viewers"]["desk"]["state"] == "running", 10, "running")
+    finally:
+        first.close()
+        if second is not None:
+            second.close()

@@ -123,3 +123,14 @@ def test_a_viewer_that_does_not_read_holds_at_most_the_queue_cap_of_pixels(monke
         router.close(0)
         dealer.close(0)
         ctx.term()
+
+
+def test_a_name_is_refused_only_to_another_process_while_its_owner_is_alive():
+    sender = FrameSender(_Socket())
+    sender.hello("desk", {"pixels": "frames", "session": "aaa"})
+    assert sender.refusal("desk", {"session": "bbb"}, heard_s=0.5), "another live process"
+    assert sender.refusal("desk", {"session": "aaa"}, heard_s=0.5) is None, "a reconnection"
+    assert sender.refusal("desk", {"session": "bbb"}, heard_s=30.0) is None, "the owner is gone"
+    assert sender.refusal("desk", {}, heard_s=0.5) is None, "local viewers send no session"
+    sender.forget("desk")
+    assert sender.refusal("desk", {"session": "bbb"}, heard_s=0.5) is None
