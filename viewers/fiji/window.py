@@ -44,7 +44,7 @@ from viewers.placement import Placement
 log = logging.getLogger(__name__)
 
 #: How long a new window's first planes may wait for the rest of their site (see ``draw``).
-FIRST_WAIT_S = 0.1
+FIRST_WAIT_S = 0.25
 
 __all__ = ["HyperstackWindow", "WindowError"]
 
