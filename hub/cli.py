@@ -296,9 +296,10 @@ def cmd_keys(args: argparse.Namespace) -> int:
     files = make_keys(directory)
     print(f"hub keys written to {directory}")
     print(f"  run the hub with:   hub --host 0.0.0.0 --keys {directory} ...")
+    print("                      (add --viewer-host 0.0.0.0 for `hub attach` from other hosts)")
     print(
-        f"  give producers:     {files['server_public']} and {files['client']} "
-        f"(StreamingBackend(keys_dir=...) or VIEWERHUB_KEYS_DIR)"
+        f"  copy to other hosts: {files['server_public']} and {files['client']}, into a "
+        f"private folder (StreamingBackend(keys_dir=...), hub attach --keys, VIEWERHUB_KEYS_DIR)"
     )
     print(f"  allow more clients: put their public .key files in {files['authorized']}")
     return 0

@@ -80,8 +80,8 @@ class FrameSender:
         ``heard_s``: seconds since the hub last heard from ``name`` (None: never).
         """
         known, session = self._sessions.get(name), body.get("session")
-        if known is None or not isinstance(session, str) or session[:64] == known:
-            return None
+        if known is None or (isinstance(session, str) and session[:64] == known):
+            return None  # not a remote viewer's name, or its own process reconnecting
         if heard_s is None or heard_s > SESSION_ALIVE_S:
             return None
         return f"the name {name!r} is in use by another viewer: give this one --name"

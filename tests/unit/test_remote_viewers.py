@@ -131,6 +131,8 @@ def test_a_name_is_refused_only_to_another_process_while_its_owner_is_alive():
     assert sender.refusal("desk", {"session": "bbb"}, heard_s=0.5), "another live process"
     assert sender.refusal("desk", {"session": "aaa"}, heard_s=0.5) is None, "a reconnection"
     assert sender.refusal("desk", {"session": "bbb"}, heard_s=30.0) is None, "the owner is gone"
-    assert sender.refusal("desk", {}, heard_s=0.5) is None, "local viewers send no session"
+    assert sender.refusal("desk", {}, heard_s=0.5), "leaving the session out does not help"
+    sender.hello("dock", {})  # a local viewer (napari's dock widget) sends no session
+    assert sender.refusal("dock", {"session": "ccc"}, heard_s=0.5) is None
     sender.forget("desk")
     assert sender.refusal("desk", {"session": "bbb"}, heard_s=0.5) is None
