@@ -237,14 +237,19 @@ below was measured in the same run. The whole run took {results["seconds"]:.0f} 
         fiji["rois_s"]:.2f} s | ≤ 2 s | {_met(fiji["rois_s"] <= 2)} |
 | OpenHCS sender vs hub, 2 viewers, 1 plane/call | {rows_openhcs[2]["speedup"]:.0f}× faster | | |
 
-## 1. Ingest: producer → hub
+## Ingest: producer → hub
 
 A producer calls `save()` back to back; a call returns when the hub has accepted the plane
 (pixels in hub-owned shared memory, item in the scene log). `shm`: the backend writes the
-plane into a new shared-memory segment that the hub adopts without copying; `frames`: the
-plane travels as a raw ZeroMQ frame and the hub copies it into a new segment. "fresh pages"
-is the same number of planes copied into as many new segments without any hub (the memory
-pattern of a growing scene); "memcpy" copies into memory that is already mapped.
+plane into a warm segment the hub leased it; `frames`: the plane travels as a raw ZeroMQ
+frame (CURVE-encrypted, even on loopback) and the hub copies it into a pooled segment. Each
+case streams {hub["ingest"][0].get("n", "its")} planes twice: the first pass finds no warm
+memory, then `clear` hands the scene's segments to the hub's pool and the second pass (the
+columns below) runs on recycled segments, the steady state of a long stream in which the hub
+evicts written planes and recycles their memory. The limits, measured in the same run:
+"memcpy" copies into one buffer that stays mapped (the cache-friendly best case), "distinct
+warm planes" into as many already-faulted planes as the stream has (what a pool can at best
+give), "fresh pages" into new segments (what a scene without reuse pays).
 
 {
         _table(
@@ -252,24 +257,30 @@ pattern of a growing scene); "memcpy" copies into memory that is already mapped.
                 "plane",
                 "dtype",
                 "transport",
-                "planes/s",
-                "GB/s",
+                "first pass GB/s",
+                "warm GB/s",
                 "memcpy GB/s",
+                "distinct warm planes GB/s",
                 "fresh pages GB/s",
                 "vs memcpy",
-                "vs fresh",
+                "vs distinct warm",
+                "CPU ms/plane producer / hub",
             ],
             [
                 [
                     r["shape"],
                     r["dtype"],
                     r["transport"],
-                    r["planes_per_s"],
+                    r.get("first_pass_gb_per_s", ""),
                     r["gb_per_s"],
                     r["memcpy_gb_per_s"],
+                    r.get("warm_ring_gb_per_s", ""),
                     r["fresh_pages_gb_per_s"],
                     f"{r['ratio']:.0%}",
-                    f"{r['ratio_fresh']:.0%}",
+                    f"{r['ratio_ring']:.0%}" if "ratio_ring" in r else "",
+                    f"{r['producer_cpu_ms']:.2f} / {r['hub_cpu_ms']:.2f}"
+                    if "hub_cpu_ms" in r
+                    else "",
                 ]
                 for r in hub["ingest"]
             ],
@@ -278,25 +289,25 @@ pattern of a growing scene); "memcpy" copies into memory that is already mapped.
 
 ![ingest]({files["ingest"]})
 
-Every accepted plane needs memory the scene did not have before, and on this machine the
-kernel hands out fresh pages (zeroed, faulted in) at the rate in the "fresh pages" column,
-several times below memcpy into memory that is already mapped; on this virtual machine,
-memory the guest has never touched is slower again (seen: 2 GB/s on a second pass, 0.4 GB/s
-on the first). That, not the hub, is why the 50 %-of-memcpy target is not met: ingest runs
-close to the fresh-page rate. Small planes are bound by the request/reply round trip (about
-0.7 ms). A producer-side pool of pre-faulted segments was tried and measured slower at 200
-planes (page faults in two threads contend), so it was removed. Closing the gap needs memory
-reuse (recycling the segments of a cleared scene into producers), not built yet.
+Why the 50 %-of-memcpy target is still not met, from the CPU columns: with warm memory the
+copy itself is the smaller part of a save. On this virtual machine mapping an 8 MiB segment
+and unmapping it cost the producer about as much as filling it (measured: map 0.67 ms, unmap
+0.43 ms, copy 0.7 ms of CPU per 2048² uint16 plane), and the hub's share (accept, scene, the
+store writer's thread) runs on the same two cores. Keeping a producer's mappings open across
+saves would remove that cost but would let a producer write into planes already in the scene;
+the next step is a hub-owned arena that producers map once, with slots leased per save (the
+plane references viewers hold already carry an offset). Small planes are bound by the
+request/reply round trip; `frames` by CURVE encryption.
 
 {_fanout_text(hub["fanout"], m["cores"], files) if "fanout" in hub else ""}
-## 3. Latency
+## Latency
 
 `save()` of one 512² uint16 plane until the recorder viewer has the pixels, {lat["items"]}
 items at a pipeline's pace: p50 {lat["p50_ms"]:.2f} ms, p99 {lat["p99_ms"]:.2f} ms,
 max {lat["max_ms"]:.2f} ms. Until napari has drawn it: the napari figure below (show + draw
 of one plane) adds about {nap["per_plane_ms"][min(nap["per_plane_ms"])]:.0f} ms.
 
-## 4. Scale
+## Scale
 
 Ingest cost per plane (median of 10) after N accumulated 256² planes, with a recorder
 viewer attached: {", ".join(f"{k}: {v:.2f} ms" for k, v in per.items())}
@@ -306,7 +317,7 @@ viewer attached: {", ".join(f"{k}: {v:.2f} ms" for k, v in per.items())}
 [reliability](reliability.md) checks it stays flat across scenes). The pixels themselves live
 in shared-memory segments, bounded by `--memory-budget`, not in the hub's heap.
 
-## 5. Viewers
+## Viewers
 
 **napari** ({nap["planes"]} planes of {nap["plane_shape"][0]}² uint16 over channel × z × t,
 each shown and drawn): {
@@ -327,7 +338,7 @@ Manager: {fiji["rois_s"]:.2f} s.
 
 ![scale]({files["scale"]})
 
-## 6. OpenHCS sender today vs the hub
+## OpenHCS sender today vs the hub
 
 Same 2048² uint16 planes, same machine. "Today": polystore 0.2.19's sender, one blocking
 REQ/REP connection per viewer per call (with its fixed 0.1 s connect sleep), to stand-in

@@ -29,5 +29,5 @@ def test_quick_benchmarks_run_and_write_a_report(tmp_path):
     assert results["fiji"]["rois"] > 0
     assert results["openhcs"]["rows"][0]["speedup"] > 0
     report = (tmp_path / "benchmarks.md").read_text()
-    assert "## 6. OpenHCS sender today vs the hub" in report
+    assert "## OpenHCS sender today vs the hub" in report
     assert all((tmp_path / name).exists() for name in ("bench_ingest.png", "bench_scale.png"))
