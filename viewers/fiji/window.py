@@ -381,9 +381,7 @@ class HyperstackWindow(ChannelDisplay):
         if self.files is not None:  # every channel of the new z, t may be drawn
             _, z, t = position
             self.files.ensure([(c, z - 1, t - 1) for c in range(self.dims[0])])
-        self.imp.setPosition(*position)
-        self.dirty = True
-        self.draw()
+        self.imp.setPosition(*position)  # ImageJ reads and draws the new position itself
         if self.show_window and self.imp.getWindow() is not None:
             self.imp.getWindow().toFront()
         return int(self.imp.getC()), int(self.imp.getZ()), int(self.imp.getT())
