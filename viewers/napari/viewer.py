@@ -65,8 +65,10 @@ class NapariViewer(Viewer):
     ``follow`` (live mode: the sliders jump to the newest plane, default false)."""
 
     config_class = NapariDisplayConfig
-    #: layers keep ``item.refs`` and read planes on demand (the client needs no pixels)
+    #: layers keep ``item.refs`` and read planes on demand: the client maps no segment for
+    #: an item (``item.array`` is a placeholder of the right shape, for its components)
     reads_refs = True
+    needs_pixels = False
     needs_display = True  # Qt aborts the process without a display; the runner says so first
 
     def __init__(
