@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import shutil
 import socket
 from dataclasses import dataclass
@@ -58,10 +59,16 @@ def authorize(directory: Path, public_key_file: Path) -> Path:
 
 @dataclass
 class ServerCurve:
-    """CURVE on a hub's sockets, with one ZAP authenticator thread for all of them."""
+    """CURVE on a hub's sockets, with one ZAP authenticator thread for all of them.
+
+    The authenticator reads ``authorized/`` once; :meth:`refresh` reads it again when it
+    changed, so a key copied in (or removed) counts from the next connection without a hub
+    restart, as the docs tell users.
+    """
 
     directory: Path
     authenticator: ThreadAuthenticator | None = None
+    _seen: tuple[tuple[str, int, int], ...] = ()
 
     def apply(self, ctx: zmq.Context, sock: zmq.Socket) -> None:
         secret = self.directory / "server.key_secret"
@@ -73,12 +80,36 @@ class ServerCurve:
         if self.authenticator is None:
             self.authenticator = ThreadAuthenticator(ctx)
             self.authenticator.start()
+            self._seen = self._listing()
             self.authenticator.configure_curve(domain="*", location=str(authorized))
         public, private = zmq.auth.load_certificate(str(secret))
         sock.curve_secretkey = private
         sock.curve_publickey = public
         sock.curve_server = True
         log.debug("CURVE on: only keys in %s may connect", authorized)
+
+    def _listing(self) -> tuple[tuple[str, int, int], ...]:
+        """Name, size and mtime of each file in ``authorized/`` (what a change shows in)."""
+        try:
+            entries = sorted(
+                (e.name, e.stat().st_size, e.stat().st_mtime_ns)
+                for e in os.scandir(self.directory / "authorized")
+            )
+        except OSError:
+            return ()
+        return tuple(entries)
+
+    def refresh(self) -> bool:
+        """Read ``authorized/`` again if its files changed; True when they did."""
+        if self.authenticator is None:
+            return False
+        listing = self._listing()
+        if listing == self._seen:
+            return False
+        self._seen = listing
+        self.authenticator.configure_curve(domain="*", location=str(self.directory / "authorized"))
+        log.info("authorized keys changed: %d key file(s) now", len(listing))
+        return True
 
     def stop(self) -> None:
         if self.authenticator is not None:

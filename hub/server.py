@@ -252,6 +252,7 @@ class Hub:
             self.fanout.forget(name)
         if now >= self._next_sweep:  # segments of producers that died before sending
             shm.sweep(current_hub_pid=self.pid)
+            self.curve.refresh()  # keys added to or removed from authorized/ count now
             self._next_sweep = now + SWEEP_INTERVAL_S
         self.ingest.retry_pending()
         self.controls.expire()
