@@ -155,8 +155,26 @@ def refs_for_header(header: dict[str, Any]) -> list[PlaneRef]:
     ]
 
 
+def read_cold(cold: dict[str, Any], shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An item's whole array from its store chunks (raw files: no zarr, no metadata race).
+
+    ``cold`` is a header's reference ``{"root": plate, "planes": [[array path, t, c, z],
+    ...]}``, one entry per 2-D plane in C order of the leading axes.
+    """
+    planes = cold_planes(cold)
+    count = math.prod(shape[:-2]) if len(shape) > 2 else 1
+    if planes is None or len(planes) != count:
+        raise PlaneGoneError(f"cold reference does not match an item of shape {shape}")
+    plane_shape = (int(shape[-2]), int(shape[-1]))
+    dtype = np.dtype(dtype)
+    array = np.empty((count, *plane_shape), dtype)
+    for i, cold_plane in enumerate(planes):
+        array[i] = PlaneRef(plane_shape, dtype, cold=cold_plane).read()
+    return array.reshape(shape)
+
+
 def cold_planes(cold: Any) -> list[ColdPlane] | None:
-    """The per-plane chunk locations of a header's ``cold`` reference (see ``contract.cold``)."""
+    """The per-plane chunk locations of a header's ``cold`` reference, None if malformed."""
     if not isinstance(cold, dict):
         return None
     root = cold.get("root")

@@ -28,7 +28,7 @@ import numpy as np
 import zmq
 
 from contract import shm
-from contract.cold import read_cold
+from contract.planes import read_cold
 from hub.scene import SceneItem, SceneLog
 
 log = logging.getLogger(__name__)

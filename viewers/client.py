@@ -25,10 +25,9 @@ import psutil
 import zmq
 
 from contract import defaults, shm
-from contract.cold import read_cold
 from contract.defaults import TOKEN_ENV
 from contract.keys import client_curve, keys_dir_for
-from contract.planes import PlaneRef, cold_planes, refs_for_header
+from contract.planes import PlaneRef, cold_planes, read_cold, refs_for_header
 from contract.protocol import ProtocolError, decode_header, encode_header
 from contract.shapes import ShapeError, parse_shapes
 from viewers.base import DisplayConfig, Item, Viewer
@@ -40,6 +39,13 @@ log = logging.getLogger(__name__)
 #: half the credit window is used, at a heartbeat and at a new scene): a fast stream costs the
 #: hub one ack message per batch of items, not one per item.
 ACK_DELAY_S = 0.01
+#: How long an item whose segment went while its message waited may wait for the ``cold``
+#: message that re-points it (it is queued right behind, unless the item was replaced).
+GONE_WAIT_S = 2.0
+
+
+class _GoneError(Exception):
+    """The item's segment was evicted or replaced after the hub sent it; no cold copy known."""
 
 
 @functools.lru_cache(maxsize=64)
@@ -82,6 +88,9 @@ class ViewerClient:
         #: the plane references handed to the viewer, by item index, for the current scene:
         #: a ``cold`` message from the hub updates them in place (small: no pixels)
         self._refs: dict[int, list[PlaneRef]] = {}
+        #: items that arrived after their segment went: index -> (deadline, scene, header),
+        #: shown when their cold message comes, acked unshown if it never does (replaced)
+        self._gone: dict[int, tuple[float, int | None, dict[str, Any]]] = {}
         self._next_heartbeat = 0.0
         self._acks: list[Any] = []  # shown since the last flush: index, or [index, error]
         self._ack_scene: int | None = None
@@ -128,9 +137,25 @@ class ViewerClient:
                 self._handle(frames)
                 if self.closed:
                     return
+        if self._gone:
+            self._expire_gone()
         if self._acks and time.monotonic() >= self._ack_due:
             self._flush_acks()
         self._heartbeat_if_due()
+
+    def _expire_gone(self) -> None:
+        """Ack, unshown, the items whose cold message never came: the hub replaced them with
+        a newer item of the same identity (which follows) or cleared them; not an error."""
+        now = time.monotonic()
+        for index, (deadline, scene, _header) in list(self._gone.items()):
+            if now < deadline:
+                continue
+            del self._gone[index]
+            log.debug("%s: item %s was replaced before it could be shown", self.name, index)
+            if self._acks and scene != self._ack_scene:
+                self._flush_acks()
+            self._ack_scene = scene
+            self._acks.append(index)
 
     def _heartbeat_if_due(self) -> None:
         """Heartbeat when due: from each poll, and between items of a long burst.
@@ -204,10 +229,12 @@ class ViewerClient:
             if self.scene is not None and body.get("scene") is not None:
                 self.viewer.clear()  # the hub replays the whole scene from the start
                 self._refs.clear()
+                self._gone.clear()
             self.scene = body.get("scene")
         elif kind == "clear":
             self.scene = body.get("scene")
             self._refs.clear()
+            self._gone.clear()
             self.viewer.clear()
         elif kind == "control":
             self._send(self.controls.answer(body))
@@ -232,6 +259,10 @@ class ViewerClient:
             for ref, cold in zip(refs, colds):
                 ref.make_cold(cold)
             moved.extend(refs)
+        for entry in body.get("refs") or []:
+            waiting = self._gone.pop(entry[0], None) if isinstance(entry, list) and entry else None
+            if waiting is not None:
+                self._on_item(waiting[1], entry[0], {**waiting[2], "cold": entry[1]})
         if moved:
             try:
                 self.viewer.relocated(moved)
@@ -260,6 +291,9 @@ class ViewerClient:
         try:
             self._show(index, item)
             self.shown += 1
+        except _GoneError:
+            self._gone[index] = (time.monotonic() + GONE_WAIT_S, scene, item)
+            return
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             self.errors += 1
@@ -355,7 +389,7 @@ class ViewerClient:
                 item.array = np.broadcast_to(np.zeros((), dtype), shape)
                 return None
             if "cold" not in header:
-                raise
+                raise _GoneError from None
             # The hub keeps this plane on disk only (its budget is full): read it from there.
             item.array = read_cold(header["cold"], shape, dtype)
         return mapping

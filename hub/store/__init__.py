@@ -5,7 +5,7 @@ item's header, identity and hub segment) before the producer's reply goes out, a
 are written by one writer thread into an OME-Zarr HCS plate (``plate.zarr``, see
 :mod:`hub.store.plate`). Once an item is on disk its header carries a ``cold`` reference, so
 the hub may evict its shared-memory segment when the budget is reached and viewers read the
-plane from the plate instead (``contract.cold``).
+plane from the plate instead (``contract.planes``).
 
 After a SIGKILL of the hub, a new hub on the same store replays the journal: items already
 on disk come back cold; items accepted but not yet written are still in their shared-memory

@@ -76,3 +76,42 @@ def test_refs_follow_planes_from_shared_memory_to_the_store(start_hub, tmp_path)
             np.testing.assert_array_equal(plane, _plane(i))
     finally:
         client.close()
+
+
+class CopiesPixels(KeepsRefs):
+    """An eager viewer: reads item.array during show (the recorder, a third-party plugin)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: dict[int, int] = {}
+
+    def show(self, item: Item) -> None:
+        assert item.array is not None
+        self.values[int(item.components["z_index"])] = int(item.array[0, 0])
+
+
+def test_an_eager_viewer_that_falls_behind_still_gets_every_plane(start_hub, tmp_path):
+    """Its items wait in its queue while the hub writes them to disk and evicts them: the
+    client holds each until the cold message queued behind it says where the plane went."""
+    from viewers.client import ViewerClient
+
+    hub = start_hub((), memory_budget=8 * 1024 * 1024, extra_args=["--store", str(tmp_path)])
+    viewer = CopiesPixels()
+    client = ViewerClient(hub.viewer_endpoint, "eager", viewer)
+    client.poll_once(100)
+    n = 32
+    try:
+        with StreamingBackend(hub=hub, timeout_s=60) as backend:
+            for i in range(n):  # the viewer does not poll: everything waits in its queue
+                backend.save(np.full(PLANE, i, np.uint16), "", well="B03", site=1, z_index=i)
+        wait_for(lambda: hub.status()["hub"]["evicted"] > 0, 30, "evictions")
+
+        def all_shown() -> bool:
+            client.poll_once(timeout_ms=50)
+            return len(viewer.values) == n
+
+        wait_for(all_shown, 60, "every plane shown")
+        assert viewer.values == {i: i for i in range(n)}
+        assert client.errors == 0, client.last_error
+    finally:
+        client.close()
