@@ -63,6 +63,7 @@ class RemoteViewerClient(ViewerClient):
         # a second viewer under our name is refused (hub.remote_viewers).
         self._session = secrets.token_hex(8)
         self.refused: str | None = None  # why the hub refused our last hello
+        self.refused_since = 0.0  # monotonic time of the first refusal for that reason
         super().__init__(endpoint, name, viewer, plugin=plugin, credits=credits, keys_dir=keys_dir)
 
     def _prepare_socket(self, sock: zmq.Socket) -> None:
@@ -91,7 +92,8 @@ class RemoteViewerClient(ViewerClient):
         if kind == "refused":  # our hellos (every heartbeat) ask again until it lets us in
             reason = str(decode_header(frames[0]).get("reason"))[:300]
             if reason != self.refused:
-                log.warning("%s: the hub refused this viewer: %s", self.name, reason)
+                log.info("%s: the hub refused this viewer: %s", self.name, reason)
+                self.refused_since = time.monotonic()
             self.refused = reason
             return
         if kind == "welcome":
@@ -170,9 +172,18 @@ def default_name(plugin: str) -> str:
     return f"{plugin}-{host}"[:64]
 
 
+#: Seconds a refused viewer keeps asking before it gives up: longer than the hub waits for a
+#: silent owner of the name (hub.remote_viewers.SESSION_ALIVE_S), so a viewer restarted after
+#: a crash gets its name back.
+REFUSED_WAIT_S = 5.0
+
+
 def wait_welcome(client: RemoteViewerClient, timeout_s: float) -> bool:
-    """Poll until the hub opened our session; False if it never did (not reachable for us)."""
+    """Poll until the hub opened our session; False if it never did (not reachable for us, or
+    refused: then ``client.refused`` says why)."""
     deadline = time.monotonic() + timeout_s
     while client.scene is None and time.monotonic() < deadline and not client.closed:
         client.poll_once(timeout_ms=100)
+        if client.refused and time.monotonic() > client.refused_since + REFUSED_WAIT_S:
+            break
     return client.scene is not None
