@@ -97,7 +97,7 @@ class PlaneRef:
         raise PlaneGoneError("plane has no segment and no store location")
 
     def _read_segment(self, name: str, step: int | None) -> np.ndarray:
-        mapping = shm.open_readonly(name, self.offset + self.nbytes)
+        mapping, inode = shm.open_pinned(name, self.offset + self.nbytes)
         try:
             plane = np.frombuffer(
                 mapping, dtype=self.dtype, count=math.prod(self.shape), offset=self.offset
@@ -105,6 +105,8 @@ class PlaneRef:
             sampled = plane if step is None else plane[::step, ::step]
             copy = np.array(sampled, copy=True)
             del plane, sampled  # no view may outlive the mapping
+            if not shm.still_named(name, inode):  # recycled while we copied: maybe torn
+                raise shm.SegmentError(f"segment {name!r} was recycled during the read")
             return copy
         finally:
             with contextlib.suppress(BufferError):  # a view escaped: it closes with it

@@ -143,16 +143,36 @@ def _open_checked(name: str) -> tuple[int, int]:
 
 def open_readonly(name: str, min_size: int) -> mmap.mmap:
     """Map an existing segment read-only, checking that it holds at least ``min_size`` bytes."""
+    return open_pinned(name, min_size)[0]
+
+
+def open_pinned(name: str, min_size: int) -> tuple[mmap.mmap, int]:
+    """:func:`open_readonly`, plus the inode mapped, for :func:`still_named` after a read.
+
+    Why: the hub recycles a segment it lets go (renaming it first, then leasing it to a
+    producer who overwrites it). A reader that mapped it just before the rename could copy a
+    later plane; if the name still names the same inode after the copy, the rename (and so
+    any overwrite) had not happened yet and the copy is the plane asked for.
+    """
     fd, size = _open_checked(name)
     try:
+        inode = os.fstat(fd).st_ino
         if size < min_size:
             raise SegmentError(
                 f"shared-memory segment {name!r} holds {size} bytes, fewer than the "
                 f"{min_size} its shape and dtype need"
             )
-        return mmap.mmap(fd, max(size, 1), prot=mmap.PROT_READ)
+        return mmap.mmap(fd, max(size, 1), prot=mmap.PROT_READ), inode
     finally:
         os.close(fd)
+
+
+def still_named(name: str, inode: int) -> bool:
+    """True while ``name`` is the segment with ``inode`` (see :func:`open_pinned`)."""
+    try:
+        return os.stat(SHM_DIR / name, follow_symlinks=False).st_ino == inode
+    except OSError:
+        return False
 
 
 def open_readwrite(name: str, size: int, populate: bool = False) -> mmap.mmap:

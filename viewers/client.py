@@ -91,6 +91,7 @@ class ViewerClient:
         #: items that arrived after their segment went: index -> (deadline, scene, header),
         #: shown when their cold message comes, acked unshown if it never does (replaced)
         self._gone: dict[int, tuple[float, int | None, dict[str, Any]]] = {}
+        self._pin: tuple[str, int] | None = None  # (segment, inode) the item being shown maps
         self._next_heartbeat = 0.0
         self._acks: list[Any] = []  # shown since the last flush: index, or [index, error]
         self._ack_scene: int | None = None
@@ -353,9 +354,17 @@ class ViewerClient:
                 raise ValueError(f"bad shapes: {exc}") from None
             self.viewer.show(item)
             return
+        self._pin = None
         mapping = self._land(index, header, item)
         try:
             self.viewer.show(item)
+            if self._pin is not None and not shm.still_named(*self._pin):
+                # The hub recycled the segment while the viewer read it: what it copied may
+                # be part of a later plane. Show the item again from the store.
+                if "cold" not in header:
+                    raise _GoneError
+                item.array = read_cold(header["cold"], item.array.shape, item.array.dtype)
+                self.viewer.show(item)
         finally:
             item.array = None
             if mapping is not None:
@@ -380,7 +389,8 @@ class ViewerClient:
         nbytes = count * dtype.itemsize
         mapping = None
         try:
-            mapping = shm.open_readonly(header.get("segment") or "", nbytes)
+            mapping, inode = shm.open_pinned(header.get("segment") or "", nbytes)
+            self._pin = (header["segment"], inode)
             item.array = np.frombuffer(mapping, dtype=dtype, count=count).reshape(shape)
         except shm.SegmentError:
             if getattr(self.viewer, "reads_refs", False):

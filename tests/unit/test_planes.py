@@ -72,3 +72,18 @@ def test_a_missing_chunk_is_gone_not_a_crash(tmp_path):
 )
 def test_cold_references_that_leave_the_store_are_refused(bad):
     assert cold_planes(bad) is None
+
+
+def test_a_segment_renamed_after_it_was_mapped_is_noticed(segment):
+    """The hub renames a segment before recycling it: a reader that mapped it just before
+    finds out after its copy, and falls back to the store instead of keeping a torn plane."""
+    name, _stack = segment
+    mapping, inode = shm.open_pinned(name, 1)
+    mapping.close()
+    assert shm.still_named(name, inode)
+    moved = name + "x"
+    shm.rename(name, moved)
+    try:
+        assert not shm.still_named(name, inode)
+    finally:
+        shm.rename(moved, name)
