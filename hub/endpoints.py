@@ -7,6 +7,7 @@ TCP's minutes, its session is dropped and the peer's reconnection starts a fresh
 
 from __future__ import annotations
 
+import errno
 import socket
 from pathlib import Path
 
@@ -37,8 +38,24 @@ def bind_tcp(sock: zmq.Socket, host: str, port: int) -> str:
         else:
             sock.bind(f"{base}:{port}")
     except zmq.ZMQError as exc:
-        raise BindError(f"cannot listen on {base}:{port}: {exc.strerror}") from None
+        advice = _advice(exc, host, port)
+        raise BindError(f"cannot listen on {base}:{port}: {exc.strerror}{advice}") from None
     return f"{base}:{port}"
+
+
+def _advice(exc: zmq.ZMQError, host: str, port: int) -> str:
+    """What to do about a failed bind, for the two causes a person can fix."""
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f" (another hub? `hub status --port {port}` asks it; or give this one another "
+            f"--port, or --viewer-port if it is the viewer port)"
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return (
+            f" ({host.strip('[]')} is not an address of this machine: give one `ip addr` lists, "
+            f"or 0.0.0.0 for every interface)"
+        )
+    return ""
 
 
 def set_link_heartbeats(sock: zmq.Socket) -> None:

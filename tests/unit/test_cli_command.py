@@ -68,3 +68,22 @@ def test_missing_client_keys_say_which_files_to_copy_and_where(tmp_path, capsys)
     error = capsys.readouterr().err
     assert "server.key" in error and "client.key_secret" in error and "--keys" in error
     assert "Traceback" not in error
+
+
+def test_a_bind_that_fails_says_what_to_do():
+    import zmq
+
+    from hub.endpoints import BindError, bind_tcp
+
+    sock = zmq.Context.instance().socket(zmq.ROUTER)
+    taken = zmq.Context.instance().socket(zmq.ROUTER)
+    try:
+        port = taken.bind_to_random_port("tcp://127.0.0.1")
+        with pytest.raises(BindError, match="another hub"):
+            bind_tcp(sock, "127.0.0.1", port)
+        with pytest.raises(BindError, match="not an address of this machine") as caught:
+            bind_tcp(sock, "192.0.2.1", 0)  # TEST-NET-1: never assigned to a host
+        assert "ip addr" in str(caught.value)
+    finally:
+        sock.close(0)
+        taken.close(0)
