@@ -34,9 +34,9 @@ KEYS_ENV = "VIEWERHUB_KEYS_DIR"
 
 def keys_dir_for(explicit: str | Path | None = None) -> Path:
     """The key directory a client or hub uses: explicit, then $VIEWERHUB_KEYS_DIR, then default."""
-    if explicit:
-        return Path(explicit)
-    return Path(os.environ.get(KEYS_ENV) or DEFAULT_KEYS_DIR)
+    if explicit:  # `keys_dir="~/hubkeys"` in Python: no shell expanded the ~
+        return Path(explicit).expanduser()
+    return Path(os.environ.get(KEYS_ENV) or DEFAULT_KEYS_DIR).expanduser()
 
 
 def ensure_keys(directory: Path) -> Path:

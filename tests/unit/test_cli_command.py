@@ -87,3 +87,16 @@ def test_a_bind_that_fails_says_what_to_do():
     finally:
         sock.close(0)
         taken.close(0)
+
+
+def test_a_key_folder_given_in_python_as_tilde_is_the_home_folder(monkeypatch, tmp_path):
+    """docs/remote.md writes `StreamingBackend(..., keys_dir="~/hubkeys")`: no shell expands it."""
+    from pathlib import Path
+
+    from contract.keys import KEYS_ENV, keys_dir_for
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert keys_dir_for("~/hubkeys") == tmp_path / "hubkeys"
+    monkeypatch.setenv(KEYS_ENV, "~/other")
+    assert keys_dir_for() == tmp_path / "other"
+    assert keys_dir_for(Path("/abs")) == Path("/abs")
