@@ -278,3 +278,22 @@ def close_read_error_log(ij: ImageJ) -> bool:
     log.info("ImageJ could not read %d plane file(s) (evicted just then): Log closed", len(lines))
     ij.IJ.log("\\Close")
     return True
+
+
+def dispose_all(ij: ImageJ) -> None:
+    """Close every AWT window of this process, so the JVM can end with it.
+
+    ImageJ's tools close through their own ``close`` (Brightness/Contrast ends its
+    "ContrastAdjuster" thread there, which is not a daemon: left running, it kept the JVM
+    and the viewer process alive until the hub killed it); other windows are disposed.
+    """
+    tools = tuple(
+        ij.jpype.JClass(f"ij.plugin.frame.{name}") for name in ("PlugInFrame", "PlugInDialog")
+    )
+    for window in ij.jpype.JClass("java.awt.Window").getWindows():
+        try:
+            if isinstance(window, tools):
+                window.close()
+            window.dispose()
+        except Exception as exc:  # a window that will not close must not stop the others
+            log.debug("window %s did not close: %s", window, exc)

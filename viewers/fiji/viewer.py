@@ -223,6 +223,11 @@ class FijiViewer(Viewer):
                 screen.close_read_error_log(self.ij)
 
     def close(self) -> None:
+        """Close the windows, then every other AWT window (the ImageJ bar, Brightness/Contrast,
+        the Channels Tool...): while one is displayable, AWT keeps the JVM, and so the viewer
+        process, from exiting (the hub then waited 10 s and killed it)."""
         self.clear()
         if self.draw_trace is not None:
             self.draw_trace.close()
+        if self.ij is not None and not self.headless:
+            screen.dispose_all(self.ij)
