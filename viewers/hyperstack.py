@@ -67,6 +67,9 @@ class HyperstackLayout:
 
     index: AxisIndex = field(default_factory=AxisIndex)
     names: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    _labels: dict[tuple[int, int, int], str] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def position(self, placement: Placement) -> tuple[tuple[int, int, int], bool]:
         """The 0-based (c, z, t) of an image plane (new keys appended) and whether it grew."""
@@ -159,6 +162,23 @@ class HyperstackLayout:
             for name, value in zip(self.names.get(axis, ()), keys[pos]):
                 parts.append(str(value) if name == "well" else f"{name}={value}")
         return " ".join(parts)
+
+    def labels(self, dims: tuple[int, int, int]) -> list[str]:
+        """Every slice label in ImageJ's stack order (c fastest, then z, t) for ``dims``.
+
+        A position's label never changes (positions are never moved), so each is made once:
+        a plate's window asks for all of them at every new frame.
+        """
+        nc, nz, nt = dims
+        out = []
+        for t in range(nt):
+            for z in range(nz):
+                for c in range(nc):
+                    label = self._labels.get((c, z, t))
+                    if label is None:
+                        label = self._labels[(c, z, t)] = self.label(c, z, t)
+                    out.append(label)
+        return out
 
 
 class _LaidOut(Protocol):

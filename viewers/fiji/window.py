@@ -65,7 +65,6 @@ class HyperstackWindow(ChannelDisplay):
         self.fiji_luts = fiji_luts
         self.layout = HyperstackLayout()
         self.files: PlaneFiles | None = None  # where ImageJ reads each (c, z, t), 0-based
-        self._label_cache: dict[tuple[int, int, int], str] = {}
         self.width = self.height = 0
         self.dtype: np.dtype | None = None
         self.imp: Any = None
@@ -220,23 +219,10 @@ class HyperstackWindow(ChannelDisplay):
         nc, nz, _ = self.dims
         return 1 + c + z * nc + t * nc * nz
 
-    def _labels(self, dims: tuple[int, int, int]) -> list[str]:
-        """Slice labels in stack order; a position's label never changes, so it is kept."""
-        nc, nz, nt = dims
-        out = []
-        for t in range(nt):
-            for z in range(nz):
-                for c in range(nc):
-                    label = self._label_cache.get((c, z, t))
-                    if label is None:
-                        label = self._label_cache[(c, z, t)] = self.layout.label(c, z, t)
-                    out.append(label)
-        return out
-
     def _create(self, dims: tuple[int, int, int]) -> None:
         """A CompositeImage marked as hyperstack before its window exists, at (1, 1, 1)."""
         assert self.files is not None
-        imp = self.ij.ImagePlus(self.title, self.files.stack(dims, self._labels(dims)))
+        imp = self.ij.ImagePlus(self.title, self.files.stack(dims, self.layout.labels(dims)))
         imp.setDimensions(*dims)
         imp.setOpenAsHyperStack(True)
         imp = self.ij.CompositeImage(imp, self.composite_mode)
@@ -259,7 +245,7 @@ class HyperstackWindow(ChannelDisplay):
         """
         assert self.files is not None
         imp = self.imp
-        labels = self._labels(dims)
+        labels = self.layout.labels(dims)
         imp.setOpenAsHyperStack(True)
         window = None if self.closed else imp.getWindow()
         if (
