@@ -250,10 +250,12 @@ class FanOut:
                 log.warning("hello as %s with a wrong token refused (not the hub's process)", name)
                 return
         else:
-            if viewer is not None and self._routes.get(name) not in (None, route):
-                heard = viewer.last_heartbeat and time.monotonic() - viewer.last_heartbeat
-                refusal = self.frames.refusal(name, body, heard or None)
-                if refusal:  # a second remote viewer under a live one's name
+            if self._routes.get(name) != route:  # a new session: a new name, or a new link
+                heard = None  # seconds since the name's viewer was last heard from
+                if viewer is not None and viewer.last_heartbeat:
+                    heard = time.monotonic() - viewer.last_heartbeat
+                refusal = self.frames.refusal(name, body, heard)
+                if refusal:  # too many remote viewers, or a second one under a live one's name
                     log.warning("viewer hello refused: %s", refusal)
                     reply = encode_header({"kind": "refused", "reason": refusal})
                     self.sock.send_multipart([route, reply], zmq.NOBLOCK)

@@ -40,6 +40,10 @@ _LOCAL_FIELDS = ("segment", "cold")
 #: Seconds a remote viewer's session counts as alive after the hub last heard from it: another
 #: process asking for the same name within it is refused (it heartbeats every 0.5 s).
 SESSION_ALIVE_S = 3.0
+#: Remote viewers one hub serves at once: with :data:`QUEUE_BYTES` each, what the hub may
+#: hold for all of them is bounded too (a client with keys could otherwise open sessions
+#: under new names without end).
+MAX_REMOTE_VIEWERS = 16
 #: Bytes of pixels the hub may hold in one remote viewer's send queue (what ZeroMQ has not
 #: yet written to its connection). Eight 2048x2048 uint16 planes: far above what the default
 #: credit window keeps in flight, so it binds only on a client that does not read.
@@ -71,7 +75,8 @@ class FrameSender:
             self._sessions.pop(name, None)
 
     def refusal(self, name: str, body: dict[str, Any], heard_s: float | None) -> str | None:
-        """Why a hello must be refused: ``name`` belongs to another live remote viewer.
+        """Why a hello for a new session must be refused: the hub serves
+        :data:`MAX_REMOTE_VIEWERS` already, or ``name`` belongs to another live remote viewer.
 
         Two ``hub attach`` with one name (the same workstation twice) would otherwise take the
         session from each other at every heartbeat, each time replaying the whole scene. A
@@ -79,6 +84,15 @@ class FrameSender:
         in; so is anybody once the other has been silent for :data:`SESSION_ALIVE_S`.
         ``heard_s``: seconds since the hub last heard from ``name`` (None: never).
         """
+        if (
+            body.get("pixels") == FRAMES
+            and name not in self.viewers
+            and len(self.viewers) >= MAX_REMOTE_VIEWERS
+        ):
+            return (
+                f"the hub serves {MAX_REMOTE_VIEWERS} remote viewers already: detach one "
+                f"(one that vanished is forgotten after the hub's hang timeout)"
+            )
         known, session = self._sessions.get(name), body.get("session")
         if known is None or (isinstance(session, str) and session[:64] == known):
             return None  # not a remote viewer's name, or its own process reconnecting

@@ -136,3 +136,18 @@ def test_a_name_is_refused_only_to_another_process_while_its_owner_is_alive():
     assert sender.refusal("dock", {"session": "ccc"}, heard_s=0.5) is None
     sender.forget("desk")
     assert sender.refusal("desk", {"session": "bbb"}, heard_s=0.5) is None
+
+
+def test_new_remote_viewers_beyond_the_cap_are_refused_and_known_ones_reconnect(monkeypatch):
+    import hub.remote_viewers as remote
+
+    monkeypatch.setattr(remote, "MAX_REMOTE_VIEWERS", 2)
+    sender = FrameSender(_Socket())
+    for name in ("a", "b"):
+        assert sender.refusal(name, {"pixels": "frames"}, None) is None
+        sender.hello(name, {"pixels": "frames", "session": name})
+    assert "2 remote viewers already" in sender.refusal("c", {"pixels": "frames"}, None)
+    assert sender.refusal("a", {"pixels": "frames", "session": "a"}, 5.0) is None, "reconnects"
+    assert sender.refusal("local", {}, None) is None, "the cap is for remote viewers only"
+    sender.forget("b")
+    assert sender.refusal("c", {"pixels": "frames"}, None) is None
