@@ -102,6 +102,9 @@ def _attach(args: argparse.Namespace) -> int:
             )
             return 2
         endpoint = viewer_endpoint(hub, args.keys)
+        if not port_open(endpoint):  # before napari's seconds of start-up, not after
+            print(f"hub attach: {no_session_message(hub, endpoint)}", file=sys.stderr)
+            return 2
     except HubTimeoutError:
         print(f"hub attach: {no_answer_message(hub, args.keys)}", file=sys.stderr)
         return 2
@@ -129,12 +132,7 @@ def _attach(args: argparse.Namespace) -> int:
             if client.refused:
                 print(f"hub attach: the hub refused it: {client.refused}", file=sys.stderr)
                 return 2
-            print(
-                f"hub attach: the hub answers at {hub} but opened no viewer session at "
-                f"{endpoint}: start it with --viewer-host (see docs/remote.md) and let this "
-                f"host reach that port",
-                file=sys.stderr,
-            )
+            print(f"hub attach: {no_session_message(hub, endpoint)}", file=sys.stderr)
             return 2
         log.info("%s attached to %s", name, endpoint)
         viewer.run(client)
@@ -175,6 +173,24 @@ def full_endpoint(text: str) -> str:
     except ValueError:
         port = None
     return f"tcp://{text}" if port else f"tcp://{text}:{defaults.INGEST_PORT}"
+
+
+def port_open(endpoint: str, timeout_s: float = 3.0) -> bool:
+    """Whether a TCP connection to ``endpoint`` opens (ZeroMQ would retry a refused one
+    silently, and the viewer would wait for a session that cannot come)."""
+    parsed = urlparse(endpoint)
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def no_session_message(hub: str, endpoint: str) -> str:
+    return (
+        f"the hub answers at {hub} but opened no viewer session at {endpoint}: start it with "
+        f"--viewer-host (see docs/remote.md) and let this host reach that port"
+    )
 
 
 def no_answer_message(hub: str, keys: Path | None) -> str:

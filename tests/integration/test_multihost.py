@@ -226,5 +226,16 @@ def test_viewer_socket_stays_on_loopback_unless_asked(site, tmp_path):
                 timeout=10,
             )
             assert (probe.returncode == 0) == reachable, (open_port, probe.stderr)
+        start = time.monotonic()  # and `hub attach` from there says so at once, and what to do
+        code = site.hosts.run(
+            "b",
+            ["python", "-m", "hub", "attach", "recorder", "--hub", f"{address}:{port}"]
+            + ["--keys", str(site.keys)],
+            tmp_path / "attach.log",
+            30,
+        )
+        said = (tmp_path / "attach.log").read_text()
+        assert code == 2 and "start it with --viewer-host" in said and "Traceback" not in said
+        assert time.monotonic() - start < 10, "it waited for a session that could not come"
     finally:
         site.hosts.stop(hub)
