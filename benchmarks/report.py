@@ -193,7 +193,7 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
         return path
     files = _plots(results, out)
     m, hub = results["machine"], results["hub"]
-    nap, fiji, fiji4 = results["napari"], results["fiji"], results["fiji_pretouched"]
+    nap, fiji = results["napari"], results["fiji"]
     ingest_2k = [r for r in hub["ingest"] if r["shape"] == "2048x2048" and r["transport"] == "shm"]
     best_ratio = max(r["ratio"] for r in ingest_2k)
     fan_row = _fanout_headline(hub["fanout"]) if "fanout" in hub else ""
@@ -229,10 +229,6 @@ below was measured in the same run. The whole run took {results["seconds"]:.0f} 
         fiji["bulk_vs_memcpy"]:.0%} of memcpy) | ≥ 3 GB/s | {
         _met(fiji["bulk_copy_gb_per_s"] >= 3)
     } |
-| ImageJ: numpy → growing hyperstack, default JVM / 4 GB pre-touched heap | {
-        fiji["hyperstack_gb_per_s"]:.2f} / {fiji4["hyperstack_gb_per_s"]:.2f} GB/s | ≥ 3 GB/s | {
-        _met(fiji4["hyperstack_gb_per_s"] >= 3)
-    } with the heap option |
 | ImageJ: {fiji["rois"]} positioned polygon ROIs into the ROI Manager | {
         fiji["rois_s"]:.2f} s | ≤ 2 s | {_met(fiji["rois_s"] <= 2)} |
 | OpenHCS sender vs hub, 2 viewers, 1 plane/call | {rows_openhcs[2]["speedup"]:.0f}× faster | | |
@@ -329,10 +325,8 @@ Layers are updated in place and grown geometrically, so the cost stays flat.
 **ImageJ** {fiji["imagej"]} (Debian's ij.jar): numpy → Java pixel array through a direct NIO
 buffer {fiji["bulk_copy_gb_per_s"]:.1f} GB/s against memcpy {fiji["memcpy_gb_per_s"]:.1f} GB/s
 ({fiji["bulk_vs_memcpy"]:.0%}); element by element, as the reference receiver did,
-{fiji["elementwise_gb_per_s"] * 1000:.0f} MB/s. Into a growing hyperstack (a new Java array
-per plane): {fiji["hyperstack_gb_per_s"]:.2f} GB/s with the default JVM, where allocating
-fresh heap dominates, and {fiji4["hyperstack_gb_per_s"]:.2f} GB/s with
-`--viewer-options fiji='{{"heap": "4g", "pretouch": true}}'` (the heap is committed at start).
+{fiji["elementwise_gb_per_s"] * 1000:.0f} MB/s. (Fiji no longer copies planes into Java: its
+hyperstacks read them from the hub's segments and store, see the plate section below.)
 {fiji["rois"]} polygon ROIs with (c, z, t) positions decoded by `RoiDecoder` into the ROI
 Manager: {fiji["rois_s"]:.2f} s.
 

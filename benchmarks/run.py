@@ -55,9 +55,6 @@ def run_core(quick: bool, env: dict[str, str]) -> dict[str, Any]:
     napari_costs = results["napari"]["per_plane_ms"]  # JSON made the keys strings
     results["napari"]["per_plane_ms"] = {int(k): v for k, v in napari_costs.items()}
     results["fiji"] = _subprocess_json("benchmarks.bench_fiji", flags, env)
-    results["fiji_pretouched"] = _subprocess_json(
-        "benchmarks.bench_fiji", [*flags, "--heap", "4g"], env
-    )
     results["openhcs"] = bench_openhcs.run(quick)
     return results
 
