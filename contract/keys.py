@@ -90,7 +90,10 @@ def client_curve(sock: zmq.Socket, directory: Path) -> None:
     """Make ``sock`` a CURVE client with the keys in ``directory``."""
     server_public = directory / "server.key"
     client_secret = directory / "client.key_secret"
-    missing = [p.name for p in (server_public, client_secret) if not p.is_file()]
+    try:
+        missing = [p.name for p in (server_public, client_secret) if not p.is_file()]
+    except OSError as exc:  # another user's folder: is_file raises on EACCES
+        raise SecurityError(f"cannot read the keys in {directory}: {exc.strerror}") from None
     if missing:  # pyzmq's own error ("Invalid certificate file") does not say what to do
         raise SecurityError(
             f"no {' or '.join(missing)} in {directory}: copy server.key and client.key_secret "
