@@ -155,6 +155,7 @@ class FijiViewer(Viewer):
         ``window`` matches a whole title or, if only one title contains it, part of one
         (``B03`` for "viewerhub: B03").
         """
+        self.draw()  # a window still waiting for its site's other channels is made now
         chosen = self.current if window is None else self._window_titled(window)
         if chosen is None or chosen.imp is None:
             raise RuntimeError("nothing to screenshot: no image received yet")
@@ -174,6 +175,7 @@ class FijiViewer(Viewer):
 
     def inspect(self, query: dict[str, Any]) -> dict[str, Any]:
         """What ImageJ holds, read back from it: for tests, support and the curious."""
+        self.draw()  # read back what the user would see now, not the state before a draw
         planes = [tuple(p) for p in query.get("planes", [])]
         out: dict[str, Any] = {
             "windows": [
