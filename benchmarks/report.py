@@ -48,35 +48,16 @@ def _plots(results: dict[str, Any], out: Path) -> dict[str, str]:
     fig.savefig(out / "bench_ingest.png", dpi=110)
     files["ingest"] = "bench_ingest.png"
 
-    fanout = hub.get("fanout")  # may live in its own module (benchmarks.bench_fanout)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
-    fan = fanout["rows"] if fanout else []
-    axes[0].plot(
-        [r["viewers"] for r in fan],
-        [r["producer_planes_per_s"] for r in fan],
-        "o-",
-        label="producer",
-    )
-    axes[0].plot(
-        [r["viewers"] for r in fan],
-        [r["all_shown_planes_per_s"] for r in fan],
-        "s--",
-        label="all viewers shown",
-    )
-    axes[0].set_xlabel("viewers")
-    axes[0].set_ylabel("512x512 planes/s")
-    axes[0].set_ylim(bottom=0)
-    axes[0].legend(fontsize=7)
-    axes[0].set_title("Fan-out")
+    fig, ax = plt.subplots(figsize=(5, 3.2))
     samples = np.sort(hub["latency"]["samples_ms"])
-    axes[1].plot(samples, np.linspace(0, 1, len(samples)))
-    axes[1].set_xscale("log")
-    axes[1].set_xlabel("save() -> viewer has pixels (ms)")
-    axes[1].set_ylabel("fraction of items")
-    axes[1].set_title("Latency, 512x512 uint16")
+    ax.plot(samples, np.linspace(0, 1, len(samples)))
+    ax.set_xscale("log")
+    ax.set_xlabel("save() -> viewer has pixels (ms)")
+    ax.set_ylabel("fraction of items")
+    ax.set_title("Latency, 512x512 uint16")
     fig.tight_layout()
-    fig.savefig(out / "bench_fanout_latency.png", dpi=110)
-    files["fanout"] = "bench_fanout_latency.png"
+    fig.savefig(out / "bench_latency.png", dpi=110)
+    files["latency"] = "bench_latency.png"
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     scale = hub["scale"]
@@ -121,65 +102,6 @@ def _plots(results: dict[str, Any], out: Path) -> dict[str, str]:
     return files
 
 
-def _fanout_headline(fanout: dict[str, Any]) -> str:
-    fan = {r["viewers"]: r for r in fanout["rows"]}
-    return f"""| fan-out: 8 viewers vs 1 (producer planes/s) | {
-        fan[8]["vs_1_viewer"]:.0%} | ≥ 90 % | {_met(fan[8]["vs_1_viewer"] >= 0.9)} |
-"""
-
-
-def _fanout_text(fanout: dict[str, Any], cores: int, files: dict[str, str]) -> str:
-    fan = {r["viewers"]: r for r in fanout["rows"]}
-    slow = fanout["slow_viewer"]
-    return f"""## 2. Fan-out
-
-One producer, N recorder viewers that receive every item but do not touch its pixels, 512²
-uint16 planes, the scene cleared every 200, median of three runs. The hub never copies
-pixels per viewer: it sends each viewer the item's header, encoded once, batched up to the
-viewer's credit window.
-
-{
-        _table(
-            [
-                "viewers",
-                "producer planes/s",
-                "all shown planes/s",
-                "vs 1 viewer",
-                "hub CPU ms/item",
-                "viewers CPU ms/item",
-            ],
-            [
-                [
-                    r["viewers"],
-                    r["producer_planes_per_s"],
-                    r["all_shown_planes_per_s"],
-                    f"{r['vs_1_viewer']:.0%}",
-                    r["hub_cpu_ms_per_item"],
-                    r["viewers_cpu_ms_per_item"],
-                ]
-                for r in fanout["rows"]
-            ],
-        )
-    }
-
-The CPU columns say where the time goes. The hub's cost grows by about
-{(fan[8]["hub_cpu_ms_per_item"] - fan[1]["hub_cpu_ms_per_item"]) / 7 * 1000:.0f} µs per item
-for each added viewer; each viewer process spends about
-{fan[8]["viewers_cpu_ms_per_item"] / 8 * 1000:.0f} µs per item of its own. With 8 viewer
-processes on {cores} cores the viewers' own work fills the machine and the producer gets
-less CPU: that, not the hub, is why the 90 % target is not met here. With a core per viewer
-the producer would not notice them.
-
-A deliberately slow viewer (50 ms per item) beside a normal one, {slow["items"]} items of
-512²: the producer finished in {slow["producer_s"]:.2f} s, the normal viewer had everything
-after {slow["fast_viewer_done_s"]:.2f} s, the slow one after {slow["slow_viewer_done_s"]:.2f} s
-(its own floor: {slow["slow_viewer_floor_s"]:.1f} s). Nobody waited for it.
-
-![fan-out and latency]({files["fanout"]})
-
-"""
-
-
 def write_report(results: dict[str, Any], out: Path) -> Path:
     if "hub" not in results:  # only registered parts were run
         m = results["machine"]
@@ -196,7 +118,6 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
     nap, fiji = results["napari"], results["fiji"]
     ingest_2k = [r for r in hub["ingest"] if r["shape"] == "2048x2048" and r["transport"] == "shm"]
     best_ratio = max(r["ratio"] for r in ingest_2k)
-    fan_row = _fanout_headline(hub["fanout"]) if "fanout" in hub else ""
     lat = hub["latency"]
     per = hub["scale"]["per_plane_ms"]
     first, last = min(per), max(per)
@@ -219,7 +140,7 @@ below was measured in the same run. The whole run took {results["seconds"]:.0f} 
 | ingest, 2048² planes, vs warm memcpy | {best_ratio:.0%} | ≥ 50 % | {_met(best_ratio >= 0.5)} |
 | ingest, 2048² planes, vs copy into fresh pages | {
         max(r["ratio_fresh"] for r in ingest_2k):.0%} | | |
-{fan_row}| latency save → viewer, 512² uint16, p50 / p99 | {lat["p50_ms"]:.2f} / {
+| latency save → viewer, 512² uint16, p50 / p99 | {lat["p50_ms"]:.2f} / {
         lat["p99_ms"]:.2f} ms | < 5 / < 50 ms | {_met(lat["p50_ms"] < 5 and lat["p99_ms"] < 50)} |
 | napari: cost of plane {max(nap["per_plane_ms"])} vs plane 10 | {napari_ratio:.2f}× | ≤ 1.2× | {
         _met(napari_ratio <= 1.2)
@@ -295,13 +216,14 @@ the next step is a hub-owned arena that producers map once, with slots leased pe
 plane references viewers hold already carry an offset). Small planes are bound by the
 request/reply round trip; `frames` by CURVE encryption.
 
-{_fanout_text(hub["fanout"], m["cores"], files) if "fanout" in hub else ""}
 ## Latency
 
 `save()` of one 512² uint16 plane until the recorder viewer has the pixels, {lat["items"]}
 items at a pipeline's pace: p50 {lat["p50_ms"]:.2f} ms, p99 {lat["p99_ms"]:.2f} ms,
 max {lat["max_ms"]:.2f} ms. Until napari has drawn it: the napari figure below (show + draw
 of one plane) adds about {nap["per_plane_ms"][min(nap["per_plane_ms"])]:.0f} ms.
+
+![latency]({files["latency"]})
 
 ## Scale
 
