@@ -27,11 +27,12 @@ import zmq
 from contract import defaults, shm
 from contract.defaults import TOKEN_ENV
 from contract.keys import client_curve, keys_dir_for
-from contract.planes import PlaneRef, cold_planes, read_cold, refs_for_header
+from contract.planes import read_cold, refs_for_header
 from contract.protocol import ProtocolError, decode_header, encode_header
 from contract.shapes import ShapeError, parse_shapes
 from viewers.base import DisplayConfig, Item, Viewer
 from viewers.client_controls import ViewerControls
+from viewers.client_planes import ClientPlanes
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,6 @@ log = logging.getLogger(__name__)
 #: half the credit window is used, at a heartbeat and at a new scene): a fast stream costs the
 #: hub one ack message per batch of items, not one per item.
 ACK_DELAY_S = 0.01
-#: How long an item whose segment went while its message waited may wait for the ``cold``
-#: message that re-points it (it is queued right behind, unless the item was replaced).
-GONE_WAIT_S = 2.0
 
 
 class _GoneError(Exception):
@@ -85,12 +83,7 @@ class ViewerClient:
         self.last_update: float | None = None
         self._configs: dict[str, DisplayConfig] = {}
         self._last_config: tuple[Any, Any] = (object(), None)  # (wire, config) seen last
-        #: the plane references handed to the viewer, by item index, for the current scene:
-        #: a ``cold`` message from the hub updates them in place (small: no pixels)
-        self._refs: dict[int, list[PlaneRef]] = {}
-        #: items that arrived after their segment went: index -> (deadline, scene, header),
-        #: shown when their cold message comes, acked unshown if it never does (replaced)
-        self._gone: dict[int, tuple[float, int | None, dict[str, Any]]] = {}
+        self._planes = ClientPlanes()  # refs handed out, items waiting for a cold location
         self._pin: tuple[str, int] | None = None  # (segment, inode) the item being shown maps
         self._next_heartbeat = 0.0
         self._acks: list[Any] = []  # shown since the last flush: index, or [index, error]
@@ -138,25 +131,21 @@ class ViewerClient:
                 self._handle(frames)
                 if self.closed:
                     return
-        if self._gone:
-            self._expire_gone()
+        if self._planes.held:
+            self._expire_held()
         if self._acks and time.monotonic() >= self._ack_due:
             self._flush_acks()
         self._heartbeat_if_due()
 
-    def _expire_gone(self) -> None:
-        """Ack, unshown, the items whose cold message never came: the hub replaced them with
-        a newer item of the same identity (which follows) or cleared them; not an error."""
-        now = time.monotonic()
-        for index, (deadline, scene, _header) in list(self._gone.items()):
-            if now < deadline:
-                continue
-            del self._gone[index]
-            log.debug("%s: item %s was replaced before it could be shown", self.name, index)
-            if self._acks and scene != self._ack_scene:
+    def _expire_held(self) -> None:
+        """Ack, unshown, the held items whose cold message never came: the hub replaced them
+        with a newer item of the same identity (which follows) or cleared them; no error."""
+        for held in self._planes.expired():
+            log.debug("%s: item %s was replaced before it could be shown", self.name, held.index)
+            if self._acks and held.scene != self._ack_scene:
                 self._flush_acks()
-            self._ack_scene = scene
-            self._acks.append(index)
+            self._ack_scene = held.scene
+            self._acks.append(held.index)
 
     def _heartbeat_if_due(self) -> None:
         """Heartbeat when due: from each poll, and between items of a long burst.
@@ -229,13 +218,11 @@ class ViewerClient:
         elif kind == "welcome":
             if self.scene is not None and body.get("scene") is not None:
                 self.viewer.clear()  # the hub replays the whole scene from the start
-                self._refs.clear()
-                self._gone.clear()
+                self._planes.clear()
             self.scene = body.get("scene")
         elif kind == "clear":
             self.scene = body.get("scene")
-            self._refs.clear()
-            self._gone.clear()
+            self._planes.clear()
             self.viewer.clear()
         elif kind == "control":
             self._send(self.controls.answer(body))
@@ -246,24 +233,13 @@ class ViewerClient:
             log.warning("unknown message kind from hub: %r", kind)
 
     def _on_cold(self, body: dict[str, Any]) -> None:
-        """Planes the hub wrote to its store: point their refs there, then tell the viewer."""
+        """Planes the hub wrote to its store: point their refs there, tell the viewer, and
+        show the items that were waiting to learn where their planes went."""
         if body.get("scene") != self.scene:
             return
-        moved: list[PlaneRef] = []
-        for entry in body.get("refs") or []:
-            if not (isinstance(entry, list) and len(entry) == 2):
-                continue
-            refs = self._refs.get(entry[0]) if isinstance(entry[0], int) else None
-            colds = cold_planes(entry[1])
-            if refs is None or colds is None or len(colds) != len(refs):
-                continue
-            for ref, cold in zip(refs, colds):
-                ref.make_cold(cold)
-            moved.extend(refs)
-        for entry in body.get("refs") or []:
-            waiting = self._gone.pop(entry[0], None) if isinstance(entry, list) and entry else None
-            if waiting is not None:
-                self._on_item(waiting[1], entry[0], {**waiting[2], "cold": entry[1]})
+        moved, ready = self._planes.apply_cold(body.get("refs"))
+        for held in ready:
+            self._on_item(held.scene, held.index, held.header)
         if moved:
             try:
                 self.viewer.relocated(moved)
@@ -293,7 +269,7 @@ class ViewerClient:
             self._show(index, item)
             self.shown += 1
         except _GoneError:
-            self._gone[index] = (time.monotonic() + GONE_WAIT_S, scene, item)
+            self._planes.hold(scene, index, item)
             return
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
@@ -381,7 +357,7 @@ class ViewerClient:
         """
         dtype, shape = np.dtype(header["dtype"]), tuple(header["shape"])
         item.refs = refs_for_header(header)
-        self._refs[index] = item.refs
+        self._planes.keep(index, item.refs)
         if not getattr(self.viewer, "needs_pixels", True):
             item.array = _placeholder(dtype, shape)
             return None
