@@ -20,6 +20,7 @@ from viewers.base import Item, Viewer
 from viewers.napari.config import NapariDisplayConfig
 from viewers.napari.draw_trace import DrawTrace
 from viewers.napari.scene import NapariScene
+from viewers.napari.warmup import warm_up
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,8 @@ class NapariViewer(Viewer):
         # otherwise delay the first plane of a stream; paid here, before the hub says ready
         import scipy.ndimage  # noqa: F401
 
+        if self.show_window:  # the first layer's one-time costs (~0.4 s), before the scene
+            warm_up(self.viewer)
         self.scene = NapariScene(self.viewer)
         if self.cache_bytes is not None:
             self.scene.cache.limit = self.cache_bytes

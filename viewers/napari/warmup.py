@@ -1,0 +1,66 @@
+"""Pay napari's one-time costs of a first image layer at start, not on the first plane.
+
+Profiled in-process under Xvfb (napari 0.9, a 4-channel well of 2048² multiscale layers): the
+first ``add_image`` of a process costs ~0.9 s of CPU, the next ones ~0.25 s. The difference is
+paid once per process: pint's unit registry (napari's transforms ask it for ``pixel``: parsing
+pint's definition files, ~0.35 s), the first image controls widget, the first vispy image
+visual and its shaders, and the first GL draw of a multiscale layer. Paid while the stream
+runs, it delays the first well's planes by that much; paid here, before the viewer tells the
+hub it is ready, no plane waits for it.
+
+Run it before the scene makes its slice label: painting the warm-up layer with that text
+overlay present crashed in GL (Mesa under Xvfb). The label's glyphs (vispy renders each into a
+texture the first time it is drawn, ~0.17 s) are therefore still paid on the first plane.
+
+The warm-up layer is a tiny two-level multiscale image, drawn once and removed: napari's
+layer list is empty again afterwards, so the first real layer still sets the view.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+WARM_UP_NAME = "viewerhub-warm-up"
+
+
+def warm_up(viewer: Any) -> float:
+    """Create, draw and remove a small multiscale image layer; returns the seconds it took."""
+    start = time.perf_counter()
+    import pint
+
+    pint.get_application_registry().pixel  # noqa: B018  (loads the definitions once)
+    levels = [np.zeros((2, 2, 64, 64), np.uint16), np.zeros((2, 2, 32, 32), np.uint16)]
+    layer = viewer.add_image(
+        levels,
+        multiscale=True,
+        name=WARM_UP_NAME,
+        colormap="gray",
+        contrast_limits=(0, 1),
+        blending="additive",
+    )
+    _paint(viewer)
+    viewer.layers.remove(layer)
+    _paint(viewer)
+    elapsed = time.perf_counter() - start
+    log.info("napari warm-up: %.2f s", elapsed)
+    return elapsed
+
+
+def _paint(viewer: Any) -> None:
+    """Process pending Qt events and paint the canvas now (compiles the layer's shaders)."""
+    from qtpy.QtWidgets import QApplication
+
+    QApplication.processEvents()
+    try:
+        native = viewer.window._qt_viewer.canvas.native  # no public accessor
+    except AttributeError:
+        return
+    if native.isVisible():  # painted by Qt's loop: a direct repaint() can crash in GL
+        native.update()
+        QApplication.processEvents()
