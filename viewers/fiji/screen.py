@@ -297,3 +297,22 @@ def dispose_all(ij: ImageJ) -> None:
             window.dispose()
         except Exception as exc:  # a window that will not close must not stop the others
             log.debug("window %s did not close: %s", window, exc)
+
+
+def follow_well(imp: Any, title: str, names: Any, keys: Any) -> None:
+    """Name the well the t scrollbar is on in a plate window's title (``viewerhub: B03``).
+
+    Wells on the frame axis are browsed with the t scrollbar; the title follows it so the
+    user always reads which well is shown, as in the slice label. ``names`` and ``keys`` are
+    the layout's component names and values per axis.
+    """
+    if imp.getWindow() is None:
+        return
+    axis_names = names.get("t", ())
+    frames = keys.get("t", [])
+    t = int(imp.getT()) - 1
+    if "well" not in axis_names or t >= len(frames):
+        return
+    wanted = f"{title}: {frames[t][axis_names.index('well')]}"
+    if str(imp.getTitle()) != wanted:
+        imp.setTitle(wanted)

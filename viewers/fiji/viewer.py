@@ -139,8 +139,12 @@ class FijiViewer(Viewer):
 
     def goto(self, components: dict[str, Any]) -> dict[str, Any]:
         """Show the plane these components name; a window the user closed opens again."""
-        self.draw()
+        self.draw(patient=True)
         window, target = goto_target(self.windows, components, self._any_config())
+        if window.waiting():  # made with its whole first site, then shown where asked
+            self.current = window
+            position = window.goto_later(target)
+            return {"window": window.title, "position": list(position), "reopened": False}
         was_closed = window.check_closed()
         position = window.goto(target)
         self.current = window

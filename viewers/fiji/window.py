@@ -76,6 +76,7 @@ class HyperstackWindow(ChannelDisplay):
         self.dirty = False  # pixels or LUTs on screen changed: redrawn once per poll
         self.pending = False  # planes beyond the image's dimensions: grown once per poll
         self.first_plane = 0.0  # when the first plane arrived (monotonic)
+        self.deferred: Target | None = None  # a goto that came while the window waited
         self._init_channels()
 
     @property
@@ -142,6 +143,9 @@ class HyperstackWindow(ChannelDisplay):
         elif dims != self.dims:
             self._grow(dims)
         self._configure_channels()
+        if self.deferred is not None:
+            target, self.deferred = self.deferred, None
+            self.goto(target)
 
     def refresh(
         self, positions: list[tuple[int, int, int]], plane: np.ndarray | None = None
@@ -177,7 +181,7 @@ class HyperstackWindow(ChannelDisplay):
         """
         if not (self.dirty or self.pending):
             return False
-        if patient and self.imp is None and time.monotonic() - self.first_plane < FIRST_WAIT_S:
+        if patient and self.waiting():
             return False
         self.settle()  # growth alone redraws nothing: what is on screen did not change
         drew = self.dirty and self.imp is not None
@@ -185,6 +189,16 @@ class HyperstackWindow(ChannelDisplay):
         if drew:
             self.imp.updateAndDraw()
         return drew
+
+    def waiting(self) -> bool:
+        """The window's first planes are still waiting for the rest of their site."""
+        return self.imp is None and time.monotonic() - self.first_plane < FIRST_WAIT_S
+
+    def goto_later(self, target: Target) -> tuple[int, int, int]:
+        """A goto while :meth:`waiting`, applied once the window is made (made now, it would
+        be built again for each channel still on its way: 0.7 s each on a 2048² plate)."""
+        self.deferred = target
+        return tuple(1 if p is None else p + 1 for p in target)  # type: ignore[return-value]
 
     def sweep(self) -> None:
         """Between polls: planes whose segment vanished read blank until relocated."""
@@ -335,22 +349,9 @@ class HyperstackWindow(ChannelDisplay):
         log.info("window %r reopened", self.title)
 
     def refresh_title(self) -> None:
-        """Name the well on screen in the window title (``viewerhub: B03``) on a plate.
-
-        Wells on the frame axis are browsed with the t scrollbar; the title follows it so the
-        user always reads which well is shown, as in the slice label.
-        """
-        imp = self.imp
-        if imp is None or self.closed or not self.show_window or imp.getWindow() is None:
-            return
-        names = self.layout.names.get("t", ())
-        keys = self.index.keys.get("t", [])
-        t = int(imp.getT()) - 1
-        if "well" not in names or t >= len(keys):
-            return
-        title = f"{self.title}: {keys[t][names.index('well')]}"
-        if str(imp.getTitle()) != title:
-            imp.setTitle(title)
+        """Name the well on screen in the window title (``viewerhub: B03``) on a plate."""
+        if self.imp is not None and not self.closed and self.show_window:
+            screen.follow_well(self.imp, self.title, self.layout.names, self.index.keys)
 
     def goto(self, target: Target) -> tuple[int, int, int]:
         """Show the plane at ``target`` (reopening a closed window); returns 1-based (c, z, t).
@@ -367,7 +368,8 @@ class HyperstackWindow(ChannelDisplay):
         if self.files is not None:  # every channel of the new z, t may be drawn
             _, z, t = position
             self.files.ensure([(c, z - 1, t - 1) for c in range(self.dims[0])])
-        self.imp.setPosition(*position)  # ImageJ reads and draws the new position itself
+        if position != current:  # a deferred goto to where a new window opened: drawn
+            self.imp.setPosition(*position)  # ImageJ reads and draws the new position
         if self.show_window and self.imp.getWindow() is not None:
             self.imp.getWindow().toFront()
         return int(self.imp.getC()), int(self.imp.getZ()), int(self.imp.getT())
