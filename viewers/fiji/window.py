@@ -43,7 +43,8 @@ from viewers.placement import Placement
 
 log = logging.getLogger(__name__)
 
-#: How long a new window's first planes may wait for the rest of their site (see ``draw``).
+#: How long a new window's first planes may wait for the rest of their site (see ``draw``);
+#: the wait ends sooner once a plane of another frame (the next site or well) arrives.
 FIRST_WAIT_S = 0.25
 
 __all__ = ["HyperstackWindow", "WindowError"]
@@ -108,6 +109,8 @@ class HyperstackWindow(ChannelDisplay):
             self.composite_mode = mode
             self.rois.composite_view = mode == COMPOSITE_MODES["composite"]
         (c, z, t), _ = self.layout.position(placement)
+        if t > 0 and self.imp is None:
+            self.first_plane = -FIRST_WAIT_S  # a plane of the next frame: its site is whole
         assert self.files is not None
         self.files.put((c, z, t), plane, ref)
         self._channel_settings(c, _channel_value(placement), plane, config)
