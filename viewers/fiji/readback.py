@@ -65,10 +65,16 @@ def describe(
         for c, z, t in planes:
             if window.files is not None:
                 window.files.ensure([(c, z, t)])
-            values = from_processor(stack.getProcessor(window.slice_number(c, z, t)))
+            values = from_processor(stack.getProcessor(slice_number(window.dims, c, z, t)))
             out["planes"][f"{c},{z},{t}"] = {
                 "sum": float(values.astype(np.float64).sum()),
                 "max": float(values.max()),
                 "corner": float(values[0, 0]),
             }
     return out
+
+
+def slice_number(dims: tuple[int, int, int], c: int, z: int, t: int) -> int:
+    """ImageJ's 1-based stack index of the 0-based (c, z, t) in a hyperstack of ``dims``."""
+    nc, nz, _ = dims
+    return 1 + c + z * nc + t * nc * nz

@@ -43,8 +43,8 @@ from viewers.placement import Placement
 
 log = logging.getLogger(__name__)
 
-#: How long a new window's first planes may wait for the rest of their site (see ``draw``);
-#: the wait ends sooner once a plane of another frame (the next site or well) arrives.
+#: How long a new window's first planes may wait for the rest of their site (``draw``), or less
+#: if a plane of another frame (the next site or well) arrives.
 FIRST_WAIT_S = 0.25
 
 __all__ = ["HyperstackWindow", "WindowError"]
@@ -77,6 +77,7 @@ class HyperstackWindow(ChannelDisplay):
         self.dirty = False  # pixels or LUTs on screen changed: redrawn once per poll
         self.pending = False  # planes beyond the image's dimensions: grown once per poll
         self.first_plane = 0.0  # when the first plane arrived (monotonic)
+        self._shown_new = False  # made and shown since the last draw: painted by show
         self.deferred: Target | None = None  # a goto that came while the window waited
         self._init_channels()
 
@@ -189,8 +190,9 @@ class HyperstackWindow(ChannelDisplay):
         self.settle()  # growth alone redraws nothing: what is on screen did not change
         drew = self.dirty and self.imp is not None
         self.dirty = False
-        if drew:
+        if drew and not self._shown_new:  # a new window's show painted it, LUTs and all
             self.imp.updateAndDraw()
+        self._shown_new = False
         return drew
 
     def waiting(self) -> bool:
@@ -232,10 +234,6 @@ class HyperstackWindow(ChannelDisplay):
                 f"a {plane.dtype} plane does not fit window {self.title!r} of {self.dtype}"
             )
 
-    def slice_number(self, c: int, z: int, t: int) -> int:
-        nc, nz, _ = self.dims
-        return 1 + c + z * nc + t * nc * nz
-
     def _create(self, dims: tuple[int, int, int]) -> None:
         """A CompositeImage marked as hyperstack before its window exists, at (1, 1, 1)."""
         assert self.files is not None
@@ -248,7 +246,9 @@ class HyperstackWindow(ChannelDisplay):
         self.imp, self.dims = imp, dims
         imp.setOverlay(self.rois.overlay)
         self.rois.position_all(imp)
+        self._configure_channels()  # before show: its first paint is the right one
         if self.show_window:
+            self._shown_new = True
             imp.show()
             screen.ensure_hyperstack_window(self.ij, imp)
             imp.setPosition(1, 1, 1)
