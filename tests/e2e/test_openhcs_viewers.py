@@ -7,6 +7,7 @@ import random
 import numpy as np
 import pytest
 
+from tests.conftest import wait_for
 from tests.helpers import openhcs_sender as sender
 
 pytest.importorskip("polystore")
@@ -50,9 +51,13 @@ def test_a_fiji_port_batch_shows_in_imagej_and_in_napari(start_hub):
     assert roi["type_name"] == "Polygon" and roi["position"] == [2, 2, 1]
     assert roi["x"] == [5, 30, 30] and roi["y"] == [5, 5, 20]
 
-    napari = hub.status()["viewers"]["napari"]
-    assert napari["errors"] == 0
-    layers = {layer["name"]: layer for layer in napari["viewer"]["layers"]}
+    def napari_layers() -> dict:  # its status comes with heartbeats: wait for a fresh one
+        viewer = hub.status()["viewers"]["napari"]
+        layers = {layer["name"]: layer for layer in viewer["viewer"].get("layers", [])}
+        return layers if "well=A01 channel=2 shapes" in layers else {}
+
+    layers = wait_for(napari_layers, 30, "napari's status to list the shapes layer")
+    assert hub.status()["viewers"]["napari"]["errors"] == 0
     # napari translates Fiji modes: window -> layer, channel/slice/frame -> its defaults
     assert layers["well=A01 channel=1"]["type"] == "Image"
     assert layers["well=A01 channel=2 shapes"]["type"] == "Shapes"
