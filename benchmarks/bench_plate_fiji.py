@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.bench_plate_napari import FULL, QUICK, ROWS, plate_planes
-from benchmarks.common import machine, memcpy_gbps, percentile
+from benchmarks.common import count_lines, machine, memcpy_gbps, percentile, read_jsonl, slope
 
 SAMPLE_S = 0.25  # monitor period
 GOTO_EVERY_S = 1.0  # a screener's pace: at most one jump to the site being acquired a second
@@ -198,7 +198,7 @@ def run(quick: bool) -> dict[str, Any]:
                         accepted.append(time.time())
         n = len(accepted)
         waited = time.time()
-        while time.time() - waited < 600 and _count_lines(trace / "fiji.jsonl") < n:
+        while time.time() - waited < 600 and count_lines(trace / "fiji.jsonl") < n:
             time.sleep(0.05)
         time.sleep(1.0)  # the last draw, and a few more memory samples
         monitor.stop.set()
@@ -212,29 +212,6 @@ def run(quick: bool) -> dict[str, Any]:
     return result
 
 
-def _count_lines(path: Path) -> int:
-    try:
-        with open(path, "rb") as handle:
-            return sum(1 for _ in handle)
-    except FileNotFoundError:
-        return 0
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def _slope(x: list[int], y: list[float]) -> float:
-    """Least-squares growth per plane over the second half of the run (after warm-up)."""
-    pairs = list(zip(x, y))[len(x) // 2 :]
-    if len(pairs) < 3 or len({p[0] for p in pairs}) < 2:
-        return 0.0
-    xs, ys = np.array([p[0] for p in pairs], float), np.array([p[1] for p in pairs], float)
-    return float(np.polyfit(xs, ys, 1)[0])
-
-
 def _summarise(
     shape: dict,
     floor: dict,
@@ -246,8 +223,8 @@ def _summarise(
     cpu_s: float,
     final: dict,
 ) -> dict[str, Any]:
-    shown = _read_jsonl(trace / "fiji.jsonl")
-    draws = _read_jsonl(trace / "fiji-draws.jsonl")
+    shown = read_jsonl(trace / "fiji.jsonl")
+    draws = read_jsonl(trace / "fiji-draws.jsonl")
     first = min((line["index"] for line in shown), default=0)
     accept_of = {first + i: t for i, t in enumerate(accepted)}
     latency_of = {
@@ -282,8 +259,8 @@ def _summarise(
         "rss_max_gb": max(rss, default=0) / 1e9,
         "rss_first_gb": rss[0] / 1e9 if rss else 0.0,
         "heap_max_mb": max(heap, default=0.0),
-        "mb_per_plane": _slope(received, rss) / 1e6,
-        "heap_mb_per_plane": _slope(received, heap),
+        "mb_per_plane": slope(received, rss) / 1e6,
+        "heap_mb_per_plane": slope(received, heap),
         "draws": len(latencies),
         "draw_p50_s": percentile(latencies, 50),
         "draw_p99_s": percentile(latencies, 99),

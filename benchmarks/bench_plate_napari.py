@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import machine, memcpy_gbps, percentile
+from benchmarks.common import count_lines, machine, memcpy_gbps, percentile, read_jsonl, slope
 
 ROWS = "ABCDEFGH"
 FULL = {"wells": 96, "sites": 3, "channels": 4, "size": 2048}
@@ -162,7 +162,7 @@ def run(quick: bool, wells: int | None = None, budget: int | None = None) -> dic
         n = len(accepted)
         (trace / "accepted.json").write_text(json.dumps(accepted))  # for a closer look
         hub_wait = time.time()
-        while time.time() - hub_wait < 600 and _count_lines(trace / "napari.jsonl") < n:
+        while time.time() - hub_wait < 600 and count_lines(trace / "napari.jsonl") < n:
             time.sleep(0.05)
         time.sleep(1.0)  # the last flush and paint, and a few more memory samples
         monitor.stop.set()
@@ -177,20 +177,6 @@ def run(quick: bool, wells: int | None = None, budget: int | None = None) -> dic
     )
 
 
-def _count_lines(path: Path) -> int:
-    try:
-        with open(path, "rb") as handle:
-            return sum(1 for _ in handle)
-    except FileNotFoundError:
-        return 0
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def _summarise(
     shape: dict,
     floor: dict,
@@ -203,8 +189,8 @@ def _summarise(
     data: dict,
     final: dict,
 ) -> dict[str, Any]:
-    shown = _read_jsonl(trace / "napari.jsonl")
-    draws = _read_jsonl(trace / "napari-draws.jsonl")
+    shown = read_jsonl(trace / "napari.jsonl")
+    draws = read_jsonl(trace / "napari-draws.jsonl")
     first = min((line["index"] for line in shown), default=0)
     accept_of = {first + i: t for i, t in enumerate(accepted)}
     latencies = [d["drawn"] - accept_of[d["index"]] for d in draws if d["index"] in accept_of]
@@ -230,7 +216,7 @@ def _summarise(
     plane_mb = shape["size"] ** 2 * 2 / 1e6
     rss = [s["rss"] for s in samples]
     pss = [s["pss"] for s in samples]
-    slope = _slope([s["shown"] for s in samples], rss)
+    bytes_per_plane = slope([s["shown"] for s in samples], rss)
     errors = sum(1 for line in shown if line.get("error"))
     return {
         "machine": machine(),
@@ -246,7 +232,7 @@ def _summarise(
         "rss_max_gb": max(rss, default=0) / 1e9,
         "pss_max_gb": max(pss, default=0) / 1e9,
         "rss_first_gb": rss[0] / 1e9 if rss else 0.0,
-        "mb_per_plane": slope / 1e6,
+        "mb_per_plane": bytes_per_plane / 1e6,
         "draws": len(latencies),
         "draw_p50_s": percentile(latencies, 50),
         "draw_p99_s": percentile(latencies, 99),
@@ -272,15 +258,6 @@ def _summarise(
         "target": TARGET,
         "previous": PREVIOUS,
     }
-
-
-def _slope(x: list[int], y: list[int]) -> float:
-    """Least-squares bytes per plane over the second half of the run (after warm-up)."""
-    pairs = list(zip(x, y))[len(x) // 2 :]
-    if len(pairs) < 3 or len({p[0] for p in pairs}) < 2:
-        return 0.0
-    xs, ys = np.array([p[0] for p in pairs], float), np.array([p[1] for p in pairs], float)
-    return float(np.polyfit(xs, ys, 1)[0])
 
 
 def section(result: dict[str, Any], out: Path) -> str:

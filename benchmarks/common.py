@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,3 +68,29 @@ def fresh_shm_gbps(shape: tuple[int, ...], dtype: str, count: int) -> float:
     finally:
         for name in names:
             shm.unlink(name)
+
+
+def count_lines(path: Path) -> int:
+    """Lines in a trace file so far (0 before the viewer wrote any)."""
+    try:
+        with open(path, "rb") as handle:
+            return sum(1 for _ in handle)
+    except FileNotFoundError:
+        return 0
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """A viewer's trace (VIEWERHUB_TRACE_DIR), one JSON object per line."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def slope(x: list[int], y: list[float]) -> float:
+    """Least-squares growth per plane over the second half of the run (after warm-up):
+    what "flat in the number of planes" is judged by."""
+    pairs = list(zip(x, y))[len(x) // 2 :]
+    if len(pairs) < 3 or len({p[0] for p in pairs}) < 2:
+        return 0.0
+    xs, ys = np.array([p[0] for p in pairs], float), np.array([p[1] for p in pairs], float)
+    return float(np.polyfit(xs, ys, 1)[0])
