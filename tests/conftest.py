@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -46,10 +47,26 @@ def wait_for(predicate: Callable[[], Any], timeout_s: float = 30.0, what: str = 
 
 
 def free_port() -> int:
-    """A TCP port free on loopback now, for tests that restart a hub on the same port."""
+    """A port free on loopback now, with the next one free too (a hub's viewer port is its
+    port + 1), for tests that start or restart a hub on a port they choose.
+
+    Chosen below Linux's ephemeral range (32768-60999): a port the kernel handed out for a
+    bind to 0 can be taken again by any outgoing connection before the hub binds it.
+    """
+    for _ in range(200):
+        port = random.randrange(20000, 32000, 2)
+        if all(_bindable(p) for p in (port, port + 1)):
+            return port
+    raise RuntimeError("no two free ports in 20000-32000 on loopback")
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 #: Lines a user saw on every start and could do nothing about (issue #17): none may come back.
