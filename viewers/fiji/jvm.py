@@ -31,6 +31,22 @@ log = logging.getLogger(__name__)
 
 EMBEDDED_JARS = (Path("/usr/share/java/ij.jar"),)
 JVM_OPTIONS = ("-XX:+UseG1GC",)
+#: The ImageJ1 classes the adapter uses, by their field in :class:`ImageJ`.
+CLASSES = {
+    "IJ": "ij.IJ",
+    "ImagePlus": "ij.ImagePlus",
+    "ImageStack": "ij.ImageStack",
+    "CompositeImage": "ij.CompositeImage",
+    "ByteProcessor": "ij.process.ByteProcessor",
+    "ShortProcessor": "ij.process.ShortProcessor",
+    "FloatProcessor": "ij.process.FloatProcessor",
+    "LUT": "ij.process.LUT",
+    "LutLoader": "ij.plugin.LutLoader",
+    "RoiDecoder": "ij.io.RoiDecoder",
+    "RoiManager": "ij.plugin.frame.RoiManager",
+    "Overlay": "ij.gui.Overlay",
+    "ByteOrder": "java.nio.ByteOrder",
+}
 #: Loggers that announce a Java download that never happens (scyjava 1.12, jgo 2).
 FALSE_ALARM_LOGGERS = ("scyjava._jdk_fetch", "jgo.util.java")
 
@@ -117,26 +133,11 @@ def start(
         source = str(jar)
     import jpype
 
-    def cls(name: str) -> Any:
-        return jpype.JClass(name)
-
     ij = ImageJ(
         jpype=jpype,
-        IJ=cls("ij.IJ"),
-        ImagePlus=cls("ij.ImagePlus"),
-        ImageStack=cls("ij.ImageStack"),
-        CompositeImage=cls("ij.CompositeImage"),
-        ByteProcessor=cls("ij.process.ByteProcessor"),
-        ShortProcessor=cls("ij.process.ShortProcessor"),
-        FloatProcessor=cls("ij.process.FloatProcessor"),
-        LUT=cls("ij.process.LUT"),
-        LutLoader=cls("ij.plugin.LutLoader"),
-        RoiDecoder=cls("ij.io.RoiDecoder"),
-        RoiManager=cls("ij.plugin.frame.RoiManager"),
-        Overlay=cls("ij.gui.Overlay"),
-        ByteOrder=cls("java.nio.ByteOrder"),
         source=source,
         headless=headless,
+        **{field: jpype.JClass(name) for field, name in CLASSES.items()},
     )
     log.info("ImageJ %s from %s (headless=%s)", ij.version, source, headless)
     return ij
