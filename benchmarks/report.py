@@ -23,6 +23,13 @@ def _met(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
+def _save(fig: Any, out: Path, name: str) -> str:
+    """Write one figure into the report folder; the report links it by ``name``."""
+    fig.tight_layout()
+    fig.savefig(out / name, dpi=110)
+    return name
+
+
 def _plots(results: dict[str, Any], out: Path) -> dict[str, str]:
     import matplotlib
 
@@ -44,9 +51,7 @@ def _plots(results: dict[str, Any], out: Path) -> dict[str, str]:
     ax.set_yscale("log")
     ax.legend(fontsize=7)
     ax.set_title("Producer -> hub ingest against this machine's limits")
-    fig.tight_layout()
-    fig.savefig(out / "bench_ingest.png", dpi=110)
-    files["ingest"] = "bench_ingest.png"
+    files["ingest"] = _save(fig, out, "bench_ingest.png")
 
     fig, ax = plt.subplots(figsize=(5, 3.2))
     samples = np.sort(hub["latency"]["samples_ms"])
@@ -55,9 +60,7 @@ def _plots(results: dict[str, Any], out: Path) -> dict[str, str]:
     ax.set_xlabel("save() -> viewer has pixels (ms)")
     ax.set_ylabel("fraction of items")
     ax.set_title("Latency, 512x512 uint16")
-    fig.tight_layout()
-    fig.savefig(out / "bench_latency.png", dpi=110)
-    files["latency"] = "bench_latency.png"
+    files["latency"] = _save(fig, out, "bench_latency.png")
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     scale = hub["scale"]
@@ -81,9 +84,7 @@ def _plots(results: dict[str, Any], out: Path) -> dict[str, str]:
     axes[1].set_yscale("log")
     axes[1].set_title("napari: cost per plane as the scene grows")
     axes[1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "bench_scale.png", dpi=110)
-    files["scale"] = "bench_scale.png"
+    files["scale"] = _save(fig, out, "bench_scale.png")
 
     fig, ax = plt.subplots(figsize=(7, 3.2))
     rows = results["openhcs"]["rows"]
@@ -95,9 +96,7 @@ def _plots(results: dict[str, Any], out: Path) -> dict[str, str]:
     ax.set_ylabel("producer s per 100 planes")
     ax.legend(fontsize=8)
     ax.set_title("2048x2048 uint16: producer time, same data, same machine")
-    fig.tight_layout()
-    fig.savefig(out / "bench_openhcs.png", dpi=110)
-    files["openhcs"] = "bench_openhcs.png"
+    files["openhcs"] = _save(fig, out, "bench_openhcs.png")
     plt.close("all")
     return files
 
