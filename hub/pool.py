@@ -87,8 +87,9 @@ class SegmentOps:
         return shm.process_alive(pid)
 
     def create(self, name: str, size: int) -> None:
-        """A new segment with every page faulted in now (the filler thread calls this)."""
-        shm.create(name, size, populate=True).close()
+        """A new segment with every page allocated now (the filler thread calls this; the
+        allocation releases the GIL, so the hub loop runs on meanwhile)."""
+        shm.create_allocated(name, size)
 
 
 @dataclass
