@@ -1,41 +1,45 @@
-"""A producer's stock of leased hub segments, mapped ahead of use and unmapped after.
+"""A producer's stock of leased hub segments, opened ahead of use, mappings kept for reuse.
 
 Why a thread: on this kind of machine the cost of writing a plane into shared memory is not
-the copy but the mapping. A fresh segment costs page allocation and a page fault per 4 KiB; a
-warm (recycled) segment still costs building the page tables of a new mapping and tearing
-them down (a few microseconds per page on a virtual machine, more than the copy itself). So
-the stock maps each leased segment (``MAP_POPULATE``: page tables filled in one call) on a
-helper thread as soon as the hub grants it, while the pipeline computes its next plane, and
-unmaps a filled segment on that thread after the save. ``save`` itself only copies.
+the copy but the mapping (page tables built and torn down per 4 KiB page, more than the copy
+itself on a virtual machine). Two things hide it:
 
-The mapping of a segment the hub accepted lives on for the moment the helper needs to drop
-it; nothing writes through it after the save (the copy is done before the request is sent).
-A forked child drops the stock without touching it: the leases are its parent's.
+- the hub recycles segments by renaming them, so most leases open onto memory this producer
+  has filled before: :class:`backends.mappings.KeptMappings` keeps those mappings and reuses
+  them by inode, and a save only copies;
+- a lease onto memory new to us is mapped (``MAP_POPULATE``) on a helper thread as soon as the
+  hub grants it, while the pipeline computes its next plane.
+
+The same thread sweeps the kept mappings every ``SWEEP_S`` so that memory the hub removed is
+given back promptly. A forked child drops the stock without touching it (the leases are its
+parent's) and closes the kept mappings it inherited.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
-import mmap
 import os
 import queue
 import threading
+import time
 from concurrent.futures import Future
 
+from backends.mappings import SWEEP_S, Kept, KeptMappings
 from contract import shm
 
 log = logging.getLogger(__name__)
 
 
 class LeaseStock:
-    """Leased segments by size, each with a read-write mapping made in the background."""
+    """Leased segments by size, each opened (and mapped or found mapped) in the background."""
 
     def __init__(self) -> None:
-        self._stock: dict[int, collections.deque[tuple[str, Future[mmap.mmap]]]] = {}
+        self._stock: dict[int, collections.deque[tuple[str, Future[Kept]]]] = {}
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
+        self.kept = KeptMappings()
 
     def __bool__(self) -> bool:
         self._check_fork()
@@ -53,32 +57,34 @@ class LeaseStock:
             self._thread.start()
 
     def _run(self) -> None:
+        last_sweep = time.monotonic()
         while True:
-            job = self._jobs.get()
+            wait = max(0.0, last_sweep + SWEEP_S - time.monotonic())
+            try:
+                job = self._jobs.get(timeout=wait)
+            except queue.Empty:
+                job = ()
+            if time.monotonic() - last_sweep >= SWEEP_S:
+                self.kept.sweep()
+                last_sweep = time.monotonic()
             if job is None:
                 return
-            kind, payload = job
-            if kind == "map":
-                name, size, future = payload
+            if job:
+                name, size, future = job
                 try:
-                    future.set_result(shm.open_readwrite(name, size, populate=True))
+                    future.set_result(self.kept.open_lease(name, size))
                 except BaseException as exc:
                     future.set_exception(exc)
-            else:
-                try:
-                    payload.close()
-                except (BufferError, ValueError):
-                    log.debug("a lease mapping was still exported; it closes with its view")
 
     def add(self, name: str, size: int) -> None:
-        """A lease granted by the hub: map it in the background."""
+        """A lease granted by the hub: open it in the background."""
         self._check_fork()
-        future: Future[mmap.mmap] = Future()
+        future: Future[Kept] = Future()
         self._stock.setdefault(size, collections.deque()).append((name, future))
         self._start()
-        self._jobs.put(("map", (name, size, future)))
+        self._jobs.put((name, size, future))
 
-    def take(self, size: int) -> tuple[str, mmap.mmap] | None:
+    def take(self, size: int) -> tuple[str, Kept] | None:
         """A mapped lease of ``size`` bytes (waits for its mapping); None if none is left."""
         self._check_fork()
         stock = self._stock.get(size)
@@ -90,10 +96,15 @@ class LeaseStock:
                 continue  # reclaimed by the hub meanwhile: try the next one
         return None
 
-    def retire(self, mapping: mmap.mmap) -> None:
-        """Unmap a filled segment in the background (the hub owns it now)."""
-        self._start()
-        self._jobs.put(("unmap", mapping))
+    def create(self, name: str, size: int) -> Kept:
+        """A segment of our own (no lease left), kept mapped for when the hub leases it back."""
+        self._check_fork()
+        self._start()  # its sweeps release it once the hub removes the segment
+        return self.kept.create(name, size)
+
+    def retire(self, entry: Kept) -> None:
+        """The save that filled ``entry`` is over: its mapping stays, unused, for reuse."""
+        self.kept.give_back(entry)
 
     def clear(self, unlink: bool) -> None:
         """Forget every lease; ``unlink`` tells the hub at once that we will not fill them."""
@@ -102,8 +113,12 @@ class LeaseStock:
             for name, future in stock:
                 if unlink:
                     shm.unlink(name)
-                future.add_done_callback(_close_result)
+                future.add_done_callback(self._give_back_result)
         self._stock = {}
+
+    def _give_back_result(self, future: Future[Kept]) -> None:
+        if future.exception() is None:
+            self.kept.give_back(future.result())
 
     def close(self) -> None:
         self.clear(unlink=True)
@@ -111,8 +126,4 @@ class LeaseStock:
             self._jobs.put(None)
             self._thread.join(timeout=5)
             self._thread = None
-
-
-def _close_result(future: Future[mmap.mmap]) -> None:
-    if future.exception() is None:
-        future.result().close()
+        self.kept.close()

@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from backends.leases import LeaseStock
+from backends.mappings import Kept
 from contract import defaults, shm
 from contract.connection import HubConnection, HubError, HubTimeoutError
 from contract.display_config import DisplayConfig
@@ -168,7 +169,7 @@ class StreamingBackend:
         items: list[dict[str, Any]] = []
         frames: list[Any] = []
         segments: list[str] = []  # our own segments: ours to remove if the hub does not adopt
-        leased: list[tuple[str, int, Any]] = []  # leases filled: (name, size, mapping)
+        leased: list[tuple[str | None, int, Kept]] = []  # mappings filled: (lease, size, kept)
         try:
             for i, (data, path) in enumerate(zip(data_list, file_paths)):
                 comps = (
@@ -188,13 +189,13 @@ class StreamingBackend:
             # Refused, timed out or interrupted: whatever the hub did not adopt is ours to remove.
             for name in segments:
                 shm.unlink(name)
-            for name, size, mapping in leased:
-                self._leases.retire(mapping)
-                if isinstance(exc, HubError):  # refused: the hub gave the leases back to us
+            for name, size, kept in leased:
+                self._leases.retire(kept)
+                if name is not None and isinstance(exc, HubError):  # refused: still ours
                     self._leases.add(name, size)
             raise
-        for _name, _size, mapping in leased:
-            self._leases.retire(mapping)
+        for _name, _size, kept in leased:
+            self._leases.retire(kept)
         for name, size in reply.pop("leases", None) or []:
             self._leases.add(str(name), int(size))
         return reply
@@ -265,36 +266,52 @@ class StreamingBackend:
             item["stack_component"] = stack_component
             item["stack_values"] = list(range(1, array.shape[0] + 1))
         if self.transport == "shm":
-            item["shm"] = self._write_leased(array, leased) or self._write_segment(array, segments)
+            item["shm"] = self._write_leased(array, leased) or self._write_segment(
+                array, segments, leased
+            )
         else:
             frames.append(np.ascontiguousarray(array))
             item["frame"] = len(frames)
         return item
 
-    def _write_leased(self, array: np.ndarray, leased: list[tuple[str, int, Any]]) -> str | None:
+    def _write_leased(
+        self, array: np.ndarray, leased: list[tuple[str | None, int, Kept]]
+    ) -> str | None:
         """Copy into a warm segment the hub lent us (already mapped); None if none is left."""
         got = self._leases.take(array.nbytes)
         if got is None:
             return None
-        name, mapping = got
-        leased.append((name, array.nbytes, mapping))
-        target = np.frombuffer(mapping, dtype=array.dtype, count=array.size)
-        np.copyto(target.reshape(array.shape), array)
-        del target
+        name, kept = got
+        leased.append((name, array.nbytes, kept))
+        _copy_into(kept.mapping, array)
         return name
 
-    def _write_segment(self, array: np.ndarray, segments: list[str]) -> str:
+    def _write_segment(
+        self, array: np.ndarray, segments: list[str], leased: list[tuple[str | None, int, Kept]]
+    ) -> str:
+        """A new segment of our own; one of a leasable size stays mapped (the hub may lease
+        its memory back to us later, see ``backends.mappings``)."""
         self._counter += 1
         name = f"{self._shm_prefix}{os.getpid()}-{self._counter}-{secrets.token_hex(4)}"
+        if array.nbytes >= shm.LEASE_MIN_BYTES:
+            kept = self._leases.create(name, array.nbytes)
+            segments.append(name)
+            leased.append((None, array.nbytes, kept))
+            _copy_into(kept.mapping, array)
+            return name
         mapping = shm.create(name, array.nbytes)
         segments.append(name)
         try:
-            target = np.frombuffer(mapping, dtype=array.dtype, count=array.size)
-            np.copyto(target.reshape(array.shape), array)
-            del target
+            _copy_into(mapping, array)
         finally:
             mapping.close()
         return name
+
+
+def _copy_into(mapping: Any, array: np.ndarray) -> None:
+    target = np.frombuffer(mapping, dtype=array.dtype, count=array.size)
+    np.copyto(target.reshape(array.shape), array)
+    del target  # no view may outlive the save: the mapping is handed back after it
 
 
 def _is_shape_list(data: Any) -> bool:

@@ -64,12 +64,36 @@ def test_saves_fill_leased_segments_and_every_plane_arrives_intact(hub) -> None:
     assert got == {i: zlib.crc32(_plane(i)) for i in range(n)}
 
 
+def test_recycled_segments_are_filled_through_the_mappings_the_producer_kept(hub) -> None:
+    """The second pass gets the first pass's segments back (clear recycles them, renamed);
+    the producer copies into the mappings it kept, and every plane still arrives intact."""
+    hub.clear()
+    n = 8
+    with StreamingBackend(hub=hub, transport="shm") as backend:
+        for i in range(n):
+            backend.save(_plane(i), "", channel=1, z_index=i)
+        hub.clear()  # the scene's segments go to the pool, then back to us as leases
+        for i in range(n):
+            backend.save(_plane(100 + i), "", channel=2, z_index=i)
+        stats = backend._leases.kept.stats
+        assert stats["reused"] >= 1, stats
+        assert len(backend._leases.kept) <= stats["mapped"] + stats["created"]
+    status = hub.wait_viewers(n_items=n, timeout_s=60)
+    assert status["hub"]["errors_total"] == 0
+    got = {
+        r["components"]["z_index"]: r["crc32"]
+        for r in read_received(hub.outdir)
+        if r["kind"] == "image" and r["components"].get("channel") == 2
+    }
+    assert got == {i: zlib.crc32(_plane(100 + i)) for i in range(n)}
+
+
 def test_a_lease_is_good_for_one_save_only(hub) -> None:
     hub.clear()
     with StreamingBackend(hub=hub, transport="shm") as backend:
         backend.save(_plane(0), "", channel=1, z_index=0)
-        name, mapping = backend._leases.take(_plane(0).nbytes)
-        mapping.close()
+        name, kept = backend._leases.take(_plane(0).nbytes)
+        backend._leases.retire(kept)
         item = {"kind": "image", "components": {"channel": 1, "z_index": 1}, "dtype": "uint16"}
         item |= {"shape": list(PLANE), "shm": name}
         backend._conn.request({"kind": "batch", "items": [item]})
