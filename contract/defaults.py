@@ -14,7 +14,7 @@ MEMORY_BUDGET = 4 * 1024**3
 #: Requests that may wait for memory; more are refused at once.
 MAX_PENDING_REQUESTS = 32
 #: Items a viewer may have unacknowledged.
-CREDITS = 16
+CREDITS = 64
 
 #: Seconds: a viewer silent this long is hung; hung this long, restarted (if the hub started
 #: it); a producer waits this long for memory before an error; a viewer answers a control

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -136,8 +135,20 @@ def encode_header(header: dict[str, Any]) -> bytes:
 MAX_JSON_DEPTH = 32
 #: Integers must fit a signed 64-bit value: numpy, ImageJ and Qt all take them as such.
 MAX_JSON_INT = 2**63 - 1
-#: Numbers that may overflow a float or an int64: long digit runs or three-digit exponents.
-_SUSPICIOUS_NUMBER = re.compile(rb"\d{19,}|[eE][+-]?\d{3,}")
+#: Numbers that may overflow a float or an int64: long digit runs or three-digit exponents
+#: (``\d{19,}|[eE][+-]?\d{3,}``). Found by mapping every byte to one of four classes and
+#: searching the result for three fixed strings: C substring searches, about ten times
+#: cheaper than that regular expression on an items message (it tries every position).
+_NUMBER_CLASSES = bytes(
+    c if c in b"0e+" else ord(" ") for c in bytes.maketrans(b"0123456789eE-", b"0000000000ee+")
+)
+_SUSPICIOUS_RUNS = (b"0" * 19, b"e000", b"e+000")
+
+
+def _suspicious_number(data: bytes) -> bool:
+    """True if ``data`` may hold a number out of range (then each number is checked)."""
+    classes = data.translate(_NUMBER_CLASSES)
+    return any(run in classes for run in _SUSPICIOUS_RUNS)
 
 
 def decode_header(frame: bytes | memoryview, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
@@ -164,7 +175,7 @@ def decode_header(frame: bytes | memoryview, limits: Limits = DEFAULT_LIMITS) ->
         )
     # The number hooks cost a Python call per number: only pay it when a number could be
     # out of range (the common header has no such digit run).
-    careful = _SUSPICIOUS_NUMBER.search(data) is not None
+    careful = _suspicious_number(data)
     try:
         text = data.decode("utf-8")
         if careful:

@@ -6,11 +6,12 @@ started) must present the token the supervisor gave its process, so no other cli
 its name, read its items or say ``bye`` for it; an unsupervised viewer (a napari dock widget)
 registers its own name. Every other message from an unknown routing id is ignored.
 
-Items go out as one ``items`` message per viewer per pump, built from each item's JSON
-encoded once (``SceneItem.wire``) however many viewers there are, and at most one such
-message per viewer every :data:`BATCH_S`: a fast stream reaches each viewer in batches, and
-the viewer acks a batch in one message. What one more viewer costs the hub is then a few
-microseconds per item (``benchmarks/bench_fanout.py``), not a message pair per item.
+Items go out in rounds, one ``items`` message per viewer per round, built from each item's
+JSON encoded once (``SceneItem.wire``) however many viewers there are; viewers at the same
+place in the scene share one message, built once. Rounds are at least :data:`BATCH_S` apart,
+longer for a fast stream (:class:`BatchWindow`): a fast stream reaches each viewer in
+batches, and the viewer acks several in one message. What one more viewer costs the hub is
+then a share of a message pair per batch (``benchmarks/bench_fanout.py``), not per item.
 
 This module holds the viewer side only: the scene log decides what is due, the supervisor
 owns processes and liveness, and control replies go back through ``on_reply``.
@@ -40,14 +41,50 @@ MAX_CREDITS = 1024
 #: Seconds: the shortest interval between two rounds of items messages (one to each viewer
 #: with items due, in the same turn of the poll loop). A stream faster than this reaches a
 #: viewer in batches (a message and an ack per batch, not per item: what each added viewer
-#: costs the hub is bounded by 1/BATCH_S messages a second, whatever the item rate); an item
-#: after a pause still goes at once. An item of a fast stream waits at most this long, half
-#: of it on average: below what a screen refresh (16 ms) could show.
+#: costs the hub is bounded by the messages a second, whatever the item rate); an item after
+#: a pause still goes at once. At a pipeline's pace (up to :data:`BATCH_RATE` items a
+#: second) an item waits at most this long, half of it on average.
 BATCH_S = 0.005
+#: Items a second above which the interval grows with the rate (twice the rate, twice the
+#: interval, up to :data:`BATCH_MAX_S`): a fast stream then costs about the same number of
+#: messages a second as a stream at this rate, each with more items in it.
+BATCH_RATE = 300.0
+#: Seconds: the longest interval, whatever the rate (an item of the fastest stream waits
+#: at most this long: about one screen refresh).
+BATCH_MAX_S = 0.02
 #: Seconds ``cold`` refs may wait to go out together (see :meth:`FanOut.relocated`), and
 #: how many may wait at most.
 COLD_BATCH_S = 0.1
 MAX_COLD_BATCH = 1024
+
+
+class BatchWindow:
+    """When the next round of items messages may go: :data:`BATCH_S`, longer for a fast stream.
+
+    The rate is measured from round to round (items new since the previous round over the
+    time since it), smoothed; a round after a pause longer than :data:`BATCH_MAX_S` starts
+    again from :data:`BATCH_S`, so the first items of a new stream are not held longer.
+    """
+
+    def __init__(self) -> None:
+        self.next_send = 0.0  # monotonic time before which items messages wait
+        self.rate = 0.0  # items a second, smoothed over recent rounds
+        self._last: tuple[float, int, int] | None = None  # (time, scene id, items) at a round
+
+    def interval(self) -> float:
+        """Seconds between rounds at the current rate."""
+        return min(BATCH_MAX_S, max(BATCH_S, BATCH_S * self.rate / BATCH_RATE))
+
+    def sent(self, now: float, scene_id: int, items: int) -> None:
+        """A round went out at ``now`` with the scene ``scene_id`` holding ``items`` items."""
+        last = self._last
+        if last is None or last[1] != scene_id or now - last[0] > 2 * BATCH_MAX_S:
+            self.rate = 0.0  # a pause or a new scene: start again at the shortest interval
+        else:
+            elapsed = max(now - last[0], 1e-4)
+            self.rate = 0.5 * self.rate + 0.5 * max(0, items - last[2]) / elapsed
+        self._last = (now, scene_id, items)
+        self.next_send = now + self.interval()
 
 
 class FanOut:
@@ -70,7 +107,7 @@ class FanOut:
         self.on_reply = on_reply
         self._routes: dict[str, bytes] = {}  # viewer name -> routing id of its session
         self._names: dict[bytes, str] = {}  # routing id -> viewer name
-        self._next_send = 0.0  # monotonic time before which items messages wait
+        self.window = BatchWindow()  # when the next round of items messages may go
         self._held_until: float | None = None  # when the earliest held items are due
         self._cold: list[list[Any]] = []  # [index, cold] the viewers have not heard of yet
         self._cold_since = 0.0
@@ -124,22 +161,25 @@ class FanOut:
     def pump(self) -> None:
         """Send every viewer what its credits allow, in one message per viewer.
 
-        Items messages go out at most once every :data:`BATCH_S`, to every viewer with
-        items due at the same moment (one wake-up of the poll loop serves them all): a fast
-        stream reaches each viewer in batches (one message and one ack for several items)
-        instead of a message pair per item; the first item after a pause goes at once.
-        :meth:`timeout_ms` tells the poll loop when held items are due.
+        Items messages go out in rounds (:class:`BatchWindow`), to every viewer with items
+        due at the same moment (one wake-up of the poll loop serves them all): a fast stream
+        reaches each viewer in batches (one message and one ack for several items) instead
+        of a message pair per item; the first item after a pause goes at once. Viewers at
+        the same place in the scene with the same credits (the usual case: they keep up)
+        get the same message, built once. :meth:`timeout_ms` tells the poll loop when held
+        items are due.
         """
         scene = self.scene
         end, now = len(scene.items), time.monotonic()
-        prefix = b'{"kind":"items","scene":%d,"items":[' % scene.scene_id
         self._held_until = None
-        holding, sent = now < self._next_send, False
+        next_send = self.window.next_send
+        holding, sent = now < next_send, False
         if self._cold:
             if now >= self._cold_since + COLD_BATCH_S or len(self._cold) >= MAX_COLD_BATCH:
                 self.flush_cold()
             else:
                 self._held_until = self._cold_since + COLD_BATCH_S
+        built: dict[tuple[int, int], tuple[bytes, list[int], int]] = {}
         for name, cursor in scene.cursors.items():
             if cursor.credits <= 0 or cursor.next_index >= end:
                 continue  # nothing due: the common case, kept cheap
@@ -147,16 +187,34 @@ class FanOut:
                 self.frames.pump(name, self._routes.get(name), scene)
                 continue
             if holding:
-                if self._held_until is None or self._next_send < self._held_until:
-                    self._held_until = self._next_send
+                if self._held_until is None or next_send < self._held_until:
+                    self._held_until = next_send
                 continue
-            due = [item.wire for item in scene.due(name)]
-            if due:
+            if scene.has_faults(name):  # skipped items, or suspects one at a time
+                indices = [item.index for item in scene.due(name)]
+                payload = self._items_message(indices) if indices else b""
+            else:
+                place = (cursor.next_index, cursor.credits)
+                batch = built.get(place)
+                if batch is None:
+                    indices, after = scene.plan(*place)
+                    batch = built[place] = (self._items_message(indices), indices, after)
+                payload, indices, after = batch
+                scene.sent(name, indices, after, now)
+            if indices:
                 cursor.batches += 1
                 sent = True
-                self._send_raw(name, prefix + b",".join(due) + b"]}")
+                self._send_raw(name, payload)
         if sent:
-            self._next_send = now + BATCH_S
+            self.window.sent(now, scene.scene_id, end)
+
+    def _items_message(self, indices: list[int]) -> bytes:
+        """One ``items`` message: each item's JSON as encoded once (``SceneItem.wire``)."""
+        items = self.scene.items
+        return b'{"kind":"items","scene":%d,"items":[%s]}' % (
+            self.scene.scene_id,
+            b",".join([items[i].wire for i in indices]),
+        )
 
     def timeout_ms(self, longest: int) -> int:
         """How long the poll loop may sleep: until held items are due, at most ``longest``."""

@@ -278,6 +278,34 @@ class SceneLog:
             cursor.in_flight[item.index] = now
             yield item
 
+    def plan(self, start: int, credits: int) -> tuple[list[int], int]:
+        """The items a viewer at ``start`` with ``credits`` gets, and its cursor after them.
+
+        Pure: the fan-out plans once for every viewer at the same place (one frame built
+        once, sent to each), then :meth:`sent` moves each cursor. For viewers without
+        faults only (:meth:`has_faults`); the others go through :meth:`due`.
+        """
+        items, end = self.items, len(self.items)
+        stop = min(end, start + credits)
+        indices = [i for i in range(start, stop) if not items[i].superseded]
+        while len(indices) < credits and stop < end:  # superseded ones left room
+            if not items[stop].superseded:
+                indices.append(stop)
+            stop += 1
+        return indices, stop
+
+    def has_faults(self, viewer: str) -> bool:
+        """True if items must be skipped for this viewer or sent to it one at a time."""
+        faults = self.faults.get(viewer)
+        return faults is not None and bool(faults.skipped or faults.suspects)
+
+    def sent(self, viewer: str, indices: list[int], next_index: int, now: float) -> None:
+        """A viewer was sent ``indices`` (a :meth:`plan`): its cursor, credits, in flight."""
+        cursor = self.cursors[viewer]
+        cursor.next_index = next_index
+        cursor.credits -= len(indices)
+        cursor.in_flight.update(dict.fromkeys(indices, now))
+
     def ack(self, viewer: str, scene_id: int, index: int, error: str | None) -> bool:
         """Record a viewer's display ack; stale acks (old scene, unknown item) are ignored."""
         return self.ack_many(viewer, scene_id, (index,), error) == 1

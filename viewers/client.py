@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 #: Seconds a viewer may hold the acks of shown items before sending them (they also go when
 #: half the credit window is used, at a heartbeat and at a new scene): a fast stream costs the
 #: hub one ack message per batch of items, not one per item.
-ACK_DELAY_S = 0.01
+ACK_DELAY_S = 0.025
 
 
 class _GoneError(Exception):

@@ -50,12 +50,14 @@ class RemoteViewerClient(ViewerClient):
         name: str,
         viewer: Viewer,
         *,
-        plugin: str | None = None,
-        credits: int = defaults.REMOTE_CREDITS,
-        keys_dir: str | Path | None = None,
         memory_budget: int = defaults.REMOTE_VIEWER_MEMORY,
         spill_dir: Path | None = None,
+        **options: Any,
     ) -> None:
+        """``options`` are :class:`ViewerClient`'s (``plugin``, ``credits``, ``keys_dir``);
+        credits default to :data:`~contract.defaults.REMOTE_CREDITS` (each a whole image on
+        the wire)."""
+        options.setdefault("credits", defaults.REMOTE_CREDITS)
         self.planes = PlaneStore(memory_budget, spill_dir)
         self._frames: list[bytes] = []
         self.welcomes = 0  # sessions the hub opened for us (1 + reconnections)
@@ -64,7 +66,7 @@ class RemoteViewerClient(ViewerClient):
         self._session = secrets.token_hex(8)
         self.refused: str | None = None  # why the hub refused our last hello
         self.refused_since = 0.0  # monotonic time of the first refusal for that reason
-        super().__init__(endpoint, name, viewer, plugin=plugin, credits=credits, keys_dir=keys_dir)
+        super().__init__(endpoint, name, viewer, **options)
 
     def _prepare_socket(self, sock: zmq.Socket) -> None:
         """Link heartbeats and quick reconnection: a dropped network is noticed in seconds."""

@@ -100,3 +100,46 @@ def test_cold_refs_go_out_together_and_before_an_eviction():
     cold = [b for _, b in sock.sent if b["kind"] == "cold"]
     assert [entry[0] for entry in cold[0]["refs"]] == [1, 2]  # one message for both
     assert released == [("s1", 1), ("s2", 1)]  # evicted after the viewer was told
+
+
+def test_viewers_at_the_same_place_get_one_message_built_once(monkeypatch):
+    fan, sock, scene = _fanout(3)
+    for route, name in ((b"r1", "a"), (b"r2", "b"), (b"r3", "c")):
+        _message(fan, route, {"kind": "hello", "name": name, "credits": 2})
+    built: list[list[int]] = []
+    items_message = fan._items_message
+    monkeypatch.setattr(fan, "_items_message", lambda ix: built.append(ix) or items_message(ix))
+    fan.pump()
+    assert built == [[0, 1]]  # once for the three viewers
+    assert _items(sock) == [[0, 1]] * 3
+    assert {name: sorted(c.in_flight) for name, c in scene.cursors.items()} == {
+        "a": [0, 1],
+        "b": [0, 1],
+        "c": [0, 1],
+    }
+    assert all(c.credits == 0 and c.next_index == 2 for c in scene.cursors.values())
+
+
+def test_a_plan_passes_over_replaced_items_and_fills_the_credits():
+    scene = SceneLog(1 << 30, lambda _segment: None)
+    for i in range(6):
+        scene.append({"kind": "image"}, None, 10, key="same" if i in (1, 3) else None)
+    assert scene.plan(0, 3) == ([0, 2, 3], 4)  # 1 was replaced by 3
+    assert scene.plan(4, 8) == ([4, 5], 6)
+
+
+def test_the_batch_interval_grows_with_a_fast_stream_and_starts_short_after_a_pause():
+    window = fanout_module.BatchWindow()
+    window.sent(10.0, 1, 1)
+    assert window.interval() == fanout_module.BATCH_S  # first round: the shortest interval
+    t, items = 10.0, 1
+    for _ in range(20):  # 5 items every 2 ms: 2500 items a second
+        t, items = t + 0.002, items + 5
+        window.sent(t, 1, items)
+    assert window.interval() == fanout_module.BATCH_MAX_S
+    window.sent(t + 1.0, 1, items + 1)  # after a pause
+    assert window.interval() == fanout_module.BATCH_S
+    slow = fanout_module.BatchWindow()
+    for k in range(20):  # a pipeline's pace: an item every 4 ms
+        slow.sent(20.0 + 0.004 * k, 1, k)
+    assert slow.interval() == fanout_module.BATCH_S
