@@ -22,8 +22,9 @@ import os
 import re
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import numpy as np
@@ -34,6 +35,9 @@ from contract import defaults, shm
 from contract.connection import HubConnection, HubError, HubTimeoutError
 from contract.display_config import DisplayConfig
 from contract.shapes import Shape
+
+if TYPE_CHECKING:
+    from backends.pipelined import PipelinedSaves
 
 log = logging.getLogger(__name__)
 
@@ -142,18 +146,9 @@ class StreamingBackend:
         try:
             return self._send_batch(*args, stack_component)
         except HubError as exc:
-            if exc.code == "missing_segment" and self._leases:
-                # A lease expired or was reclaimed: forget them all and send our own segments.
-                log.info("hub dropped a lease (%s): sending without leases", exc)
-                self._leases.clear(unlink=False)
-                return self._send_batch(*args, stack_component)
-            if exc.code != "wrong_hub":
+            if not self._recover(exc):
                 raise
-        # The hub was restarted since we pinged it: learn the new one and try once more.
-        log.info("hub restarted (was pid %d): reconnecting", self.hub_pid)
-        self._leases.clear(unlink=False)  # the old hub's segments
-        self._ping()
-        return self._send_batch(*args, stack_component)
+        return self._send_batch(*args, stack_component)  # once more, without stale leases
 
     def _send_batch(
         self,
@@ -164,12 +159,35 @@ class StreamingBackend:
         microscope_handler: Any,
         stack_component: str | None,
     ) -> dict[str, Any]:
+        out = self._prepare(
+            data_list, file_paths, display_config, components, microscope_handler, stack_component
+        )
+        try:
+            reply = self._conn.request(out.header, out.frames)
+        except BaseException as exc:
+            self._settle(out, None, exc)
+            raise
+        return self._settle(out, reply, None)
+
+    def _prepare(
+        self,
+        data_list: Sequence[Any],
+        file_paths: Sequence[str | Path],
+        display_config: DisplayConfig | dict[str, Any] | None,
+        components: Sequence[dict[str, Any]] | None,
+        microscope_handler: Any,
+        stack_component: str | None,
+        in_flight: int = 1,
+    ) -> Outgoing:
+        """A batch's header and frames, its pixels already copied into shared memory.
+
+        ``in_flight``: how many such batches may await the hub at once (pipelined saves), so
+        the lease wish covers all of them.
+        """
         config = display_config if display_config is not None else self.display_config
         wire_config = config.to_wire() if isinstance(config, DisplayConfig) else config
-        items: list[dict[str, Any]] = []
-        frames: list[Any] = []
-        segments: list[str] = []  # our own segments: ours to remove if the hub does not adopt
-        leased: list[tuple[str | None, int, Kept]] = []  # mappings filled: (lease, size, kept)
+        out = Outgoing({"kind": "batch", "items": []})
+        items = out.header["items"]
         try:
             for i, (data, path) in enumerate(zip(data_list, file_paths)):
                 comps = (
@@ -177,39 +195,77 @@ class StreamingBackend:
                     if components is not None
                     else self._components_from_path(path, microscope_handler)
                 )
-                item = self._item(data, str(path), comps, stack_component, frames, segments, leased)
-                items.append(item)
-            header: dict[str, Any] = {"kind": "batch", "items": items}
+                items.append(
+                    self._item(
+                        data,
+                        str(path),
+                        comps,
+                        stack_component,
+                        out.frames,
+                        out.segments,
+                        out.leased,
+                    )
+                )
             if wire_config:
-                header["display_config"] = wire_config
+                out.header["display_config"] = wire_config
             if self.transport == "shm":
-                header["lease"] = self._lease_wish(items)
-            reply = self._conn.request(header, frames)
+                out.header["lease"] = self._lease_wish(items, in_flight)
         except BaseException as exc:
-            # Refused, timed out or interrupted: whatever the hub did not adopt is ours to remove.
-            for name in segments:
-                shm.unlink(name)
-            for name, size, kept in leased:
-                self._leases.retire(kept)
-                if name is not None and isinstance(exc, HubError):  # refused: still ours
-                    self._leases.add(name, size)
+            self._settle(out, None, exc)
             raise
-        for _name, _size, kept in leased:
+        return out
+
+    def _settle(
+        self, out: Outgoing, reply: dict[str, Any] | None, exc: BaseException | None
+    ) -> dict[str, Any]:
+        """After the hub answered (or did not): mappings handed back, new leases stocked, and
+        whatever the hub did not adopt (refused, timed out, interrupted) removed."""
+        for name, size, kept in out.leased:
             self._leases.retire(kept)
+            if exc is not None and name is not None and isinstance(exc, HubError):
+                self._leases.add(name, size)  # refused: the hub gave the lease back to us
+        if exc is not None or reply is None:
+            for name in out.segments:
+                shm.unlink(name)
+            return {}
         for name, size in reply.pop("leases", None) or []:
             self._leases.add(str(name), int(size))
         return reply
 
+    def _recover(self, exc: HubError) -> bool:
+        """After a refusal: True if sending again may work (stale leases or a restarted hub)."""
+        if exc.code == "missing_segment" and self._leases:
+            # A lease expired or was reclaimed: forget them all and send our own segments.
+            log.info("hub dropped a lease (%s): sending without leases", exc)
+            self._leases.clear(unlink=False)
+            return True
+        if exc.code != "wrong_hub":
+            return False
+        # The hub was restarted since we pinged it: learn the new one.
+        log.info("hub restarted (was pid %d): reconnecting", self.hub_pid)
+        self._leases.clear(unlink=False)  # the old hub's segments
+        self._ping()
+        return True
+
+    def pipelined(self, depth: int = 1) -> PipelinedSaves:
+        """Saves that overlap with the hub's work, for throughput: see
+        :class:`backends.pipelined.PipelinedSaves` (``save`` here waits for each acceptance)."""
+        from backends.pipelined import PipelinedSaves
+
+        return PipelinedSaves(self, depth)
+
     @staticmethod
-    def _lease_wish(items: list[dict[str, Any]]) -> dict[str, Any]:
-        """Leases to ask for: as many segments of each size as this batch used (at least 2)."""
+    def _lease_wish(items: list[dict[str, Any]], in_flight: int = 1) -> dict[str, Any]:
+        """Leases to ask for: as many segments of each size as this batch used (at least 2),
+        for each batch that may be in flight and the one being filled."""
         sizes: dict[int, int] = {}
         for item in items:
             if item["kind"] == "image":
                 size = math.prod(item["shape"]) * np.dtype(item["dtype"]).itemsize
                 if size >= shm.LEASE_MIN_BYTES:
                     sizes[size] = sizes.get(size, 0) + 1
-        want = [[size, max(2, count)] for size, count in sizes.items()]
+        factor = 1 if in_flight <= 1 else in_flight + 1
+        want = [[size, max(2, count) * factor] for size, count in sizes.items()]
         return {"pid": os.getpid(), "want": want}
 
     def clear(self) -> None:
@@ -306,6 +362,16 @@ class StreamingBackend:
         finally:
             mapping.close()
         return name
+
+
+@dataclass
+class Outgoing:
+    """One batch ready to send, and what is ours to undo if the hub does not take it."""
+
+    header: dict[str, Any]
+    frames: list[Any] = field(default_factory=list)
+    segments: list[str] = field(default_factory=list)  # our own: removed unless adopted
+    leased: list[tuple[str | None, int, Kept]] = field(default_factory=list)  # filled
 
 
 def _copy_into(mapping: Any, array: np.ndarray) -> None:

@@ -88,6 +88,33 @@ def test_recycled_segments_are_filled_through_the_mappings_the_producer_kept(hub
     assert got == {i: zlib.crc32(_plane(100 + i)) for i in range(n)}
 
 
+def test_pipelined_saves_arrive_intact_in_order_and_a_refusal_surfaces_at_flush(hub) -> None:
+    hub.clear()
+    n = 10
+    with (
+        StreamingBackend(hub=hub, transport="shm") as backend,
+        backend.pipelined(depth=2) as pipe,
+    ):
+        for i in range(n):
+            pipe.save(_plane(200 + i), "", channel=3, z_index=i)
+        replies = pipe.flush()
+        assert [r["indices"] for r in replies] == sorted(r["indices"] for r in replies)
+        assert len(replies) == n
+        pipe.save(_plane(0), "", channel=3, z_index=99, bogus_component=1)
+        with pytest.raises(HubError):
+            pipe.flush()
+        pipe.save(_plane(300), "", channel=3, z_index=n)  # the pipeline goes on
+    status = hub.wait_viewers(n_items=n + 1, timeout_s=60)
+    assert status["hub"]["items"] == n + 1
+    got = {
+        r["components"]["z_index"]: r["crc32"]
+        for r in read_received(hub.outdir)
+        if r["kind"] == "image" and r["components"].get("channel") == 3
+    }
+    want = {i: zlib.crc32(_plane(200 + i)) for i in range(n)} | {n: zlib.crc32(_plane(300))}
+    assert got == want
+
+
 def test_a_lease_is_good_for_one_save_only(hub) -> None:
     hub.clear()
     with StreamingBackend(hub=hub, transport="shm") as backend:
