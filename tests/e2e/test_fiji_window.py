@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
 from viewers.base import Item
+from viewers.fiji import readback
 from viewers.fiji.config import FijiDisplayConfig
 from viewers.placement import place
 
@@ -59,7 +62,7 @@ def test_user_lut_and_contrast_survive_new_channels_slices_and_frames(viewer, ij
         np.full((10, 10), 8, np.uint16),
         config,
     )
-    described = window.describe()
+    described = readback.describe(window)
     assert described["dimensions"] == [10, 10, 2, 2, 2]
     fire, cyan = described["channels"]
     assert fire["display_range"] == [5.0, 50.0]
@@ -98,3 +101,80 @@ def test_composite_mode_comes_from_the_config(viewer):
     for c in (1, 2):
         show(viewer, c, {"channel": c}, np.zeros((4, 4), np.uint8), config)
     assert viewer.current.imp.getMode() == 2  # IJ.COLOR
+
+
+def _hub_planes(viewer, tmp_path, planes):
+    """One frame per plane, each in a segment under /dev/shm (named so no hub's sweep takes
+    it) with its store chunk written, as the hub hands them to Fiji; returns the segments."""
+    from contract.planes import PlaneRef, chunk_file
+    from contract.shm import SHM_DIR
+
+    segments = []
+    for t, plane in enumerate(planes):
+        segment = SHM_DIR / f"vhtest-fiji-recycle-{os.getpid()}-{t}"
+        plane.tofile(segment)
+        segments.append(segment)
+        cold = (str(tmp_path), "plate/A/1/0", t, 0, 0)
+        chunk_file(cold).parent.mkdir(parents=True, exist_ok=True)
+        plane.tofile(chunk_file(cold))
+        ref = PlaneRef(plane.shape, plane.dtype, segment=segment.name, cold=cold)
+        components = {"channel": 1, "timepoint": t + 1}
+        viewer.show(Item(t, "image", components, FijiDisplayConfig(), array=plane, refs=[ref]))
+        viewer.draw()
+    return segments
+
+
+def _overwrite(segment):
+    """What a read racing a recycle finds: the producer's next plane in the same file (the
+    hub renamed the segment and leased it; the producer wrote into it)."""
+    np.full((16, 16), 7, np.uint16).tofile(segment)  # same inode, as the lessee writes it
+
+
+def _rename(segment):
+    """The hub's side of the recycle: the segment's name is gone (leased under another)."""
+    segment.rename(segment.with_name(segment.name + "-leased"))
+
+
+@pytest.fixture
+def segments():
+    made = []
+    yield made
+    for segment in made:
+        segment.unlink(missing_ok=True)
+        segment.with_name(segment.name + "-leased").unlink(missing_ok=True)
+
+
+def test_a_goto_read_racing_a_recycle_is_read_again_from_the_store(viewer, tmp_path, segments):
+    planes = [np.full((16, 16), 1000 + t, np.uint16) for t in range(2)]
+    segments += _hub_planes(viewer, tmp_path, planes)
+    window = viewer.current
+    assert window.imp.getT() == 1 and window.files.census()["hot"] == 2
+    window.goto((None, None, 1))
+    files, check = window.files, window.files.recheck
+
+    def renamed_during_the_read(view):  # ImageJ has read frame 1 (7s); the name goes now
+        _rename(segments[0])
+        return check(view)
+
+    files.recheck = renamed_during_the_read
+    _overwrite(segments[0])
+    window.goto((None, None, 0))  # ImageJ reads frame 1 from its segment: the later plane
+    assert window.imp.getT() == 1
+    assert window.imp.getProcessor().get(0, 0) == 1000  # read again, from the store chunk
+    assert files.census()["cold"] == 1
+
+
+def test_a_scroll_read_racing_a_recycle_is_read_again_at_the_sweep(viewer, tmp_path, segments):
+    planes = [np.full((16, 16), 2000 + t, np.uint16) for t in range(2)]
+    segments += _hub_planes(viewer, tmp_path, planes)
+    window = viewer.current
+    window.goto((None, None, 1))
+    window.sweep()  # the goto's view is checked
+    _overwrite(segments[0])
+    window.imp.setPosition(1, 1, 1)  # the user scrolls: ImageJ reads frame 1 on its own ...
+    assert window.imp.getProcessor().get(0, 0) == 7
+    _rename(segments[0])  # ... while the hub recycled its segment
+    window.files._next_sweep = 0.0
+    window.sweep()
+    assert window.imp.getProcessor().get(0, 0) == 2000
+    assert window.files.census()["cold"] == 1

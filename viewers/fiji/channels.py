@@ -18,6 +18,13 @@ import numpy as np
 from viewers.dtypes import to_imagej
 from viewers.fiji.luts import chosen_color, default_color, lut_end_rgb, make_lut
 from viewers.hyperstack import HyperstackDisplayConfig
+from viewers.placement import Placement
+
+
+def channel_value(placement: Placement) -> Any:
+    """The item's ``channel`` component, whether it is on the C axis or names the window."""
+    on_axis = dict(zip(placement.axis_components.get("c", ()), placement.axes.get("c", ())))
+    return on_axis.get("channel", dict(placement.window).get("channel"))
 
 
 class ChannelDisplay:

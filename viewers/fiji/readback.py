@@ -18,6 +18,12 @@ if TYPE_CHECKING:
     from viewers.fiji.window import HyperstackWindow
 
 
+def window_rgb(window: HyperstackWindow) -> np.ndarray:
+    """The window's current plane as shown, once what changed is drawn, as an RGB array."""
+    window.draw()
+    return flatten_rgb(window.imp)
+
+
 def flatten_rgb(imp: Any) -> np.ndarray:
     """The current plane as shown (LUTs, composite, overlay) as an RGB array."""
     argb = from_processor(imp.flatten().getProcessor())
@@ -33,8 +39,11 @@ def describe(
 ) -> dict[str, Any]:
     """Dimensions, position, LUTs, ranges, ROIs, window geometry and (optionally) pixels.
 
-    ``planes`` are 0-based (c, z, t) whose sum, max and corner pixel are read from the stack.
+    ``planes`` are 0-based (c, z, t) whose sum, max and corner pixel are read from the stack
+    (as ImageJ reads them, then checked against segment recycling: ``PlaneFiles.ensure``).
     """
+    window.check_closed(remember=True)
+    window.draw()  # what the user sees now, not the state before a draw
     imp = window.imp
     out: dict[str, Any] = {"title": window.title, "rois": window.rois.rows()}
     if imp is None:
@@ -63,15 +72,25 @@ def describe(
         stack = imp.getStack()
         out["planes"] = {}
         for c, z, t in planes:
-            if window.files is not None:
-                window.files.ensure([(c, z, t)])
-            values = from_processor(stack.getProcessor(slice_number(window.dims, c, z, t)))
+            values = _read(window, stack, (c, z, t))
             out["planes"][f"{c},{z},{t}"] = {
                 "sum": float(values.astype(np.float64).sum()),
                 "max": float(values.max()),
                 "corner": float(values[0, 0]),
             }
     return out
+
+
+def _read(window: HyperstackWindow, stack: Any, pos: tuple[int, int, int]) -> np.ndarray:
+    """The plane at ``pos`` read by ImageJ's stack; again if its segment was recycled under
+    the read (re-pointed to its store chunk, or blank until the hub says where it is)."""
+    files = window.files
+    if files is not None:
+        files.ensure([pos])
+    values = from_processor(stack.getProcessor(slice_number(window.dims, *pos)))
+    if files is not None and files.ensure([pos]):
+        values = from_processor(stack.getProcessor(slice_number(window.dims, *pos)))
+    return values
 
 
 def slice_number(dims: tuple[int, int, int], c: int, z: int, t: int) -> int:

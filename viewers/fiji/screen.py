@@ -38,27 +38,6 @@ def start_user_interface(ij: ImageJ) -> Any:
     return instance
 
 
-def warm_up(ij: ImageJ) -> None:
-    """Open and close a tiny composite hyperstack window off screen, once, at start.
-
-    The first window ImageJ builds pays for class loading and cold code (measured: a
-    2048² composite window took 430 ms to make and show first, 100 ms after this), and
-    that first window is the one a user waits for when a plate starts.
-    """
-    ij.jpype.JClass("ij.gui.ImageWindow").setNextLocation(-4000, -4000)
-    stack = ij.ImageStack(32, 32)
-    for k in range(4):
-        stack.addSlice(str(k), ij.ShortProcessor(32, 32))
-    imp = ij.ImagePlus("viewerhub warm-up", stack)
-    imp.setDimensions(2, 1, 2)
-    imp.setOpenAsHyperStack(True)
-    imp = ij.CompositeImage(imp, 1)
-    imp.show()
-    imp.updateAndDraw()
-    imp.changes = False
-    imp.close()
-
-
 def expected_scrollbars(imp: Any) -> str:
     """The scrollbars ImageJ's StackWindow gives this image as a hyperstack ("czt" subset).
 

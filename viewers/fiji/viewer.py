@@ -19,7 +19,7 @@ from typing import Any
 
 from contract.planes import PlaneRef
 from viewers.base import Item, Viewer
-from viewers.fiji import jvm, screen
+from viewers.fiji import jvm, readback, screen, warmup
 from viewers.fiji.config import FijiDisplayConfig
 from viewers.fiji.draw_trace import DrawTrace
 from viewers.fiji.rois import reset_manager
@@ -74,7 +74,7 @@ class FijiViewer(Viewer):
         if self.ui:
             self.imagej_bar = screen.start_user_interface(self.ij)
         if not self.headless:
-            screen.warm_up(self.ij)
+            warmup.warm_up(self.ij)
             self.draw_trace = DrawTrace.from_env(self.trace_name)
 
     def _window(self, key: WindowKey) -> HyperstackWindow:
@@ -163,7 +163,7 @@ class FijiViewer(Viewer):
         chosen = self.current if window is None else self._window_titled(window)
         if chosen is None or chosen.imp is None:
             raise RuntimeError("nothing to screenshot: no image received yet")
-        return write_png(path, chosen.flatten_rgb())
+        return write_png(path, readback.window_rgb(chosen))
 
     def _window_titled(self, name: str) -> HyperstackWindow:
         windows = list(self.windows.values())
@@ -183,7 +183,8 @@ class FijiViewer(Viewer):
         planes = [tuple(p) for p in query.get("planes", [])]
         out: dict[str, Any] = {
             "windows": [
-                w.describe(planes if w is self.current else None) for w in self.windows.values()
+                readback.describe(w, planes if w is self.current else None)
+                for w in self.windows.values()
             ]
         }
         if not self.headless and self.ij is not None:

@@ -14,6 +14,17 @@ until written, and never written), and a hot plane whose segment is gone before 
 blank file until :meth:`PlaneFiles.relocate` names its chunk. :meth:`PlaneFiles.sweep`
 finds such planes between polls; :meth:`PlaneFiles.ensure` just before the adapter draws.
 
+A hot plane's segment can be recycled under a read: the hub renames a segment it lets go and
+leases it to a producer, who overwrites it, so a read that opened the file just before the
+rename may copy part of a later plane. Such a read is detected after it, as
+``contract.shm.open_pinned``/``still_named`` do for Python readers: each hot position
+remembers the inode it names, and once its name no longer names that inode the plane is read
+again from its store chunk (or shown blank until the hub says where it is). The adapter's
+own reads go through ``PlaneRef.read`` (pinned, checked); after ImageJ reads planes itself
+on the viewer's thread (a new window, a goto, a new stack) :meth:`PlaneFiles.recheck` looks
+at once; after the user scrolls (ImageJ reads on AWT's thread) :meth:`PlaneFiles.sweep` looks
+four times a second, and the view counts as checked once it was the same at two sweeps.
+
 Planes ImageJ cannot read raw as the adapter shows them (a dtype converted by
 ``viewers.dtypes``, a plane smaller than its window, an item without references) are written
 once, converted, to a private file: rare, and never kept in Java. Private folders are named
@@ -27,6 +38,7 @@ the image's counts, by reflection, when the window keeps its scrollbars.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -38,9 +50,11 @@ from typing import Any
 import numpy as np
 import psutil
 
-from contract.planes import PlaneRef, chunk_file
+from contract import shm
+from contract.planes import PlaneGoneError, PlaneRef, chunk_file
 from viewers.dtypes import to_imagej
 from viewers.fiji.jvm import ImageJ
+from viewers.fiji.pixels import to_java_pixels
 from viewers.fiji.screen import declared_field
 
 log = logging.getLogger(__name__)
@@ -71,6 +85,9 @@ class PlaneFiles:
         self.refs: dict[Position, PlaneRef] = {}  # positions showing a hub plane
         self.gone: set[Position] = set()  # hub planes pointed at blank until relocated
         self.paths: dict[int, str] = {}  # id(FileInfo) -> the file it names
+        self.inodes: dict[int, int] = {}  # id(FileInfo) -> the inode it was pointed at
+        self.checked_view: tuple[Position, ...] | None = None  # read and checked (recheck)
+        self._last_view: tuple[Position, ...] | None = None  # at the last sweep
         self._next_sweep = 0.0
         self._positions: dict[int, tuple[PlaneRef, Position]] = {}  # id(ref) -> where
 
@@ -123,10 +140,11 @@ class PlaneFiles:
         return moved
 
     def ensure(self, positions: list[Position]) -> list[Position]:
-        """Point planes whose file vanished at the blank file; returns the positions changed.
+        """Re-point planes whose segment is no longer the file pointed at (evicted, or recycled
+        by the hub: then a read from it may hold a later plane); returns the positions changed.
 
-        Called just before the adapter draws (so ImageJ never meets a missing file) and, via
-        :meth:`sweep`, between polls (for the user's scrolling).
+        Called just before the adapter draws (so ImageJ never meets a missing file), after
+        ImageJ read (:meth:`recheck`) and, via :meth:`sweep`, between polls.
         """
         changed = []
         for pos in positions:
@@ -134,12 +152,11 @@ class PlaneFiles:
             if ref is None or pos in self.gone:
                 continue
             info = self.infos[pos]
-            if os.path.exists(self.paths[id(info)]):
+            if self._intact(info):
                 continue
-            located = _locate(ref)  # it may have gone cold since it was pointed
+            located = _locate_cold(ref)  # not the segment: its name may be gone or reused
             if located is not None:
                 self._point(info, *located)
-                self.gone.discard(pos)
             else:
                 log.debug("plane at %s is gone until the hub says where it is", pos)
                 self._point(info, str(self.blank), 0)
@@ -147,25 +164,48 @@ class PlaneFiles:
             changed.append(pos)
         return changed
 
+    def recheck(self, view: list[Position]) -> list[Position]:
+        """After ImageJ read the planes in ``view`` on this thread: those whose segment was
+        recycled meanwhile, re-pointed, to be read again (:meth:`read`) and drawn."""
+        self.checked_view = tuple(view)
+        return self.ensure(view)
+
     def read(self, pos: Position) -> Any:
-        """The plane at ``pos`` as a new Java pixel array, read as ImageJ's stack reads it."""
+        """The plane at ``pos`` as a new Java pixel array. A hub plane is read through
+        ``PlaneRef.read`` (a segment is checked against recycling after the copy); a private
+        copy or the blank file as ImageJ's stack reads them."""
         self.ensure([pos])
-        processor = self.ij.jpype.JClass("ij.io.FileOpener")(self.info(pos)).openProcessor()
+        info, ref = self.info(pos), self.refs.get(pos)
+        if ref is not None and pos not in self.gone:
+            try:
+                return to_java_pixels(self.ij, self.fit(ref.read()))[0]
+            except PlaneGoneError:  # recycled or evicted since the check: its chunk or blank
+                self.ensure([pos])
+        processor = self.ij.jpype.JClass("ij.io.FileOpener")(info).openProcessor()
         if processor is None:  # vanished between the check and the read: blank
             self.ensure([pos])
             processor = self.ij.jpype.JClass("ij.io.FileOpener")(self.info(pos)).openProcessor()
         return processor.getPixels()
 
-    def sweep(self) -> list[Position]:
+    def sweep(self, view: list[Position]) -> list[Position]:
         """Four times a second, :meth:`ensure` for hot planes the hub has already written to
-        its store (no ``cold`` message will come before their segment goes: a stat each);
-        returns gone planes found again, to draw if on screen."""
+        its store (no ``cold`` message will come before their segment goes: a stat each) and
+        for the planes in ``view``; returns positions to read again and draw if on screen:
+        gone planes found again, and planes in a view ImageJ read on its own (the user
+        scrolled) whose segment was recycled since. A view is checked once it was the same at
+        two sweeps: ImageJ's read of it has ended by then."""
         now = time.monotonic()
         if now < self._next_sweep:
             return []
         self._next_sweep = now + SWEEP_S
-        self.ensure([pos for pos, ref in self.refs.items() if ref.hot and ref.cold is not None])
-        found = []
+        current = tuple(view)
+        written = [p for p, ref in self.refs.items() if ref.hot and ref.cold is not None]
+        changed = [p for p in self.ensure(list(dict.fromkeys([*view, *written]))) if p in view]
+        unchecked = current != self.checked_view
+        if unchecked and current == self._last_view:
+            self.checked_view = current
+        self._last_view = current
+        found = changed if unchecked else []
         for pos in list(self.gone):
             located = _locate(self.refs[pos])
             if located is not None:
@@ -234,6 +274,17 @@ class PlaneFiles:
         info.directory, info.fileName = directory + "/", name
         info.offset, info.longOffset = 0, int(offset)
         self.paths[id(info)] = path  # read back without a call into Java
+        self.inodes.pop(id(info), None)
+        with contextlib.suppress(OSError):  # gone already: ``ensure`` re-points it
+            self.inodes[id(info)] = os.stat(path).st_ino  # which file: a segment is recycled
+
+    def _intact(self, info: Any) -> bool:
+        """The file ``info`` names is there, and is the file (inode) it was pointed at."""
+        try:
+            inode = os.stat(self.paths[id(info)]).st_ino
+        except OSError:
+            return False
+        return self.inodes.get(id(info), inode) == inode
 
     def _readable(self, ref: PlaneRef) -> bool:
         """ImageJ reads this plane raw exactly as the eager path would show it."""
@@ -276,6 +327,13 @@ def _locate(ref: PlaneRef) -> tuple[str, int] | None:
     located = ref.file()
     if located is not None and os.path.exists(located[0]):
         return located
+    if ref.cold is not None and (chunk := chunk_file(ref.cold)).exists():
+        return str(chunk), 0
+    return None
+
+
+def _locate_cold(ref: PlaneRef) -> tuple[str, int] | None:
+    """The plane's store chunk, if the hub has said where it is and it is written."""
     if ref.cold is not None and (chunk := chunk_file(ref.cold)).exists():
         return str(chunk), 0
     return None

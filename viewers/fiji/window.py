@@ -25,8 +25,8 @@ import numpy as np
 from contract.planes import PlaneRef
 from contract.shapes import Shape
 from viewers.dtypes import imagej_dtype
-from viewers.fiji import readback, screen
-from viewers.fiji.channels import ChannelDisplay
+from viewers.fiji import screen
+from viewers.fiji.channels import ChannelDisplay, channel_value
 from viewers.fiji.jvm import ImageJ
 from viewers.fiji.luts import (
     COMPOSITE_MODES,
@@ -48,12 +48,6 @@ log = logging.getLogger(__name__)
 FIRST_WAIT_S = 0.25
 
 __all__ = ["HyperstackWindow", "WindowError"]
-
-
-def _channel_value(placement: Placement) -> Any:
-    """The item's ``channel`` component, whether it is on the C axis or names the window."""
-    on_axis = dict(zip(placement.axis_components.get("c", ()), placement.axes.get("c", ())))
-    return on_axis.get("channel", dict(placement.window).get("channel"))
 
 
 class HyperstackWindow(ChannelDisplay):
@@ -103,7 +97,7 @@ class HyperstackWindow(ChannelDisplay):
         self.check_closed()
         mode = composite_mode(config) if self.imp is None else self.composite_mode
         self._check(plane)
-        chosen = chosen_color(config, _channel_value(placement))
+        chosen = chosen_color(config, channel_value(placement))
         if chosen is not None:
             self._lut(chosen)  # an unknown LUT refuses the plane before it leaves a trace
         if self.imp is None:
@@ -114,7 +108,7 @@ class HyperstackWindow(ChannelDisplay):
             self.first_plane = -FIRST_WAIT_S  # a plane of the next frame: its site is whole
         assert self.files is not None
         self.files.put((c, z, t), plane, ref)
-        self._channel_settings(c, _channel_value(placement), plane, config)
+        self._channel_settings(c, channel_value(placement), plane, config)
         self.refresh([(c, z, t)], plane)
         if self.imp is None or self.layout.dims() != self.dims:
             self.pending = True  # the image is made or grown once, at ``settle``
@@ -206,9 +200,23 @@ class HyperstackWindow(ChannelDisplay):
         return tuple(1 if p is None else p + 1 for p in target)  # type: ignore[return-value]
 
     def sweep(self) -> None:
-        """Between polls: planes whose segment vanished read blank until relocated."""
+        """Between polls: planes whose segment vanished read blank until relocated, and planes
+        ImageJ read while the hub recycled their segment are read again (``PlaneFiles``)."""
         if self.files is not None:
-            self.refresh(self.files.sweep())
+            self.refresh(self.files.sweep(self.view()))
+
+    def view(self) -> list[tuple[int, int, int]]:
+        """The positions drawn now: every channel of the (z, t) in composite mode."""
+        if self.imp is None:
+            return []
+        z, t = self.imp.getZ() - 1, self.imp.getT() - 1
+        return [p for p in ((c, z, t) for c in range(self.dims[0])) if self.in_view(p)]
+
+    def _recheck(self) -> None:
+        """After ImageJ read the planes in view itself: re-read any whose segment the hub
+        recycled meanwhile (the read may hold part of a later plane)."""
+        if self.files is not None and self.imp is not None:
+            self.refresh(self.files.recheck(self.view()))
 
     def relocated(self, refs: list[PlaneRef]) -> None:
         """Planes the hub moved to its store: re-point them; redraw those that were blank."""
@@ -252,6 +260,7 @@ class HyperstackWindow(ChannelDisplay):
             imp.show()
             screen.ensure_hyperstack_window(self.ij, imp)
             imp.setPosition(1, 1, 1)
+        self._recheck()
 
     def _grow(self, dims: tuple[int, int, int]) -> None:
         """New component values: keep LUTs, display ranges, position and window.
@@ -294,6 +303,7 @@ class HyperstackWindow(ChannelDisplay):
         self._recolor_defaults()
         imp.setPosition(*position)
         imp.updateAndDraw()  # a CompositeImage sizes its channel LUTs for a new stack here
+        self._recheck()
 
     # ------------------------------------------------------------------ ROIs
 
@@ -347,6 +357,7 @@ class HyperstackWindow(ChannelDisplay):
         self._restore_channel_state(saved)
         imp.setPosition(*position)
         self.dirty = True
+        self._recheck()
         self.draw()
         self.reopened += 1
         log.info("window %r reopened", self.title)
@@ -373,22 +384,10 @@ class HyperstackWindow(ChannelDisplay):
             self.files.ensure([(c, z - 1, t - 1) for c in range(self.dims[0])])
         if position != current:  # a deferred goto to where a new window opened: drawn
             self.imp.setPosition(*position)  # ImageJ reads and draws the new position
+            self._recheck()
         if self.show_window and self.imp.getWindow() is not None:
             self.imp.getWindow().toFront()
         return int(self.imp.getC()), int(self.imp.getZ()), int(self.imp.getT())
-
-    # ------------------------------------------------------------------ inspection
-
-    def flatten_rgb(self) -> np.ndarray:
-        """The current plane as shown (LUTs, composite, overlay) as an RGB array."""
-        self.draw()
-        return readback.flatten_rgb(self.imp)
-
-    def describe(self, planes: list[tuple[int, int, int]] | None = None) -> dict[str, Any]:
-        """What ImageJ holds for this window (see ``readback.describe``)."""
-        self.check_closed(remember=True)
-        self.draw()
-        return readback.describe(self, planes)
 
     def close(self) -> None:
         self.rois.clear()
