@@ -199,13 +199,36 @@ def decode_header(frame: bytes | memoryview, limits: Limits = DEFAULT_LIMITS) ->
 def json_depth(data: bytes) -> int:
     """Deepest nesting of ``[``/``{`` outside strings, without a recursive parse.
 
-    Cheap when a message has few brackets (the usual image header); otherwise one vectorised
-    pass: escaped backslashes and quotes are removed first, so that the remaining quotes
-    toggle string state and brackets inside strings do not count.
+    Escaped backslashes and quotes are removed first, so that the remaining quotes delimit
+    strings and brackets inside strings do not count. Cheap when a message has few brackets
+    (the usual image header). Otherwise the brackets, as ``(`` and ``)``, lose their innermost
+    pairs one round at a time (C substring replaces: a batch of items nests 4 deep, so 4
+    rounds); a deeper or unbalanced message, or one with brackets inside its strings, gets
+    one vectorised pass.
     """
     if data.count(b"[") + data.count(b"{") <= MAX_JSON_DEPTH:
         return 0
     cleaned = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    # Brackets and quotes only; a string without brackets is then an adjacent quote pair.
+    brackets = cleaned.translate(_AS_PARENS, _NOT_STRUCTURE).replace(b'""', b"")
+    if b'"' in brackets:  # brackets inside a string
+        return _json_depth_exact(cleaned)
+    for depth in range(MAX_JSON_DEPTH + 1):
+        if not brackets:
+            return depth
+        inner = brackets.replace(b"()", b"")
+        if len(inner) == len(brackets):
+            break  # unbalanced: count exactly below
+        brackets = inner
+    return _json_depth_exact(cleaned)
+
+
+_AS_PARENS = bytes.maketrans(b"[{]}", b"(())")
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
+
+
+def _json_depth_exact(cleaned: bytes) -> int:
+    """:func:`json_depth` of a message without escapes, in one vectorised pass."""
     raw = np.frombuffer(cleaned, dtype=np.uint8)
     inside = np.cumsum(raw == ord('"')) % 2 == 1
     step = np.zeros(len(raw), dtype=np.int32)

@@ -222,6 +222,16 @@ class FanOut:
             return longest
         return max(0, min(longest, math.ceil((self._held_until - time.monotonic()) * 1000)))
 
+    def quiet_ms(self) -> int:
+        """Milliseconds viewers' messages may wait: until the current round's interval ends.
+
+        Acks only return credits (a window of :data:`~contract.defaults.CREDITS` outlasts the
+        longest interval) and heartbeats have seconds of slack: reading them once a round
+        costs one wake-up of the poll loop for every viewer together.
+        """
+        left = self.window.next_send - time.monotonic()
+        return math.ceil(left * 1000) if left > 0 else 0
+
     def forget(self, name: str) -> None:
         """Drop a viewer's session (it died, was restarted or left)."""
         route = self._routes.pop(name, None)

@@ -177,13 +177,22 @@ class Hub:
         if self.openhcs is not None:
             for sock in self.openhcs.ports:
                 handlers[sock] = lambda frames, s=sock: self.openhcs.on_message(s, frames)
-        poller = zmq.Poller()
+        poller, producers_only = zmq.Poller(), zmq.Poller()
         for sock in handlers:
             poller.register(sock, zmq.POLLIN)
+            if sock is not self.viewer_sock:
+                producers_only.register(sock, zmq.POLLIN)
         next_housekeeping = 0.0
         try:
             while self.running:
-                for sock, _ in poller.poll(timeout=self.fanout.timeout_ms(50)):
+                # Within a round's interval viewers' acks wait and are read together when it
+                # ends (one wake-up for all of them, not one per ack); producers never wait.
+                timeout, quiet = self.fanout.timeout_ms(50), self.fanout.quiet_ms()
+                if quiet:
+                    events = producers_only.poll(timeout=min(timeout, quiet))
+                else:
+                    events = poller.poll(timeout=timeout)
+                for sock, _ in events:
                     _drain(sock, handlers[sock])
                 self._on_persisted()
                 self.fanout.pump()
