@@ -257,14 +257,16 @@ class StreamingBackend:
     @staticmethod
     def _lease_wish(items: list[dict[str, Any]], in_flight: int = 1) -> dict[str, Any]:
         """Leases to ask for: as many segments of each size as this batch used (at least 2),
-        for each batch that may be in flight and the one being filled."""
+        times the batches that may be in flight (pipelined saves)."""
         sizes: dict[int, int] = {}
         for item in items:
             if item["kind"] == "image":
                 size = math.prod(item["shape"]) * np.dtype(item["dtype"]).itemsize
                 if size >= shm.LEASE_MIN_BYTES:
                     sizes[size] = sizes.get(size, 0) + 1
-        factor = 1 if in_flight <= 1 else in_flight + 1
+        # Pipelined: the hub counts leases filled for requests it has not read yet as still
+        # held, so the wish covers those, the batch being filled and one to spare.
+        factor = 1 if in_flight <= 1 else in_flight + 2
         want = [[size, max(2, count) * factor] for size, count in sizes.items()]
         return {"pid": os.getpid(), "want": want}
 

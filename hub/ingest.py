@@ -298,7 +298,7 @@ class Ingest:
                     self.pool.fill(size, missing, headroom)
                 else:
                     self.scene.make_room(self.budget - self.scene.bytes_used + missing * size)
-            out.extend([name, size] for name in self.pool.grant(pid, size, n))
+            out.extend([name, size] for name in self.pool.grant(pid, size, count))
         return out
 
     def adopt_orphan(self, name: str) -> str | None:

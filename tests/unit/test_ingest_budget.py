@@ -77,3 +77,17 @@ def test_room_for_new_pixels_drops_free_segments_then_evicts_for_real() -> None:
     assert pool.free_bytes == 0 and scene.evicted == 1  # the free one first, then one plane
     assert scene.bytes_used + pool.held_bytes + 2 * PLANE <= ingest.budget
     assert len(ops.unlinked) == 2  # real room: both unlinked, neither recycled
+
+
+def test_a_producer_holding_some_leases_is_topped_up_to_its_wish() -> None:
+    """A grant fills the wish up (pipelined saves hold several leases while more are asked);
+    it used to grant only to a producer holding none of that size."""
+    ingest, _, pool, ops = _parts(budget=64 * PLANE)  # a producer may hold 8 planes' worth
+    for i in range(8):
+        ops.segments[f"free-{i}"] = PLANE
+        pool._push_free(f"free-{i}", PLANE)
+    assert len(ingest._grant(pid=42, wishes=[(PLANE, 2)])) == 2
+    pool.consume(next(iter(pool.leases)))  # one filled and accepted: one held
+    assert len(ingest._grant(pid=42, wishes=[(PLANE, 2)])) == 1
+    assert len(ingest._grant(pid=42, wishes=[(PLANE, 6)])) == 4
+    assert len(pool.leased_to(42)) == 6
