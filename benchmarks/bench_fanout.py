@@ -17,6 +17,7 @@ below it is only possible by batching items into fewer messages.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -99,6 +100,7 @@ class _Case:
         self.viewers = [v["pid"] for v in self.hub.status()["viewers"].values()]
         self.backend = StreamingBackend(hub=self.hub)
         self.items, self.batches, self.hub_cpu, self.viewers_cpu = 0, 0, 0.0, 0.0
+        self.acks = 0
         self.produce: list[float] = []
         self.shown: list[float] = []
 
@@ -117,6 +119,7 @@ class _Case:
             produce_s += time.perf_counter() - t0
         status = self.hub.wait_viewers(n_items=n, timeout_s=300)
         self.batches += sum(v.get("batches", 0) for v in status["viewers"].values())
+        self.acks += sum(v.get("ack_messages", 0) for v in status["viewers"].values())
         self.shown.append(n / (time.perf_counter() - start))
         self.produce.append(n / produce_s)
         self.hub_cpu += _hub_cpu(self.hub.pid) - cpu_hub
@@ -136,6 +139,7 @@ class _Case:
             "hub_cpu_us_per_item": self.hub_cpu / self.items * 1e6,
             "viewer_cpu_us_per_item": self.viewers_cpu / (self.items * self.n_viewers) * 1e6,
             "items_per_message": self.items * self.n_viewers / max(self.batches, 1),
+            "items_per_ack": self.items * self.n_viewers / max(self.acks, 1),
         }
 
     def stop(self) -> None:
@@ -207,7 +211,7 @@ def _fit_slope(xs: list[float], ys: list[float]) -> float:
 
 def run(quick: bool) -> dict[str, Any]:
     counts = (2,) if quick else (1, 2, 4, 8)  # quick: that it runs, in a few seconds
-    started = time.perf_counter()
+    started, load_before = time.perf_counter(), os.getloadavg()[0]
     floor = message_floor(500 if quick else 5000)
     rows = _cases(counts, 1 if quick else SCENES)
     base = rows[0]["producer_planes_per_s"]
@@ -222,6 +226,7 @@ def run(quick: bool) -> dict[str, Any]:
         "slow_viewer": slow_viewer(quick),
         "quick": quick,
         "seconds": time.perf_counter() - started,
+        "load": [load_before, os.getloadavg()[0]],  # 1-minute load average: other work
     }
 
 
@@ -297,9 +302,15 @@ def headlines(result: dict[str, Any]) -> list[list[Any]]:
 
 def section(result: dict[str, Any], out: Path) -> str:
     """The fan-out section of docs/benchmarks.md (writes bench_fanout.png into ``out``)."""
-    from hub.fanout import BATCH_S
+    from contract.defaults import CREDITS
+    from hub import fanout
+    from viewers.client import ACK_DELAY_S
 
-    BATCH_MS = BATCH_S * 1000  # noqa: N806 (a unit, in the text)
+    ms = {  # noqa: N806 (units, in the text)
+        "batch": fanout.BATCH_S * 1000,
+        "max": fanout.BATCH_MAX_S * 1000,
+        "ack": ACK_DELAY_S * 1000,
+    }
     plot = _plot(result, out)
     rows = result["rows"]
     slope, viewer = result["hub_us_per_added_viewer"], result["viewer_us_per_item"]
@@ -307,17 +318,26 @@ def section(result: dict[str, Any], out: Path) -> str:
     slow = result["slow_viewer"]
     table = [
         "| viewers | producer planes/s | all shown planes/s | vs 1 viewer "
-        "| hub CPU µs/item | one viewer's CPU µs/item | items per message |",
-        "|---|---|---|---|---|---|---|",
+        "| hub CPU µs/item | one viewer's CPU µs/item | items per message | items per ack |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         table.append(
             f"| {r['viewers']} | {r['producer_planes_per_s']:.0f} "
             f"| {r['all_shown_planes_per_s']:.0f} | {r['vs_1_viewer']:.0%} "
             f"| {r['hub_cpu_us_per_item']:.0f} | {r['viewer_cpu_us_per_item']:.0f} "
-            f"| {r.get('items_per_message', float('nan')):.1f} |"
+            f"| {r.get('items_per_message', float('nan')):.1f} "
+            f"| {r.get('items_per_ack', float('nan')):.1f} |"
         )
     quick = " (quick mode: small sizes, not representative)" if result.get("quick") else ""
+    load = result.get("load")
+    shared = (
+        f" The 1-minute load average was {load[0]:.1f} at the start and {load[1]:.1f} at the "
+        "end: other work shared the cores, which slows every process alike (see the message "
+        "pair's cost beside it)."
+        if load
+        else ""
+    )
     return f"""## Fan-out{quick}
 
 One producer, N recorder viewers that receive every item but do not touch its pixels, 512²
@@ -325,9 +345,10 @@ uint16 planes, {rows[0]["items"]} items per case in scenes of {SCENE_ITEMS} (cle
 The cases' hubs run side by side and take turns scene by scene, in a new random order each
 round, so that the shared machine's changing load falls on every case alike.
 The hub never copies pixels per viewer: each item's header is encoded once for every viewer,
-and a viewer gets every item its credits allow in one message and acks them in one message.
+viewers at the same place in the scene get one message built once, and a viewer acks
+several messages' items in one ack.
 CPU time is counted in the hub and viewer processes (not wall-clock: the producer, the hub
-and up to 8 viewers share this machine's {psutil.cpu_count()} cores).
+and up to 8 viewers share this machine's {psutil.cpu_count()} cores).{shared}
 
 | measure | value | target | machine limit, same run | |
 |---|---|---|---|---|
@@ -343,16 +364,18 @@ and up to 8 viewers share this machine's {psutil.cpu_count()} cores).
 The message pair is one item message to a viewer and one ack back through ZeroMQ with
 CURVE over loopback, both ends in one process (so both sides' CPU counts): sending every
 item in a message of its own and acking it alone would cost at least that per item and
-viewer. Batching is what brings the cost per item below it, and how much it batches depends
-on the producer's rate: the hub sends a viewer at most one message every
-{BATCH_MS:.0f} ms (`hub/fanout.py: BATCH_S`; an item after a pause goes at once, so an
-item of a steady stream waits {BATCH_MS / 2:.1f} ms on average), and a viewer acks at most
-every 10 ms or half its credits. At P planes/s a message carries about P × {BATCH_MS:.0f} ms
-items ("items per message" above): the per-message costs (a wake-up, a receive, a decode and
-an ack on each side) are shared by that many items. A machine busy with other work gives
-the producer fewer planes per second, fewer items per message and so a higher cost per item,
-on top of slower cores (the message pair's cost, measured in the same run, shows how busy
-the machine was).
+viewer. Batching is what brings the cost per item below it. The hub sends items in rounds,
+one message per viewer per round (`hub/fanout.py: BatchWindow`): rounds are at least
+{ms["batch"]:.0f} ms apart at a pipeline's pace (up to {fanout.BATCH_RATE:.0f} items/s and
+{fanout.BATCH_VIEWERS} viewers: an item of a steady stream waits {ms["batch"] / 2:.1f} ms on
+average, and an item after a pause goes at once); the interval grows with the rate and with
+the number of viewers, up to {ms["max"]:.0f} ms. While a round's interval runs, the hub reads
+no ack (they wait in ZeroMQ's queue and are read together when it ends: one wake-up of its
+loop for every viewer). A viewer acks at most every {ms["ack"]:.0f} ms or at half its
+{CREDITS} credits, so one ack covers several messages ("items per ack"). The per-message
+costs (a wake-up, a receive, a decode and an ack on each side) are shared by the items of a
+message; a machine busy with other work gives the producer fewer planes per second and so
+fewer items per message, on top of slower cores.
 
 A deliberately slow viewer ({SLOW_DELAY_S * 1000:.0f} ms per item) beside a normal one,
 {slow["items"]} items of 512²: the producer finished in {slow["producer_s"]:.2f} s, the

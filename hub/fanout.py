@@ -43,12 +43,17 @@ MAX_CREDITS = 1024
 #: viewer in batches (a message and an ack per batch, not per item: what each added viewer
 #: costs the hub is bounded by the messages a second, whatever the item rate); an item after
 #: a pause still goes at once. At a pipeline's pace (up to :data:`BATCH_RATE` items a
-#: second) an item waits at most this long, half of it on average.
+#: second, up to :data:`BATCH_VIEWERS` viewers) an item waits at most this long, half of it
+#: on average.
 BATCH_S = 0.005
 #: Items a second above which the interval grows with the rate (twice the rate, twice the
 #: interval, up to :data:`BATCH_MAX_S`): a fast stream then costs about the same number of
 #: messages a second as a stream at this rate, each with more items in it.
 BATCH_RATE = 300.0
+#: Viewers above which the interval grows with their number: a round costs the hub a
+#: message and an ack per viewer, so with twice as many viewers rounds are twice as far
+#: apart (up to :data:`BATCH_MAX_S`), each carrying more items.
+BATCH_VIEWERS = 4
 #: Seconds: the longest interval, whatever the rate (an item of the fastest stream waits
 #: at most this long: about one screen refresh).
 BATCH_MAX_S = 0.02
@@ -69,14 +74,18 @@ class BatchWindow:
     def __init__(self) -> None:
         self.next_send = 0.0  # monotonic time before which items messages wait
         self.rate = 0.0  # items a second, smoothed over recent rounds
+        self.viewers = 1  # viewers the last round went to
         self._last: tuple[float, int, int] | None = None  # (time, scene id, items) at a round
 
     def interval(self) -> float:
-        """Seconds between rounds at the current rate."""
-        return min(BATCH_MAX_S, max(BATCH_S, BATCH_S * self.rate / BATCH_RATE))
+        """Seconds between rounds at the current rate and number of viewers."""
+        growth = max(1.0, self.rate / BATCH_RATE, self.viewers / BATCH_VIEWERS)
+        return min(BATCH_MAX_S, BATCH_S * growth)
 
-    def sent(self, now: float, scene_id: int, items: int) -> None:
-        """A round went out at ``now`` with the scene ``scene_id`` holding ``items`` items."""
+    def sent(self, now: float, scene_id: int, items: int, viewers: int = 1) -> None:
+        """A round went out at ``now`` to ``viewers`` viewers, with the scene ``scene_id``
+        holding ``items`` items."""
+        self.viewers = viewers
         last = self._last
         if last is None or last[1] != scene_id or now - last[0] > 2 * BATCH_MAX_S:
             self.rate = 0.0  # a pause or a new scene: start again at the shortest interval
@@ -206,7 +215,7 @@ class FanOut:
                 sent = True
                 self._send_raw(name, payload)
         if sent:
-            self.window.sent(now, scene.scene_id, end)
+            self.window.sent(now, scene.scene_id, end, len(scene.cursors))
 
     def _items_message(self, indices: list[int]) -> bytes:
         """One ``items`` message: each item's JSON as encoded once (``SceneItem.wire``)."""

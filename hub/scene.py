@@ -61,6 +61,7 @@ class Cursor:
     window: int = 0
     acked: int = 0
     batches: int = 0  # items messages sent (items per message: how well the fan-out batches)
+    acks: int = 0  # ack messages that counted (items per ack: how well the viewer batches)
     errors: int = 0
     last_error: str | None = None
     in_flight: dict[int, float] = field(default_factory=dict)  # index -> monotonic send time
@@ -69,7 +70,7 @@ class Cursor:
 
     def reset(self, window: int) -> None:
         self.next_index, self.credits, self.window = 0, window, window
-        self.acked, self.batches, self.in_flight = 0, 0, {}
+        self.acked, self.batches, self.acks, self.in_flight = 0, 0, 0, {}
 
     def stalled(self, now: float, ack_timeout_s: float) -> bool:
         """True if its oldest item in flight waits longer than ``ack_timeout_s`` for an ack."""
@@ -333,6 +334,7 @@ class SceneLog:
             return 0
         cursor.credits += counted
         cursor.acked += counted
+        cursor.acks += 1
         now = time.time()
         shown = cursor.shown_times
         shown.append((now, counted))
@@ -375,6 +377,7 @@ class SceneLog:
             "connected": True,
             "shown": cursor.acked,
             "batches": cursor.batches,
+            "ack_messages": cursor.acks,
             "queued": sum(not i.superseded for i in self.items[cursor.next_index :]),
             "in_flight": len(cursor.in_flight),
             "errors": cursor.errors,

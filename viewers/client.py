@@ -38,12 +38,19 @@ log = logging.getLogger(__name__)
 
 #: Seconds a viewer may hold the acks of shown items before sending them (they also go when
 #: half the credit window is used, at a heartbeat and at a new scene): a fast stream costs the
-#: hub one ack message per batch of items, not one per item.
+#: hub one ack message for several of its batches (the hub sends a round at least every 5 ms
+#: and, from a fast stream, up to every 20 ms), not one per item or per batch.
 ACK_DELAY_S = 0.025
 
 
 class _GoneError(Exception):
     """The item's segment was evicted or replaced after the hub sent it; no cold copy known."""
+
+
+@functools.lru_cache(maxsize=64)
+def _dtype(name: str) -> np.dtype:
+    """``np.dtype(name)``, once per name (numpy parses the name in every call)."""
+    return np.dtype(name)
 
 
 @functools.lru_cache(maxsize=64)
@@ -108,6 +115,8 @@ class ViewerClient:
         client_curve(self._sock, keys_dir_for(keys_dir))  # the hub admits only its user's keys
         self._prepare_socket(self._sock)
         self._sock.connect(endpoint)
+        self._poller = zmq.Poller()  # one for the socket's life: poll_once runs per wake-up
+        self._poller.register(self._sock, zmq.POLLIN)
         self._send({"kind": "hello", **self._stats()})
 
     def _prepare_socket(self, sock: zmq.Socket) -> None:
@@ -122,7 +131,7 @@ class ViewerClient:
         if self._acks:  # wake in time to send held acks
             wait_ms = math.ceil((self._ack_due - time.monotonic()) * 1000)
             timeout_ms = max(0, min(timeout_ms, wait_ms))
-        if self._sock.poll(timeout_ms, zmq.POLLIN):
+        if self._poller.poll(timeout_ms):
             for _ in range(64):
                 try:
                     frames = self._sock.recv_multipart(zmq.NOBLOCK)
@@ -355,7 +364,7 @@ class ViewerClient:
         Here: the hub's segment, or its store once evicted. A viewer on another host gets
         the pixels as frames instead (``viewers.remote`` overrides this).
         """
-        dtype, shape = np.dtype(header["dtype"]), tuple(header["shape"])
+        dtype, shape = _dtype(header["dtype"]), tuple(header["shape"])
         item.refs = refs_for_header(header)
         self._planes.keep(index, item.refs)
         if not getattr(self.viewer, "needs_pixels", True):

@@ -143,3 +143,13 @@ def test_the_batch_interval_grows_with_a_fast_stream_and_starts_short_after_a_pa
     for k in range(20):  # a pipeline's pace: an item every 4 ms
         slow.sent(20.0 + 0.004 * k, 1, k)
     assert slow.interval() == fanout_module.BATCH_S
+
+
+def test_the_batch_interval_grows_with_the_number_of_viewers():
+    window = fanout_module.BatchWindow()
+    window.sent(10.0, 1, 1, viewers=fanout_module.BATCH_VIEWERS)
+    assert window.interval() == fanout_module.BATCH_S
+    window.sent(10.1, 1, 2, viewers=2 * fanout_module.BATCH_VIEWERS)
+    assert window.interval() == 2 * fanout_module.BATCH_S
+    window.sent(10.2, 1, 3, viewers=100)
+    assert window.interval() == fanout_module.BATCH_MAX_S
