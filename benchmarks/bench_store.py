@@ -1,13 +1,15 @@
 """A plate larger than RAM through the hub: spill to the scene store, memory bound, recovery.
 
     python -m benchmarks.run --only store                  # merged into docs/benchmarks.md
-    python -m benchmarks.bench_store [--quick] [--viewers napari,fiji]
+    python -m benchmarks.bench_store [--quick] [--viewers napari,fiji] [--parts ingest]
+    BENCH_STORE_PARTS=ingest python -m benchmarks.run --only store   # one part, the rest kept
 
 Parts, each beside this machine's own limit measured in the same run:
 
 1. the disk's own write rate (``dd ... conv=fdatasync`` into the store's directory);
 2. ingest of 2048² uint16 planes on the shm transport in the steady state (recycled, leased
-   segments) beside memcpy into distinct warm planes and same-buffer memcpy;
+   segments), by ``save()`` and by pipelined batches, with the CPU time of producer and hub,
+   beside memcpy into distinct warm planes and same-buffer memcpy (``bench_ingest``);
 3. the plate: 3,600 planes of 2048² uint16 (100 wells x 9 sites x 4 channels, 30 GB) through
    a hub with the default memory budget (4 GiB) on this 24 GB machine: producer errors, hub RSS
    and shared memory sampled every 0.5 s, producer throughput beside the disk rate, CPU;
@@ -37,9 +39,8 @@ import numpy as np
 import psutil
 
 from backends import StreamingBackend
-from benchmarks.bench_hub import ingest_pass, warm_ring_gbps
+from benchmarks import bench_ingest
 from benchmarks.bench_store_report import headlines, section  # noqa: F401  (registry API)
-from benchmarks.common import memcpy_gbps
 from contract import defaults, shm
 from hub.launcher import launch
 
@@ -138,28 +139,9 @@ def _wait_written(hub: Any, n: int, timeout_s: float) -> float:
 
 
 def ingest_steady(quick: bool) -> dict[str, Any]:
-    """2048² uint16 on the shm transport, after a clear gave the scene's segments to the pool."""
-    n = 10 if quick else 100
-    planes = _planes(4)
-    hub = launch([], memory_budget=16 * 1024**3)
-    try:
-        with StreamingBackend(hub=hub, transport="shm") as backend:
-            first = ingest_pass(hub, backend, planes, n)
-            hub.clear()
-            warm = ingest_pass(hub, backend, planes, n)
-    finally:
-        hub.stop()
-    ring = warm_ring_gbps((2048, 2048), "uint16")
-    same = memcpy_gbps((2048, 2048), "uint16")
-    return {
-        "planes": n,
-        "first_pass_gb_per_s": first["gb_per_s"],
-        **warm,
-        "warm_ring_gb_per_s": ring,
-        "memcpy_gb_per_s": same,
-        "ratio_ring": warm["gb_per_s"] / ring,
-        "ratio": warm["gb_per_s"] / same,
-    }
+    """2048² uint16 on the shm transport, warm: ``save()`` and pipelined batches (see
+    :mod:`benchmarks.bench_ingest`), beside memcpy measured in the same run."""
+    return bench_ingest.steady(quick)
 
 
 def plate(n: int, budget: int, directory: Path, viewers: list[str]) -> dict[str, Any]:
@@ -296,32 +278,67 @@ def run(quick: bool) -> dict[str, Any]:
     base = Path(os.environ.get("BENCH_STORE_DIR") or Path.home() / ".cache" / "viewerhub")
     base.mkdir(parents=True, exist_ok=True)
     directory = Path(tempfile.mkdtemp(prefix="bench-store-", dir=base))
+    parts = _parts_from_env()
+    result = _previous() if parts != set(PARTS) else {}
+    budget = 128 * 1024**2 if quick else defaults.MEMORY_BUDGET
     try:
-        disk = disk_rate(directory, (64 if quick else 2048) * 1024**2)
-        steady = ingest_steady(quick)
-        budget = 128 * 1024**2 if quick else defaults.MEMORY_BUDGET
-        stream = plate(24 if quick else 3600, budget, directory, viewers)
-        recover = recovery(8 if quick else 1200, budget, directory)
+        runs = {
+            "disk": lambda: disk_rate(directory, (64 if quick else 2048) * 1024**2),
+            "ingest": lambda: ingest_steady(quick),
+            "plate": lambda: plate(24 if quick else 3600, budget, directory, viewers),
+            "recovery": lambda: recovery(8 if quick else 1200, budget, directory),
+        }
+        for part in PARTS:
+            if part in parts:
+                result[part] = runs[part]()
+                result[part]["measured"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     finally:
         shutil.rmtree(directory, ignore_errors=True)
         if xvfb:
             xvfb[0].terminate()
-    return {
-        "disk": disk,
-        "ingest": steady,
-        "plate": stream,
-        "recovery": recover,
-        "machine_note": "2 cores shared with other jobs while measured: wall-clock is pessimistic",
-    }
+    missing = [part for part in PARTS if part not in result]
+    if missing:
+        raise RuntimeError(f"no earlier results for {missing}: run all parts once")
+    result["machine_note"] = (
+        "2 cores shared with other jobs while measured: wall-clock is pessimistic"
+    )
+    return result
+
+
+#: The parts, in the order they run; ``BENCH_STORE_PARTS=ingest`` runs only those named and
+#: keeps the others' last results from docs/benchmarks.json (the plate takes many minutes).
+PARTS = ("disk", "ingest", "plate", "recovery")
+
+
+def _parts_from_env() -> set[str]:
+    value = os.environ.get("BENCH_STORE_PARTS", "")
+    parts = {p.strip() for p in value.split(",") if p.strip()} or set(PARTS)
+    unknown = parts - set(PARTS)
+    if unknown:
+        raise ValueError(f"BENCH_STORE_PARTS: unknown part(s) {sorted(unknown)}; parts: {PARTS}")
+    return parts
+
+
+def _previous() -> dict[str, Any]:
+    """The store part's last results (docs/benchmarks.json), for the parts not run now."""
+    path = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.json"
+    try:
+        previous = json.loads(path.read_text()).get("store", {})
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in previous.items() if k in PARTS}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_store")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--viewers", default="", help="comma-separated, e.g. napari,fiji")
+    parser.add_argument("--parts", default="", help=f"comma-separated, of {', '.join(PARTS)}")
     args = parser.parse_args(argv)
     if args.viewers:
         os.environ["BENCH_STORE_VIEWERS"] = args.viewers
+    if args.parts:
+        os.environ["BENCH_STORE_PARTS"] = args.parts
     result = run(args.quick)
     print(json.dumps(result, default=float))
     return 0
