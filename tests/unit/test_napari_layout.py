@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from viewers.napari.contrast import RunningContrast, close_enough
+from viewers.napari.contrast import RunningContrast, close_enough, sample_step
 from viewers.napari.layout import (
     PlateGrid,
     channel_order,
@@ -105,3 +105,11 @@ def test_contrast_of_float_and_signed_planes():
 def test_limits_compare_up_to_float_noise():
     assert close_enough((0.0, 1000.0), (0.0, 1000.0000001))
     assert not close_enough((0.0, 1000.0), (10.0, 20.0))
+
+
+def test_an_arriving_plane_is_sampled_by_a_few_pages():
+    """A lazy viewer reads 64 x 64 of each arriving plane for contrast and the overview (64
+    rows of a 2048² plane: 64 pages, not 256); small planes are read whole."""
+    assert sample_step((2048, 2048)) == 32
+    assert sample_step((1, 2048, 2048)) == 32
+    assert sample_step((64, 64)) == 1

@@ -71,3 +71,15 @@ def test_a_384_well_plate_stays_fast():
     render = time.perf_counter() - start
     assert image.shape[:2] == (16 * overview.cell, 24 * overview.cell)
     assert per_plane < 0.002 and render < 0.1, (per_plane, render)
+
+
+def test_a_small_sample_fills_its_whole_well_square():
+    """The viewer hands the overview a 64 x 64 sample of a 2048² plane: the whole of it
+    shows in the well's square (no rows or columns cut off at the right or bottom)."""
+    overview = PlateOverview()  # 96 wells: 23 px squares, not a divisor of 64
+    sample = np.zeros((64, 64), np.uint16)
+    sample[-1, -1] = 1000  # the plane's bottom-right corner
+    overview.add({"well": "A01", "channel": 1}, sample)
+    cell = overview.cell
+    square = overview.mosaics[1][:cell, :cell]
+    assert square[-1, -1] == 1000 and square.max() == 1000

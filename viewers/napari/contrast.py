@@ -4,8 +4,14 @@ The first plane of a z-stack is often out of focus (dim), so limits taken from i
 everything after. :class:`RunningContrast` keeps a running estimate of the contract's
 auto-contrast percentiles (``contract.display_config``: 0.1 / 99.9) over every plane of a
 channel that has arrived so far. Integer images of up to 16 bits keep an exact histogram of a
-subsample of each plane (a few hundred microseconds per 512² plane); other dtypes keep a
-bounded sample. Pure numpy: no napari, no Qt.
+subsample of each plane; other dtypes keep a bounded sample. Pure numpy: no napari, no Qt.
+
+The subsample is small on purpose (64 x 64 of any plane): a lazy viewer reads it from the
+hub's segment for every plane that arrives, in view or not, so its pages are the one cost
+every plane pays. Profiled on the 2048² plate, a 256 x 256 sample (256 pages, one per row)
+was ~19 % of napari's CPU; 64 rows are a quarter of that, and percentiles over a stream of
+planes need no more than 4,096 pixels of each (a plate's first plane alone still gives
+limits that show it).
 """
 
 from __future__ import annotations
@@ -16,24 +22,28 @@ import numpy as np
 
 from contract.display_config import HIGH_PERCENTILE, LOW_PERCENTILE, auto_limits
 
-#: Pixels taken from each plane (a regular subsample); enough for stable percentiles.
+#: Pixels a lazy viewer reads of each arriving plane (a regular subsample, 64 x 64):
+#: percentiles accumulate over the planes of a channel, so each plane's share can be small;
+#: see the module's note.
+READ_PIXELS = 4_096
+#: Pixels :meth:`RunningContrast.add` keeps of a plane it is handed whole (in-process callers).
 SAMPLE_PIXELS = 65_536
 #: Values kept for dtypes without a histogram (floats, 32-bit integers).
 MAX_KEPT_SAMPLES = 1_000_000
 
 
-def sample_step(shape: tuple[int, ...]) -> int:
-    """The stride that leaves about ``SAMPLE_PIXELS`` of a plane of ``shape``.
+def sample_step(shape: tuple[int, ...], pixels: int = READ_PIXELS) -> int:
+    """The stride that leaves about ``pixels`` of a plane of ``shape``.
 
     A lazy viewer reads only this sample of an arriving plane (``PlaneRef.read_sampled``):
-    every ``step``-th row, a few pages of a 2048² plane instead of all 8 MB.
+    every ``step``-th row and column, 64 pages of a 2048² plane instead of all 8 MB.
     """
     size = math.prod(int(n) for n in shape[-2:])
-    return max(1, math.ceil(math.sqrt(size / SAMPLE_PIXELS)))
+    return max(1, math.ceil(math.sqrt(size / pixels)))
 
 
 def _subsample(plane: np.ndarray) -> np.ndarray:
-    step = sample_step(plane.shape)
+    step = sample_step(plane.shape, SAMPLE_PIXELS)
     return plane[::step, ::step]
 
 

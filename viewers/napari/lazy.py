@@ -172,8 +172,13 @@ class _LazyArray:
         return out
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        """Every plane (reads them all: napari never asks for this, a user's script might)."""
+        """Every plane (reads them all). napari asks for this only of a view of one plane
+        (``np.asarray(data[z:z+1, ..., y0:y1, x0:x1])`` when it slices a multiscale level):
+        that plane is returned as it is read, not copied into a new array."""
         shape = self.shape
+        if all(n == 1 for n in shape[:-2]):
+            plane = self.plane((0,) * (len(shape) - 2)).reshape(shape)
+            return plane if dtype is None else plane.astype(dtype, copy=False)
         whole = np.zeros(shape, dtype=self.dtype)
         for position in itertools.product(*(range(n) for n in shape[:-2])):
             whole[position] = self.plane(position)

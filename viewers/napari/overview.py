@@ -3,11 +3,11 @@
 A screener wants to see the plate fill in and jump to a well, without napari holding a
 full-resolution layer per well. :class:`PlateOverview` keeps one small mosaic per channel
 (``rows * cell`` by ``cols * cell`` float32), each well a ``cell``-sized square at its plate
-row/column (A01 top left). A plane is reduced by striding (no resampling, tens of
-microseconds for 512²) and max-projected into its well's square, so z-stacks show their
-brightest structure; only the first site seen of a well is shown. :meth:`render` blends the
-channels with their colours and contrast limits into one RGB image; cost is proportional to
-the mosaic (a few ms for 384 wells), never to the number of planes that arrived.
+row/column (A01 top left). A plane (in practice the viewer's 64 x 64 sample of it) is reduced
+by picking pixels (no resampling, microseconds) and max-projected into its well's square, so
+z-stacks show their brightest structure; only the first site seen of a well is shown.
+:meth:`render` blends the channels with their colours and contrast limits into one RGB image;
+cost is proportional to the mosaic (a few ms for 384 wells), never to the planes that arrived.
 
 The plate format grows with the wells seen: 96 (8 x 12), 384 (16 x 24), 1536 (32 x 48).
 """
@@ -145,7 +145,16 @@ class PlateOverview:
 
 
 def _thumbnail(plane: np.ndarray, cell: int) -> np.ndarray:
-    """``plane`` reduced by striding to fill ``cell`` x ``cell`` (float32; the last few rows
-    and columns of a plane whose size is not a multiple of the stride are dropped)."""
-    step = max(1, max(plane.shape[-2:]) // cell)
-    return np.asarray(plane[::step, ::step][:cell, :cell], dtype=np.float32)
+    """``plane`` as ``cell`` x ``cell`` float32 by nearest-pixel picking (no resampling).
+
+    Rows and columns are picked evenly over the whole plane, so a well's square shows all of
+    it whatever the plane's size (a small sample of a large plane, or a plane smaller than
+    the square, whose pixels are then repeated).
+    """
+    plane = np.asarray(plane)
+    height, width = plane.shape[-2:]
+    if not height or not width:  # a square outside the old mosaic (see _regrid)
+        return np.zeros((cell, cell), np.float32)
+    rows = np.linspace(0, height - 1, cell).astype(np.intp)  # first to last row
+    cols = np.linspace(0, width - 1, cell).astype(np.intp)
+    return plane[np.ix_(rows, cols)].astype(np.float32, copy=False)

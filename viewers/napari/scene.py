@@ -30,7 +30,6 @@ What a screener sees, and why:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -46,8 +45,9 @@ from viewers.napari.config import NapariDisplayConfig, napari_colormap
 from viewers.napari.contrast import RunningContrast, sample_step
 from viewers.napari.follow import Follow
 from viewers.napari.groups import ItemDoesNotFitError, LayerGroup
+from viewers.napari.handover import add_image_layer, update_layer
 from viewers.napari.layout import slice_text
-from viewers.napari.lazy import LazyStack, MemoryPlane, PlaneCache, PlaneSource, multiscale_levels
+from viewers.napari.lazy import LazyStack, MemoryPlane, PlaneCache, PlaneSource
 from viewers.napari.navigate import goto
 from viewers.napari.overview import PlateOverview
 from viewers.napari.plate_tiles import LABEL_COLOR, PlateTiles, camera, text_overlay
@@ -186,7 +186,7 @@ class NapariScene:
             if self.deferred:
                 self._mark_stale(group, grew, in_view)
             else:
-                self._update_layer(group, grew)
+                update_layer(group, grew)
         if config.auto_contrast or config.contrast_limits is None:
             if self.deferred:
                 self._stale_contrast.add(group.channel)
@@ -247,42 +247,12 @@ class NapariScene:
         limits = config.contrast_limits if fixed else self.contrast[group.channel].limits()
         given = config.color is not None or str(components.get("channel")) in config.channel_colors
         colormap = napari_colormap(config.color_for(components.get("channel"))) if given else "gray"
-        group.levels = multiscale_levels(group.image.shape)
-        layer = self.viewer.add_image(
-            group.image_data(),
-            multiscale=group.levels > 1,
-            name=group.name,
-            colormap=colormap,
-            contrast_limits=limits,
-            blending="additive",
-        )
+        layer = add_image_layer(self.viewer, group, colormap, limits)
         group.auto_limits = None if fixed else tuple(layer.contrast_limits)
         if not given:
             group.auto_colormap = colormap
         self._label_axes(group)
         return layer
-
-    @staticmethod
-    def _update_layer(group: LayerGroup, grew: bool, reslice: bool = True) -> None:
-        """Tell napari a layer grew and/or its plane in view changed.
-
-        ``reslice=False``: only the shape changed (a well or site arrived out of view, or the
-        sliders move next anyway): napari would re-read, re-upload and re-thumbnail the
-        unchanged plane in view (~50 ms at 2048²), so its refresh is held back and only the
-        extent (the sliders' range) is updated.
-        """
-        layer = group.image_layer
-        if grew:
-            assert group.image is not None
-            limits = tuple(layer.contrast_limits)
-            if not reslice:  # napari's extent cache: cleared before the data event reads it
-                layer._clear_extent()
-            with contextlib.nullcontext() if reslice else layer._block_refresh():
-                layer.data = group.image_data()  # the same lazy stack: napari re-reads its shape
-            if tuple(layer.contrast_limits) != limits:
-                layer.contrast_limits = limits  # growing never resets what the user chose
-        elif reslice:
-            layer.refresh()
 
     def flush(self, force: bool = True) -> None:
         """Bring deferred layer updates, contrast and the label up to date.
@@ -304,7 +274,7 @@ class NapariScene:
             if grew and not in_view and not grow_due:
                 self._stale[key] = (group, grew, in_view)
                 continue
-            self._update_layer(group, grew, reslice=in_view and not following)
+            update_layer(group, grew, reslice=in_view and not following)
             if grew:
                 self._grown_at = now
         channels, self._stale_contrast = self._stale_contrast, set()
@@ -393,6 +363,17 @@ class NapariScene:
         self.update_label()
 
     def status(self) -> dict[str, Any]:
-        self.flush(force=False)  # shapes are the data's (lazy): no need to hand them over
+        """Layers, their data shapes and the items shown: for heartbeats.
+
+        No flush: the shapes are the lazy stacks' own, current without one, and a flush here
+        (heartbeats go out between the items of a burst) moved the sliders where the viewer's
+        tick did not see it, so nothing painted the new view until some later paint
+        (seconds at 2048², profiled on the plate benchmark).
+        """
         layers = group_layers(self.groups.values())
-        return {"layers": layers, "items": self.items_shown, "last_update": self.last_update}
+        return {
+            "layers": layers,
+            "items": self.items_shown,
+            "last_update": self.last_update,
+            "cache_bytes": self.cache.bytes,  # pixels kept for re-display (bounded)
+        }

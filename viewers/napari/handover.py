@@ -1,0 +1,90 @@
+"""Handing a lazy stack to napari: a new image layer, a grown one, at the level napari chose.
+
+napari re-reads an array-like's shape only when a layer's ``data`` is set, and its ``data``
+setter starts a multiscale layer again at the coarsest level (dropping a level the user
+locked). Handed over that way, a grown 2048² layer was sliced at its coarsest level, drawn,
+found at the next draw to want a finer one, then sliced and drawn again: two reads, uploads
+and paints per layer for every new well (profiled on the plate benchmark). Here a grow keeps
+the layer's level and is sliced once, or not at all when the sliders move next anyway; a new
+channel layer starts at the level its siblings already show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from viewers.napari.groups import LayerGroup
+from viewers.napari.lazy import multiscale_levels
+
+
+def add_image_layer(viewer: Any, group: LayerGroup, colormap: Any, limits: Any) -> Any:
+    """A new additive image layer over the group's lazy stack (a multiscale if large)."""
+    assert group.image is not None
+    group.levels = multiscale_levels(group.image.shape)
+    sibling = _sibling_level(viewer, group)
+    layer = viewer.add_image(
+        group.image_data(),
+        multiscale=group.levels > 1,
+        name=group.name,
+        colormap=colormap,
+        contrast_limits=limits,
+        blending="additive",
+    )
+    if sibling is not None:  # sliced at the coarsest level: once more at the one in view
+        layer.data_level = sibling
+    return layer
+
+
+def _sibling_level(viewer: Any, group: LayerGroup) -> int | None:
+    """The level an image layer of the same size shows now (None: no such layer)."""
+    if group.levels < 2 or group.image is None:
+        return None
+    shape = tuple(group.image.shape[-2:])
+    for layer in viewer.layers:
+        if getattr(layer, "multiscale", False) and type(layer).__name__ == "Image":
+            levels = layer.level_shapes
+            if len(levels) == group.levels and tuple(levels[0][-2:]) == shape:
+                return int(layer.data_level)
+    return None
+
+
+def update_layer(group: LayerGroup, grew: bool, reslice: bool = True) -> None:
+    """Tell napari a layer grew and/or its plane in view changed.
+
+    ``reslice=False``: only the shape changed (a well or site arrived out of view, or the
+    sliders move next anyway): napari would re-read, re-upload and re-thumbnail the unchanged
+    plane in view (~50 ms at 2048²), so its refresh is held back and only the extent (the
+    sliders' range) is updated.
+    """
+    layer = group.image_layer
+    if not grew:
+        if reslice:
+            layer.refresh()
+        return
+    assert group.image is not None
+    limits = tuple(layer.contrast_limits)
+    level = keep_level(layer)
+    layer._clear_extent()  # napari's extent cache: cleared before the data event reads it
+    with layer._block_refresh():  # one slice below, at the level napari had chosen
+        layer.data = group.image_data()  # the same lazy stack: napari re-reads its shape
+        level()
+    if tuple(layer.contrast_limits) != limits:
+        layer.contrast_limits = limits  # growing never resets what the user chose
+    if reslice:
+        layer.refresh()
+
+
+def keep_level(layer: Any) -> Callable[[], None]:
+    """Remember a multiscale layer's level (or the user's locked one); the call restores it."""
+    if not getattr(layer, "multiscale", False):
+        return lambda: None
+    level, locked = layer.data_level, layer.locked_data_level
+
+    def restore() -> None:
+        if locked is not None:
+            layer.locked_data_level = locked
+        else:
+            layer.data_level = level
+
+    return restore
