@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from contract import shm
+from hub.threads import name_this_thread
 
 log = logging.getLogger(__name__)
 
@@ -296,6 +297,7 @@ class SegmentPool:
         return count
 
     def _fill_loop(self) -> None:
+        name_this_thread("shm-filler")
         while (job := self._jobs.get()) is not None:
             name, size = job
             try:

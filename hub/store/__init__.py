@@ -32,6 +32,7 @@ import numpy as np
 from contract import shm
 from hub.store.plate import PlateWriter
 from hub.store.sources import SegmentPlanes
+from hub.threads import name_this_thread
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +226,7 @@ class SceneStore:
         burst costs one rewrite of each changed metadata document instead of one per plane,
         and a plane is reported (and may be evicted) only once the metadata covers it.
         """
+        name_this_thread("store-writer")
         batch: list[Persisted] = []
         started = 0.0
         while True:
