@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import memory_plot
+
 TARGET = {"rss_gb": 1.5, "draw_p99_s": 0.5, "catch_up_s": 1.0}
 PREVIOUS = {"planes_per_s": 3.6, "mb_per_plane": 4.0}
 
@@ -112,28 +114,12 @@ def _catch_up(r: dict[str, Any]) -> float:
 
 
 def _plot(result: dict[str, Any], out: Path) -> str | None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
     memory = result["memory"]
-    if not memory:
-        return None
-    fig, ax = plt.subplots(figsize=(6, 3))
-    ax.plot([m["shown"] for m in memory], [m["rss"] / 1e9 for m in memory], label="RSS")
-    ax.plot([m["shown"] for m in memory], [m["pss"] / 1e9 for m in memory], label="PSS")
+    series = {
+        "RSS": [m["rss"] / 1e9 for m in memory],
+        "PSS": [m["pss"] / 1e9 for m in memory],
+    }
     if any(m.get("cache") for m in memory):  # the bounded plane cache, part of RSS
-        shown = [m["shown"] for m in memory]
-        ax.plot(shown, [m.get("cache", 0) / 1e9 for m in memory], label="plane cache")
-    ax.axhline(TARGET["rss_gb"], color="grey", linestyle="--", label="target")
-    ax.set_xlabel("planes shown by napari")
-    ax.set_ylabel("GB")
-    ax.legend()
-    fig.tight_layout()
-    name = "plate_napari_memory.png"
-    fig.savefig(out / name, dpi=100)
-    plt.close(fig)
-    return name
+        series["plane cache"] = [m.get("cache", 0) / 1e9 for m in memory]
+    shown = [m["shown"] for m in memory]
+    return memory_plot(out, "plate_napari_memory.png", shown, series, TARGET["rss_gb"], "napari")

@@ -94,3 +94,35 @@ def slope(x: list[int], y: list[float]) -> float:
         return 0.0
     xs, ys = np.array([p[0] for p in pairs], float), np.array([p[1] for p in pairs], float)
     return float(np.polyfit(xs, ys, 1)[0])
+
+
+def memory_plot(
+    out: Path,
+    name: str,
+    shown: list[int],
+    series: dict[str, list[float]],
+    target_gb: float,
+    who: str,
+) -> str | None:
+    """A viewer's memory (GB, one line per series) against planes shown, beside the target;
+    written to ``out / name``; None without matplotlib or samples. For the plate parts."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    if not shown:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 3))
+    for label, values in series.items():
+        ax.plot(shown, values, label=label)
+    ax.axhline(target_gb, color="grey", linestyle="--", label="target")
+    ax.set_xlabel(f"planes shown by {who}")
+    ax.set_ylabel("GB")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / name, dpi=100)
+    plt.close(fig)
+    return name

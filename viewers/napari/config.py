@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from contract.colors import IMAGEJ_TO_NAPARI
+from contract.protocol import STANDARD_COMPONENTS
 from viewers.base import DisplayConfig, DisplayConfigError
 
 
@@ -31,11 +32,8 @@ class NapariDisplayConfig(DisplayConfig):
     #: two wells are never summed. Wells as layers (``well: layer``/``window``) are tiled at
     #: their plate positions instead (see ``viewers.napari.scene``).
     DEFAULT_MODES: ClassVar[dict[str, str]] = {
-        "well": "stack",
+        **dict.fromkeys(STANDARD_COMPONENTS, "stack"),
         "channel": "layer",
-        "site": "stack",
-        "z_index": "stack",
-        "timepoint": "stack",
     }
     WINDOW_MODE: ClassVar[str] = "layer"
     FALLBACK_MODE: ClassVar[str] = "stack"
