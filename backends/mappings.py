@@ -21,7 +21,8 @@ Rules that keep this safe:
   lease stock's thread every ``SWEEP_S`` while it holds mappings) closes every idle entry
   whose ``st_nlink`` is 0: memory the hub dropped is given back within ``SWEEP_S``. Kept
   mappings of segments the hub still holds cost no memory (the hub counts those pages in its
-  budget); the count and the mapped bytes are capped (least recently used goes first).
+  budget); the count and the mapped bytes are capped (least recently used goes first). They
+  do show in the producer's RSS (as ``RssShmem``): the same pages, counted once in ``free``.
 - **Not across fork.** A forked child closes every kept mapping and descriptor it inherited
   (``os.register_at_fork``): the leases are its parent's, and the child must not pin them.
 """
