@@ -53,7 +53,7 @@ BATCH_RATE = 300.0
 #: Viewers above which the interval grows with their number: a round costs the hub a
 #: message and an ack per viewer, so with twice as many viewers rounds are twice as far
 #: apart (up to :data:`BATCH_MAX_S`), each carrying more items.
-BATCH_VIEWERS = 4
+BATCH_VIEWERS = 2
 #: Seconds: the longest interval, whatever the rate (an item of the fastest stream waits
 #: at most this long: about one screen refresh).
 BATCH_MAX_S = 0.02

@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 #: hub one ack message for several of its batches (the hub sends a round at least every 5 ms
 #: and, from a fast stream, up to every 20 ms), not one per item or per batch.
 ACK_DELAY_S = 0.025
+#: Seconds: held acks due within this go out with the poll that handled a message (the hub
+#: sends a steady stream's rounds about this often), so acks ride on wake-ups the items
+#: messages cause and seldom need one of their own.
+ACK_EARLY_S = 0.005
 
 
 class _GoneError(Exception):
@@ -142,8 +146,8 @@ class ViewerClient:
                     return
         if self._planes.held:
             self._expire_held()
-        if self._acks and time.monotonic() >= self._ack_due:
-            self._flush_acks()
+        if self._acks and time.monotonic() >= self._ack_due - ACK_EARLY_S:
+            self._flush_acks()  # now, awake anyway, rather than waking again in a moment
         self._heartbeat_if_due()
 
     def _expire_held(self) -> None:
