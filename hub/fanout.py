@@ -49,7 +49,7 @@ BATCH_S = 0.005
 #: Items a second above which the interval grows with the rate (twice the rate, twice the
 #: interval, up to :data:`BATCH_MAX_S`): a fast stream then costs about the same number of
 #: messages a second as a stream at this rate, each with more items in it.
-BATCH_RATE = 300.0
+BATCH_RATE = 400.0
 #: Viewers above which the interval grows with their number: a round costs the hub a
 #: message and an ack per viewer, so with twice as many viewers rounds are twice as far
 #: apart (up to :data:`BATCH_MAX_S`), each carrying more items.
