@@ -160,3 +160,22 @@ def heap_used_mb(ij: ImageJ) -> float:
     """Java heap in use (MB): what ImageJ holds, for status and the plate benchmark."""
     runtime = ij.jpype.JClass("java.lang.Runtime").getRuntime()
     return (int(runtime.totalMemory()) - int(runtime.freeMemory())) / 1e6
+
+
+def heap_after_gc_mb(ij: ImageJ) -> float | None:
+    """Java heap in use just after the last collection (MB), or None before the first.
+
+    What ImageJ keeps, nearly: ``heap_used_mb`` also counts the garbage of every plane read
+    since (a 2048² plane is an 8 MB array), so it rises and falls with the collector's pace.
+    """
+    jpype = ij.jpype
+    beans = jpype.JClass("java.lang.management.ManagementFactory").getGarbageCollectorMXBeans()
+    extended = jpype.JClass("com.sun.management.GarbageCollectorMXBean")
+    last = None
+    for bean in beans:
+        info = jpype.JObject(bean, extended).getLastGcInfo()
+        if info is not None and (last is None or info.getEndTime() > last.getEndTime()):
+            last = info
+    if last is None:
+        return None
+    return sum(int(u.getUsed()) for u in last.getMemoryUsageAfterGc().values()) / 1e6

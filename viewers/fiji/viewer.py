@@ -23,6 +23,7 @@ from viewers.fiji import jvm, readback, screen, warmup
 from viewers.fiji.config import FijiDisplayConfig
 from viewers.fiji.draw_trace import DrawTrace
 from viewers.fiji.rois import reset_manager
+from viewers.fiji.virtual import Position
 from viewers.fiji.window import HyperstackWindow
 from viewers.hyperstack import goto_target
 from viewers.placement import WindowKey, place, window_label
@@ -63,6 +64,7 @@ class FijiViewer(Viewer):
         self._last_config: FijiDisplayConfig | None = None
         self.draw_trace: DrawTrace | None = None
         self._in_view: list[int] = []  # items that changed what is on screen, not drawn yet
+        self._traced: dict[tuple[WindowKey, Position], int] = {}  # with draw_trace: item at
         self.trace_name = str(options.get("name", "fiji"))  # <name>-draws.jsonl
 
     def start(self) -> None:
@@ -102,6 +104,8 @@ class FijiViewer(Viewer):
                 placement = place(components, config)
                 window = self._window(placement.window)
                 position = window.put_plane(placement, plane, config, ref)
+                if self.draw_trace is not None:
+                    self._traced[(placement.window, position)] = item.index
                 in_view |= window.in_view(position) and not window.closed
                 self.current = window
             if in_view:
@@ -118,7 +122,7 @@ class FijiViewer(Viewer):
         site's four channels arriving together cost one composite draw, not four).
         ``patient``: a new window may wait a moment for the rest of its first site."""
         drawn = [w for w in self.windows.values() if w.draw(patient)]
-        waiting = any(w.dirty or w.pending for w in self.windows.values())
+        waiting = any(w.dirty or w.pending or w.deferred for w in self.windows.values())
         if self._in_view and self.draw_trace is not None and drawn:
             self.draw_trace.drawn(self._in_view, [w.imp for w in drawn if not w.closed])
         if drawn or not waiting:
@@ -141,14 +145,24 @@ class FijiViewer(Viewer):
         """Show the plane these components name; a window the user closed opens again."""
         self.draw(patient=True)
         window, target = goto_target(self.windows, components, self._any_config())
-        if window.waiting():  # made with its whole first site, then shown where asked
+        was_closed = window.check_closed()  # a closed window comes back at once
+        if not was_closed and window.holds(target):  # its frame still arriving: once whole
             self.current = window
             position = window.goto_later(target)
             return {"window": window.title, "position": list(position), "reopened": False}
-        was_closed = window.check_closed()
         position = window.goto(target)
         self.current = window
+        self._trace_goto(window)
         return {"window": window.title, "position": list(position), "reopened": was_closed}
+
+    def _trace_goto(self, window: HyperstackWindow) -> None:
+        """With the draw trace on (benchmarks): the planes a goto brought on screen."""
+        if self.draw_trace is None or window.imp is None:
+            return
+        key = next(k for k, w in self.windows.items() if w is window)
+        indices = [self._traced[(key, p)] for p in window.view() if (key, p) in self._traced]
+        if indices:
+            self.draw_trace.drawn(indices, [window.imp], via="goto")
 
     def _any_config(self) -> FijiDisplayConfig:
         return self._last_config or FijiDisplayConfig()
@@ -214,6 +228,7 @@ class FijiViewer(Viewer):
             "windows": windows,
             "closed_windows": [w.title for w in self.windows.values() if w.closed],
             "java_heap_used_mb": jvm.heap_used_mb(self.ij) if self.ij else None,
+            "java_heap_after_gc_mb": jvm.heap_after_gc_mb(self.ij) if self.ij else None,
         }
 
     def run(self, client: Any) -> None:

@@ -50,7 +50,6 @@ from typing import Any
 import numpy as np
 import psutil
 
-from contract import shm
 from contract.planes import PlaneGoneError, PlaneRef, chunk_file
 from viewers.dtypes import to_imagej
 from viewers.fiji.jvm import ImageJ
@@ -213,6 +212,11 @@ class PlaneFiles:
                 self.gone.discard(pos)
                 found.append(pos)
         return found
+
+    def has(self, pos: Position) -> bool:
+        """A plane reached ``pos`` (it may read blank for now: gone until relocated)."""
+        info = self.infos.get(pos)
+        return pos in self.refs or (info is not None and self.paths[id(info)] != str(self.blank))
 
     def census(self) -> dict[str, int]:
         """How many positions read a hot segment, a store chunk, a private copy, or blank."""

@@ -28,14 +28,10 @@ from viewers.dtypes import imagej_dtype
 from viewers.fiji import screen
 from viewers.fiji.channels import ChannelDisplay, channel_value
 from viewers.fiji.jvm import ImageJ
-from viewers.fiji.luts import (
-    COMPOSITE_MODES,
-    WindowError,
-    chosen_color,
-    composite_mode,
-)
+from viewers.fiji.luts import COMPOSITE_MODES, WindowError, chosen_color, composite_mode
 from viewers.fiji.pixels import to_java_pixels
 from viewers.fiji.rois import WindowRois
+from viewers.fiji.view import WindowView
 from viewers.fiji.virtual import PlaneFiles, set_image_dims
 from viewers.hyperstack import HyperstackDisplayConfig, HyperstackLayout, Target
 from viewers.imagej_rois import shape_to_rois
@@ -43,14 +39,10 @@ from viewers.placement import Placement
 
 log = logging.getLogger(__name__)
 
-#: How long a new window's first planes may wait for the rest of their site (``draw``), or less
-#: if a plane of another frame (the next site or well) arrives.
-FIRST_WAIT_S = 0.25
-
 __all__ = ["HyperstackWindow", "WindowError"]
 
 
-class HyperstackWindow(ChannelDisplay):
+class HyperstackWindow(ChannelDisplay, WindowView):
     """A CompositeImage hyperstack, its window (if shown), its ROIs and its channel colours."""
 
     def __init__(self, ij: ImageJ, title: str, show: bool, fiji_luts: Any = None) -> None:
@@ -70,10 +62,9 @@ class HyperstackWindow(ChannelDisplay):
         self.reopened = 0
         self.dirty = False  # pixels or LUTs on screen changed: redrawn once per poll
         self.pending = False  # planes beyond the image's dimensions: grown once per poll
-        self.first_plane = 0.0  # when the first plane arrived (monotonic)
         self._shown_new = False  # made and shown since the last draw: painted by show
-        self.deferred: Target | None = None  # a goto that came while the window waited
         self._init_channels()
+        self._init_view()
 
     @property
     def index(self) -> Any:
@@ -104,28 +95,18 @@ class HyperstackWindow(ChannelDisplay):
             self.composite_mode = mode
             self.rois.composite_view = mode == COMPOSITE_MODES["composite"]
         (c, z, t), _ = self.layout.position(placement)
-        if t > 0 and self.imp is None:
-            self.first_plane = -FIRST_WAIT_S  # a plane of the next frame: its site is whole
         assert self.files is not None
         self.files.put((c, z, t), plane, ref)
         self._channel_settings(c, channel_value(placement), plane, config)
         self.refresh([(c, z, t)], plane)
         if self.imp is None or self.layout.dims() != self.dims:
             self.pending = True  # the image is made or grown once, at ``settle``
+        self.noted((c, z, t))
         return c, z, t
 
-    def in_view(self, pos: tuple[int, int, int]) -> bool:
-        """The plane at ``pos`` is (or, once settled, will be) part of what the window draws."""
-        imp = self.imp
-        current = (0, 0, 0) if imp is None else (imp.getC() - 1, imp.getZ() - 1, imp.getT() - 1)
-        if pos[1:] != current[1:]:
-            return False
-        mode = self.composite_mode if imp is None else imp.getMode()
-        composite = self.layout.dims()[0] > 1 and mode == COMPOSITE_MODES["composite"]
-        return composite or pos[0] == current[0]
-
-    def settle(self) -> None:
-        """Make or grow the image for every plane received since the last call, at once.
+    def settle(self) -> bool:
+        """Make or grow the image for every plane received since the last call, at once, and
+        apply a deferred goto; True if that goto moved (and so drew) the image.
 
         Planes arriving together (one poll: a site's channels, a new frame's slices) cost one
         growth, not one each; a new channel's growth re-reads what is on screen, so this
@@ -134,16 +115,21 @@ class HyperstackWindow(ChannelDisplay):
         dims = self.layout.dims()
         self.pending = False
         if self.files is None:
-            return
+            return False
         if self.imp is None:
             self._create(dims)
             self.dirty = True
         elif dims != self.dims:
             self._grow(dims)
         self._configure_channels()
-        if self.deferred is not None:
-            target, self.deferred = self.deferred, None
-            self.goto(target)
+        if self.deferred is None:
+            return False
+        target, self.deferred = self.deferred, None
+        before, dirty = (self.imp.getC(), self.imp.getZ(), self.imp.getT()), self.dirty
+        self.dirty = False  # what changed is read and drawn by the move, if it moves
+        moved = self.goto(target) != before
+        self.dirty = self.dirty or (dirty and not moved)
+        return moved
 
     def refresh(
         self, positions: list[tuple[int, int, int]], plane: np.ndarray | None = None
@@ -153,6 +139,9 @@ class HyperstackWindow(ChannelDisplay):
         imp = self.imp
         shown = [p for p in positions if self.in_view(p)]
         if not shown or self.files is None or imp is None:
+            return
+        if self.moving():  # read by the deferred goto's move
+            self.dirty = True
             return
         z, t = imp.getZ() - 1, imp.getT() - 1
         composite = imp.getNChannels() > 1 and imp.getMode() == COMPOSITE_MODES["composite"]
@@ -173,48 +162,28 @@ class HyperstackWindow(ChannelDisplay):
         """Draw what changed since the last draw, once (a composite of four 2048² channels
         costs ImageJ about as much as reading them); True if it drew.
 
-        ``patient`` (the viewer's loop) lets a window's first planes wait ``FIRST_WAIT_S``
-        for the rest of their site: the image is then made with all its channels at once
-        instead of being made and grown again for each new channel.
+        ``patient`` (the viewer's loop) lets a window's first planes wait for the rest of
+        their site (:meth:`waiting`): the image is then made with all its channels at once.
         """
-        if not (self.dirty or self.pending):
+        if not (self.dirty or self.pending or self.deferred is not None):
             return False
         if patient and self.waiting():
             return False
-        self.settle()  # growth alone redraws nothing: what is on screen did not change
-        drew = self.dirty and self.imp is not None
-        self.dirty = False
-        if drew and not self._shown_new:  # a new window's show painted it, LUTs and all
+        moved = self.settle()  # growth alone redraws nothing: what is on screen did not change
+        drew = (self.dirty or moved) and self.imp is not None
+        if self.dirty and self.imp is not None and not self._shown_new:  # show painted it
             self.imp.updateAndDraw()
+        self.dirty = False
         self._shown_new = False
         return drew
 
-    def waiting(self) -> bool:
-        """The window's first planes are still waiting for the rest of their site."""
-        return self.imp is None and time.monotonic() - self.first_plane < FIRST_WAIT_S
-
-    def goto_later(self, target: Target) -> tuple[int, int, int]:
-        """A goto while :meth:`waiting`, applied once the window is made (made now, it would
-        be built again for each channel still on its way: 0.7 s each on a 2048² plate)."""
-        self.deferred = target
-        return tuple(1 if p is None else p + 1 for p in target)  # type: ignore[return-value]
-
     def sweep(self) -> None:
-        """Between polls: planes whose segment vanished read blank until relocated, and planes
-        ImageJ read while the hub recycled their segment are read again (``PlaneFiles``)."""
+        """Between polls: re-point planes whose segment went; re-read any read torn."""
         if self.files is not None:
             self.refresh(self.files.sweep(self.view()))
 
-    def view(self) -> list[tuple[int, int, int]]:
-        """The positions drawn now: every channel of the (z, t) in composite mode."""
-        if self.imp is None:
-            return []
-        z, t = self.imp.getZ() - 1, self.imp.getT() - 1
-        return [p for p in ((c, z, t) for c in range(self.dims[0])) if self.in_view(p)]
-
     def _recheck(self) -> None:
-        """After ImageJ read the planes in view itself: re-read any whose segment the hub
-        recycled meanwhile (the read may hold part of a later plane)."""
+        """After ImageJ read the planes in view: re-read those whose segment was recycled."""
         if self.files is not None and self.imp is not None:
             self.refresh(self.files.recheck(self.view()))
 
