@@ -5,7 +5,8 @@ planes, 9.7 GB) is streamed at full speed by one producer through a real hub (de
 it spills to its store and evicts segments, so planes go cold under Fiji) with Fiji (Debian's
 ImageJ 1.53t in a JVM) attached in its own process under Xvfb. A monitor follows the stream
 as a screener would (``goto`` the well and site being acquired, the plate window's frame, at
-most once a second), so planes arrive in view, and samples Fiji's RSS, its Java heap in use,
+most twice a second, and to the last site at once), so planes arrive in view, and samples
+Fiji's RSS, its Java heap (in use, and just after the last collection: what ImageJ keeps),
 the hub's view of it (hung or not) and how many planes it has shown.
 
 Beside it, in the same run: ImageJ's own time to draw a new 2048² plane already in Java
@@ -13,10 +14,12 @@ memory until its canvas has painted (alone, and into a composite of the plate's 
 the plate window is), to read one from a file under /dev/shm (what a virtual stack pays per
 plane), and memcpy of one plane.
 
-- **memory**: Fiji's RSS and Java heap against planes received (flat: the stack is virtual);
+- **memory**: Fiji's RSS and Java heap against planes received (flat: the stack is virtual;
+  the heap in use swings with the garbage of planes read, the heap after a collection not);
 - **draw latency**: producer's ``save`` returned (the hub accepted) -> ImageJ painted a plane
   that arrived in view (``fiji-draws.jsonl``, see ``viewers.fiji.draw_trace``), p50/p99;
-- **catch-up**: last plane accepted -> Fiji has shown every plane, and drawn the last;
+- **catch-up**: last plane accepted -> Fiji has shown every plane, and painted the last site
+  (planes arriving in view, or brought on screen by the last goto: ``"via": "goto"``);
 - **hung**: any hub status that saw Fiji hung during the run.
 
 Run alone: ``xvfb-run -a python -m benchmarks.bench_plate_fiji [--quick]`` (prints JSON).
@@ -133,6 +136,7 @@ class Monitor(threading.Thread):
         self.hung: list[float] = []
         self.max_heartbeat_age = 0.0
         self.gotos = 0
+        self.final = False  # the last site: gone to at once, whatever GOTO_EVERY_S says
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -144,7 +148,7 @@ class Monitor(threading.Thread):
                 next_sample = now + SAMPLE_S
                 self._sample()
             target = self.follow[-1] if self.follow else None
-            if target is not None and target != shown_at and now >= next_goto:
+            if target is not None and target != shown_at and (now >= next_goto or self.final):
                 try:  # the frame exists once its first plane reached Fiji: retry until then
                     self.hub.goto("fiji", **target)
                 except Exception:
@@ -166,6 +170,7 @@ class Monitor(threading.Thread):
                     "shown": int(status["viewer"].get("items", 0)),
                     "rss": self.process.memory_info().rss,
                     "heap_mb": status["viewer"].get("java_heap_used_mb") or 0.0,
+                    "live_mb": status["viewer"].get("java_heap_after_gc_mb") or 0.0,
                 }
             )
 
@@ -195,6 +200,7 @@ def run(quick: bool) -> dict[str, Any]:
         with StreamingBackend(hub=hub) as backend:
             for well in wells:
                 for site in range(1, shape["sites"] + 1):
+                    monitor.final = well == wells[-1] and site == shape["sites"]
                     follow.append({"well": well, "site": site})
                     for c in range(n_c):
                         backend.save(planes[c], "", well=well, site=site, channel=c + 1)
@@ -227,7 +233,8 @@ def _summarise(
     final: dict,
 ) -> dict[str, Any]:
     shown = read_jsonl(trace / "fiji.jsonl")
-    draws = read_jsonl(trace / "fiji-draws.jsonl")
+    lines = read_jsonl(trace / "fiji-draws.jsonl")
+    draws = [d for d in lines if d.get("via") != "goto"]  # planes that arrived in view
     first = min((line["index"] for line in shown), default=0)
     accept_of = {first + i: t for i, t in enumerate(accepted)}
     latency_of = {
@@ -242,11 +249,15 @@ def _summarise(
     last_accept = accepted[-1] if accepted else started
     all_shown = max((line["shown"] for line in shown), default=last_accept)
     last_site = set(range(first + len(accepted) - shape["channels"], first + len(accepted)))
-    last_drawn = max((d["drawn"] for d in draws if d["index"] in last_site), default=None)
+    drawn_at: dict[int, float] = {}  # the first paint of each plane, in view or by a goto
+    for d in lines:
+        drawn_at[d["index"]] = min(d["drawn"], drawn_at.get(d["index"], d["drawn"]))
+    last_drawn = max((drawn_at[i] for i in last_site if i in drawn_at), default=None)
     samples = monitor.samples
     plane_mb = shape["size"] ** 2 * 2 / 1e6
     rss = [s["rss"] for s in samples]
     heap = [s["heap_mb"] for s in samples]
+    live = [s.get("live_mb", 0.0) for s in samples]
     received = [s["shown"] for s in samples]
     return {
         "machine": machine(),
@@ -264,6 +275,8 @@ def _summarise(
         "heap_max_mb": max(heap, default=0.0),
         "mb_per_plane": slope(received, rss) / 1e6,
         "heap_mb_per_plane": slope(received, heap),
+        "live_mb_per_plane": slope(received, live),
+        "live_first_last_mb": [live[len(live) // 2] if live else 0.0, live[-1] if live else 0.0],
         "draws": len(latencies),
         "draw_p50_s": percentile(latencies, 50),
         "draw_p99_s": percentile(latencies, 99),
@@ -287,10 +300,7 @@ def _summarise(
         "gotos": monitor.gotos,
         "fiji_cpu_s": cpu_s,
         "restarts": final.get("restarts", 0),
-        "memory": [
-            {"t": s["t"] - started, "shown": s["shown"], "rss": s["rss"], "heap_mb": s["heap_mb"]}
-            for s in samples
-        ],
+        "memory": [{**s, "t": s["t"] - started} for s in samples],
         "target": TARGET,
     }
 
