@@ -15,6 +15,7 @@ can hand ImageJ a path and an offset it reads without any zarr machinery.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import mmap
 from dataclasses import dataclass
@@ -175,6 +176,13 @@ def read_cold(cold: dict[str, Any], shape: tuple[int, ...], dtype: np.dtype) -> 
     return array.reshape(shape)
 
 
+@functools.lru_cache(maxsize=256)
+def _inside_store(path: str) -> bool:
+    """A chunk path stays inside the store: relative, no ``..``. Once per path (the planes
+    of a plate share a few array paths; every viewer checks every plane's)."""
+    return ".." not in Path(path).parts and not Path(path).is_absolute()
+
+
 def cold_planes(cold: Any) -> list[ColdPlane] | None:
     """The per-plane chunk locations of a header's ``cold`` reference, None if malformed."""
     if not isinstance(cold, dict):
@@ -187,9 +195,12 @@ def cold_planes(cold: Any) -> list[ColdPlane] | None:
     for entry in planes:
         if not (isinstance(entry, list) and len(entry) == 4 and isinstance(entry[0], str)):
             return None
-        if any(not isinstance(v, int) or v < 0 for v in entry[1:]):
+        _, t, c, z = entry
+        if not (isinstance(t, int) and isinstance(c, int) and isinstance(z, int)):
             return None
-        if ".." in Path(entry[0]).parts or Path(entry[0]).is_absolute():
-            return None  # a chunk path stays inside the store
+        if t < 0 or c < 0 or z < 0:
+            return None
+        if not _inside_store(entry[0]):
+            return None
         result.append((root, entry[0], entry[1], entry[2], entry[3]))
     return result
