@@ -142,6 +142,15 @@ def steady(quick: bool) -> dict[str, Any]:
     repeats = 1 if quick else REPEATS
     rng = np.random.default_rng(7)
     planes = [rng.integers(0, 4000, SHAPE).astype(np.uint16) for _ in range(4)]
+    # The machine's limits, measured around the passes (best of three: other jobs on the
+    # shared cores only ever lower them).
+    rings, copies = [], []
+
+    def limits() -> None:
+        rings.append(warm_ring_gbps(SHAPE, "uint16"))
+        copies.append(memcpy_gbps(SHAPE, "uint16"))
+
+    limits()
     hub = launch([], memory_budget=16 * 1024**3)
     out: dict[str, Any] = {"planes": n, "repeats": repeats, "batch": BATCH, "depth": DEPTH}
     try:
@@ -157,6 +166,7 @@ def steady(quick: bool) -> dict[str, Any]:
                     if best is None or row["gb_per_s"] > best["gb_per_s"]:
                         best = row
                 assert best is not None
+                limits()
                 best["cpu_bound_gb_per_s"] = cpu_bound_gbps(best, path == "pipelined")
                 best["cpu_bound_with_store_gb_per_s"] = cpu_bound_gbps(
                     best, path == "pipelined", store=True
@@ -166,8 +176,7 @@ def steady(quick: bool) -> dict[str, Any]:
             out["pool"] = hub.status()["hub"].get("pool", {})
     finally:
         hub.stop()
-    out["warm_ring_gb_per_s"] = warm_ring_gbps(SHAPE, "uint16")
-    out["memcpy_gb_per_s"] = memcpy_gbps(SHAPE, "uint16")
+    out["warm_ring_gb_per_s"], out["memcpy_gb_per_s"] = max(rings), max(copies)
     out.update({k: out["save"][k] for k in ("gb_per_s", "producer_cpu_ms", "hub_cpu_ms")})
     for path in ("save", "pipelined"):
         out[path]["ratio_ring"] = out[path]["gb_per_s"] / out["warm_ring_gb_per_s"]

@@ -105,9 +105,11 @@ def _ingest_part(i: dict[str, Any]) -> str:
 
 {i["planes"]} planes of 2048² uint16 per pass, best of {i["repeats"]} passes, each after a
 `clear` (the scene's segments go back to the pool and are leased out again: the steady state
-of a long stream). Measured {i.get("measured", "")}, same run: memcpy into distinct warm planes
-**{i["warm_ring_gb_per_s"]:.2f} GB/s**, same-buffer memcpy **{i["memcpy_gb_per_s"]:.2f} GB/s**;
-the first pass, into memory nobody had touched, ran at {i["first_pass_gb_per_s"]:.2f} GB/s.
+of a long stream). Measured {i.get("measured", "")}; this machine's limits in the same run
+(best of three, taken before, between and after the passes): memcpy into distinct warm
+planes **{i["warm_ring_gb_per_s"]:.2f} GB/s**, same-buffer memcpy
+**{i["memcpy_gb_per_s"]:.2f} GB/s**. The first pass, into memory nobody had touched, ran at
+{i["first_pass_gb_per_s"]:.2f} GB/s.
 CPU is per plane, from the kernel's per-thread counters, until the last plane is on disk:
 the hub's loop, its other threads but the store writer (ZeroMQ I/O, pool filler), and the
 store writer (the disk tier: each plane written to the OME-Zarr plate). The last two columns
@@ -123,25 +125,37 @@ Leases opened onto memory the producer had mapped before: {reused} reused, {mapp
 or created (over all passes, the first one included).
 
 Where the time went before, and what changed (profiled with per-thread CPU counters and
-py-spy; 2048² uint16, warm): the producer spent 3.2 ms of CPU per plane, of which ~1.1 ms
-building and tearing down the page tables of a fresh mapping of each leased segment, ~0.7 ms
-copying, the rest request/reply; and `mmap(MAP_POPULATE)` holds Python's GIL for the whole
-populate, so the helper thread that mapped leases ahead stalled the thread that saves, and in
-the hub the pool's filler (7 ms per fresh segment) and the store writer (0.9 ms per plane)
-stalled the loop that answers producers. Now: a producer keeps the mapping of every segment it
-filled and reuses it when the hub leases the same memory back (the hub recycles segments by
-renaming them, so the inode is the same; `backends/mappings.py` says why that is safe, how
-memory the hub removed is released within 0.5 s, and why a forked child closes them); page
-tables for memory new to the producer are built by `madvise(MADV_POPULATE_WRITE)`, the
-filler allocates with `posix_fallocate` and the store writer maps without populating, all with
-the GIL released. The hub loop's work per accepted plane is renames and bookkeeping
-({i["save"]["hub_loop_cpu_ms"]:.2f} ms, no page touched). The hub's other cost is the disk
-tier: the store writer's direct write of each plane to the OME-Zarr plate is most of the hub's
-all-threads column, on the same two cores as the producer. `save()` waits for a round trip
-per plane; the pipelined path (`backend.pipelined()`, or a pipeline that calls `save_batch`
-from a worker that does not wait) overlaps the copy of the next batch with the hub's accept of
-the last. Same-buffer memcpy keeps much of an 8 MiB plane in the CPU caches, which no ingest of
-distinct planes can; the distinct-planes figure is the bound for a stream.
+py-spy; 2048² uint16, warm). The producer spent 3.2 ms of CPU per plane: ~1.1 ms building and
+tearing down the page tables of a new mapping of each leased segment, ~0.7 ms copying, the
+rest request/reply. `mmap(MAP_POPULATE)` holds Python's GIL for the whole populate, so the
+helper thread that mapped leases ahead stalled the thread that saves, and in the hub the
+pool's filler (7 ms per fresh segment) and the store writer (0.9 ms per plane) stalled the
+loop that answers producers. The store writer, at 2-4 ms of CPU per plane (a direct write of
+the plane to the plate), took one of the two cores during a burst. Now:
+
+- a producer keeps the mapping of every segment it filled and reuses it when the hub leases
+  the same memory back (the hub recycles by renaming, so the inode is the same;
+  `backends/mappings.py` says why that is safe, how memory the hub removed is released within
+  0.5 s, and why a forked child closes them), so a warm save only copies;
+- page tables for memory new to a producer are built by `madvise(MADV_POPULATE_WRITE)`, the
+  filler allocates with `posix_fallocate`, the store writer maps without populating: all
+  with the GIL released;
+- the hub topped leases up only for a producer holding none (a bug): now to the wish, which
+  covers the requests a pipelined producer has in flight;
+- the store writer yields to a burst (it waits up to 50 ms per plane while items keep coming,
+  never once the budget is three quarters full or a request waits for memory), so ingest gets
+  the cores and the disk tier catches up in the pauses; the planes are in shared memory
+  meanwhile;
+- `backend.pipelined()` overlaps the copy of the next batch with the hub's accept of the
+  last; `save()` still returns only once its plane is accepted.
+
+The hub loop's work per accepted plane is renames and bookkeeping
+({i["save"]["hub_loop_cpu_ms"]:.2f} ms by `save()`, {i["pipelined"]["hub_loop_cpu_ms"]:.2f} ms
+in batches; no page touched). What remains between the pipelined path and memcpy into
+distinct planes is the producer's request/reply work beside its copy, and two cores shared
+by producer, hub loop and (later) the store writer. Same-buffer memcpy keeps much of an 8 MiB
+plane in the CPU caches, which no ingest of distinct planes can; the distinct-planes figure
+is the bound for a stream.
 """
 
 

@@ -161,12 +161,14 @@ class Ingest:
                     ),
                 )
             else:
-                return
+                break
+        self._hurry_store()
 
     def refuse_pending(self, why: str) -> None:
         while self.pending:
             request = self.pending.popleft()
             request.reply(reply_error(request.req, why))
+        self._hurry_store()
 
     # ------------------------------------------------------------------ admission
 
@@ -207,6 +209,14 @@ class Ingest:
             )
         log.info("memory budget full: delaying ack of request %r", request.req)
         self.pending.append(request)
+        self._hurry_store()
+
+    def _hurry_store(self) -> None:
+        """The store writer stops yielding to ingest (``SceneStore._defer``) while requests
+        wait for memory or the budget is three quarters full: written planes make room."""
+        if self.store is not None:
+            held = self.scene.bytes_used + self.pool.held_bytes
+            self.store.hurry = bool(self.pending) or held * 4 > self.budget * 3
 
     def _fit(self, request: Request) -> bool:
         """Make room for a request: scene + pool within the budget, free segments go first.
@@ -275,6 +285,7 @@ class Ingest:
         if request.on_accepted is not None:
             request.on_accepted(indices, copied_foreign)
         extra = {"leases": self._grant(*request.lease)} if request.lease else {}
+        self._hurry_store()
         request.reply(reply_ok(request.req, scene=self.scene.scene_id, indices=indices, **extra))
 
     def _grant(self, pid: int, wishes: list[tuple[int, int]]) -> list[list[Any]]:
