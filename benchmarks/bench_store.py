@@ -326,7 +326,11 @@ def _previous() -> dict[str, Any]:
         previous = json.loads(path.read_text()).get("store", {})
     except (OSError, ValueError):
         return {}
-    return {k: v for k, v in previous.items() if k in PARTS}
+    kept = {k: v for k, v in previous.items() if k in PARTS}
+    for part in kept.values():  # each keeps the date it was measured on
+        if isinstance(part, dict) and "measured" in previous:
+            part.setdefault("measured", previous["measured"])
+    return kept
 
 
 def main(argv: list[str] | None = None) -> int:
