@@ -10,9 +10,10 @@ window classes but runs each loop for a thousand pixels: the JIT never compiles 
 first real window ran them interpreted over 4 x 4 M pixels.
 
 So the warm-up is a window like the plate's: a virtual stack of 4 channels x 2 frames over
-a sparse (all-zero, never written) file, off screen, shown and moved between frames a few
-times so each loop runs millions of times and is compiled, then closed. It costs about half
-a second of CPU before the viewer tells the hub it is ready; no plane waits for it.
+one file holding every 16-bit value (below and above the display range, so the loops'
+branches all run: compiled from an all-zero plane, the first real composite was still 3x
+slower, deoptimised), off screen, shown and moved between its frames, then closed. It costs
+about 1-1.5 s of CPU before the viewer tells the hub it is ready; no plane waits for it.
 """
 
 from __future__ import annotations
@@ -23,30 +24,34 @@ import tempfile
 import time
 from typing import Any
 
+import numpy as np
+
 from viewers.fiji.jvm import ImageJ
 
 log = logging.getLogger(__name__)
 
-#: The warm-up window's side and channels: a plate's, so the JIT compiles the loops (measured
-#: first window, CPU: 0.77 s with the 32² warm-up, 0.57 s with 1024², 0.39-0.46 s with 2048²).
+#: The warm-up window's side and channels: a plate's, so the JIT compiles the loops. Measured
+#: in-process (shared machine), the first 2048² 4-channel window's make + show, CPU: 0.77 s
+#: after a 32² warm-up, 0.57 s after 1024² zeros, 0.39-0.46 s after 2048² zeros, 0.33-0.45 s
+#: after this one (its show() alone 0.60 -> 0.25 s).
 SIZE = 2048
 CHANNELS = 4
 FRAMES = 2
 #: Frame changes drawn: each one reads the channels and blends them, as a goto does.
-ROUNDS = 2
+ROUNDS = 3
 
 
 def warm_up(ij: ImageJ) -> float:
     """Open, draw and close a hidden composite hyperstack like a plate's; returns its CPU s."""
     started = time.process_time()
-    with tempfile.NamedTemporaryFile(prefix="viewerhub-fiji-warm-up-", suffix=".raw") as blank:
-        blank.truncate(SIZE * SIZE * 2)  # sparse: no memory, no disk
-        blank.flush()
-        imp = _window(ij, blank.name)
+    with tempfile.NamedTemporaryFile(prefix="viewerhub-fiji-warm-up-", suffix=".raw") as plane:
+        # every 16-bit value, below and above the display range: the loops' branches all run
+        # (compiled from an all-zero plane, the first real one was 3x slower: deoptimised)
+        np.arange(SIZE * SIZE, dtype=np.uint32).astype("<u2").tofile(plane.name)
+        imp = _window(ij, plane.name)
         try:
-            for k in range(ROUNDS):
-                imp.setPosition(1 + k % CHANNELS, 1, 1 + k % FRAMES)  # read, blend, draw
-                imp.updateAndDraw()
+            for k in range(ROUNDS):  # another frame each time: read, blend, draw
+                imp.setPosition(1, 1, 2 - k % FRAMES)
         finally:
             imp.changes = False
             imp.close()
