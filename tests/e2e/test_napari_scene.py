@@ -202,10 +202,14 @@ def test_deferred_updates_reach_napari_on_flush_and_before_any_report(make_napar
     scene.deferred = True
     for z in (1, 2, 3):
         scene.show(image_item(z, {"channel": 1, "z_index": z}, np.full((8, 8), z, np.uint16)))
-    layer = viewer.layers["channel=1"]
-    assert viewer.dims.nsteps[0] == 1  # napari not yet told: one hand-over per batch
+    assert "channel=1" not in viewer.layers  # napari not yet told: one hand-over per batch
     assert scene.inspect()["layers"][0]["shape"] == [3, 8, 8]  # reports flush first
+    layer = viewer.layers["channel=1"]  # made at the flush, with every plane of the batch
     assert viewer.dims.nsteps[0] == 3 and tuple(layer.contrast_limits) == (1, 3)
+    scene.show(image_item(4, {"channel": 1, "z_index": 4}, np.full((8, 8), 4, np.uint16)))
+    assert viewer.dims.nsteps[0] == 3  # a grown layer too waits for the flush
+    scene.flush()
+    assert viewer.dims.nsteps[0] == 4
 
 
 def _shapes_in_view(viewer, layer_name: str, **steps: int) -> int:

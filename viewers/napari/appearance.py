@@ -16,10 +16,15 @@ from viewers.napari.contrast import close_enough, visibly_different
 from viewers.napari.layout import channel_order, default_channel_colormaps
 
 
+def auto_colormaps(channels: Sequence[ComponentValue]) -> dict[ComponentValue, str]:
+    """napari's channel_axis colour of each channel, for the channels so far."""
+    order = channel_order(channels)
+    return dict(zip(order, default_channel_colormaps(len(order))))
+
+
 def recolor_channels(groups: Iterable[Any], channels: Sequence[ComponentValue]) -> None:
     """Give auto-coloured channel layers napari's channel_axis colours for the count so far."""
-    order = channel_order(channels)
-    colors = dict(zip(order, default_channel_colormaps(len(order))))
+    colors = auto_colormaps(channels)
     for group in groups:
         layer = group.image_layer
         if layer is None or group.auto_colormap is None or group.channel is None:

@@ -32,6 +32,7 @@ class LayerGroup:
     image: LazyStack | None = None  # planes read on demand, never copied
     levels: int = 1  # >1: napari's multiscale over strided views of the planes (large planes)
     image_layer: Any = None
+    look: tuple[Any, Any] | None = None  # (colormap, fixed limits) of a layer still to make
     auto_colormap: str | None = None  # the colormap we chose (None: the producer's)
     auto_limits: tuple[float, float] | None = None  # last limits we set (None: not ours)
     shapes_layer: Any = None

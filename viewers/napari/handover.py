@@ -6,7 +6,9 @@ locked). Handed over that way, a grown 2048² layer was sliced at its coarsest l
 found at the next draw to want a finer one, then sliced and drawn again: two reads, uploads
 and paints per layer for every new well (profiled on the plate benchmark). Here a grow keeps
 the layer's level and is sliced once, or not at all when the sliders move next anyway; a new
-channel layer starts at the level its siblings already show.
+channel layer starts at the level its siblings already show. A new layer's look (colour,
+fixed limits) is settled when its first plane arrives, the layer itself made at the next
+refresh with the others that arrived meanwhile (``NapariScene._add_new_layers``).
 """
 
 from __future__ import annotations
@@ -14,8 +16,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from viewers.napari.config import NapariDisplayConfig, napari_colormap
 from viewers.napari.groups import LayerGroup
 from viewers.napari.lazy import multiscale_levels
+
+
+def layer_look(config: NapariDisplayConfig, components: dict) -> tuple[Any, Any]:
+    """(colormap the producer gave or None, fixed contrast limits or None) of a new layer;
+    an unknown colour name raises here, failing the item that asked for it."""
+    fixed = config.contrast_limits is not None and not config.auto_contrast
+    channel = components.get("channel")
+    given = config.color is not None or str(channel) in config.channel_colors
+    colormap = napari_colormap(config.color_for(channel)) if given else None
+    return colormap, config.contrast_limits if fixed else None
 
 
 def add_image_layer(viewer: Any, group: LayerGroup, colormap: Any, limits: Any) -> Any:
