@@ -112,9 +112,9 @@ def section(result: dict[str, Any], out: Path) -> str:
             if "live_first_last_mb" in r
             else ""
         )
-        + "; the heap in use and RSS also count the garbage of the planes read (8 MB each) "
-        "until the collector runs, and G1 sizes the heap to its pace, so their slope follows "
-        "the collector, bounded by the JVM's maximum heap.",
+        + "; the heap in use and RSS also count the garbage of the planes read "
+        f"({shape['size'] ** 2 * 2 / 1e6:.1f} MB each) until the collector runs, and G1 sizes "
+        "the heap to its pace, so their slope follows the collector's, not the plate's.",
         "",
         f"Before: {PREVIOUS}. The machine is shared (2 cores; load average "
         f"{r['load_average'][0]:.1f} before the run, {r['load_average'][1]:.1f} after it): "

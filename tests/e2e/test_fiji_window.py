@@ -178,3 +178,34 @@ def test_a_scroll_read_racing_a_recycle_is_read_again_at_the_sweep(viewer, tmp_p
     window.sweep()
     assert window.imp.getProcessor().get(0, 0) == 2000
     assert window.files.census()["cold"] == 1
+
+
+def test_a_goto_to_a_frame_still_arriving_is_applied_once_the_frame_is_whole(viewer):
+    from tests.conftest import wait_for
+
+    def send(index, channel, t):
+        plane = np.full((8, 8), 100 * t + channel, np.uint16)
+        viewer.show(
+            Item(
+                index,
+                "image",
+                {"channel": channel, "timepoint": t},
+                FijiDisplayConfig(),
+                array=plane,
+            )
+        )
+        viewer.draw(patient=True)
+
+    for index, (channel, t) in enumerate([(1, 1), (2, 1), (1, 2)]):
+        send(index, channel, t)
+    window = wait_for(lambda: viewer.current.imp is not None and viewer.current, 5, "a window")
+    reply = viewer.goto({"timepoint": 2})
+    assert reply["position"] == [1, 1, 2] and window.imp.getT() == 1  # channel 2 on its way
+    assert window.in_view((1, 0, 1))  # it counts as in view: the user asked for its frame
+    send(3, 2, 2)
+    assert window.imp.getT() == 2  # made whole: gone to, both channels read there
+    assert window.imp.getProcessor().get(0, 0) == 201  # read at the new frame
+
+    send(4, 1, 3)  # a frame that stays partial: gone to once no plane came for a while
+    viewer.goto({"timepoint": 3})
+    wait_for(lambda: viewer.draw(patient=True) or window.imp.getT() == 3, 5, "the goto")
