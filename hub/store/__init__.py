@@ -44,6 +44,7 @@ BATCH_S = 0.25
 #: DEFER_MAX_S before each plane, unless the budget is short (``hurry``): see ``_defer``.
 INGEST_QUIET_S = 0.005
 DEFER_MAX_S = 0.05
+DEFER_MIN_BYTES = 1024**2
 
 
 def plate_path(directory: Path, scene: int) -> Path:
@@ -252,7 +253,7 @@ class SceneStore:
                 elif args[0] == self._scene:  # a write of a scene since cleared is skipped
                     if not batch:
                         started = time.monotonic()
-                    self._defer()
+                    self._defer(args[2])
                     done = self._write(*args)
                     if done is not None:
                         batch.append(done)
@@ -267,7 +268,7 @@ class SceneStore:
             finally:
                 self._todo.task_done()
 
-    def _defer(self) -> None:
+    def _defer(self, header: dict[str, Any]) -> None:
         """Let a burst of ingest run first: wait (at most DEFER_MAX_S) while items keep coming.
 
         Why: writing a plane to the plate costs more CPU than accepting it (a direct write of
@@ -276,7 +277,14 @@ class SceneStore:
         in shared memory meanwhile. Never while requests wait for memory (``hurry``): then
         evicting written planes is what makes room. A steady stream still gets a plane written
         every DEFER_MAX_S at least, and the writer runs free the moment the stream pauses.
+        Items under DEFER_MIN_BYTES are written at once: they cost the writer little.
         """
+        try:
+            nbytes = int(np.prod(header["shape"])) * np.dtype(header["dtype"]).itemsize
+        except (KeyError, TypeError, ValueError):
+            return
+        if nbytes < DEFER_MIN_BYTES:
+            return
         deadline = time.monotonic() + DEFER_MAX_S
         while not self.hurry:
             now = time.monotonic()
