@@ -122,6 +122,44 @@ def draw_floor(size: int, channels: int, repeats: int) -> dict[str, float]:
     return out
 
 
+def bookkeeping_kb(planes: int) -> dict[str, float]:
+    """What one more plate position costs the Fiji viewer, alone: ``planes`` 64² planes of a
+    plate window (positions, FileInfos, references), Java heap after a full collection and
+    Python memory (tracemalloc) per plane, in this process (the ImageJ of ``draw_floor``)."""
+    import tracemalloc
+
+    from contract.planes import PlaneRef
+    from viewers.base import Item
+    from viewers.fiji import FijiViewer, jvm
+    from viewers.fiji.config import FijiDisplayConfig
+
+    viewer = FijiViewer(headless=True)
+    viewer.ij, viewer.fiji_luts = jvm.start(), None
+    segment = Path("/dev/shm") / f"viewerhub-bench-positions-{os.getpid()}"
+    np.zeros((64, 64), np.uint16).tofile(segment)
+    config, plane = FijiDisplayConfig(), np.zeros((64, 64), np.uint16)
+
+    def feed(first: int, last: int) -> None:
+        for i in range(first, last):
+            components = {"well": f"W{i // 12:04d}", "site": i % 12 // 4, "channel": i % 4}
+            ref = PlaneRef((64, 64), plane.dtype, segment=segment.name)
+            viewer.show(Item(i, "image", components, config, array=plane, refs=[ref]))
+            viewer.draw()
+
+    try:
+        feed(0, 48)  # the window and its first frames: not per plane
+        java_before, _ = jvm.live_heap_mb(viewer.ij), tracemalloc.start()
+        python_before = tracemalloc.get_traced_memory()[0]
+        feed(48, 48 + planes)
+        java = (jvm.live_heap_mb(viewer.ij) - java_before) * 1e3 / planes
+        python = (tracemalloc.get_traced_memory()[0] - python_before) / 1e3 / planes
+    finally:
+        tracemalloc.stop()
+        viewer.close()
+        segment.unlink(missing_ok=True)
+    return {"java_kb_per_plane": java, "python_kb_per_plane": python}
+
+
 class Monitor(threading.Thread):
     """Follows the stream (goto the site being acquired, retried until Fiji has its frame, at
     most every GOTO_EVERY_S) and samples Fiji's memory and the hub's view of it."""
@@ -184,6 +222,7 @@ def run(quick: bool) -> dict[str, Any]:
     wells = [f"{ROWS[i // 12]}{i % 12 + 1:02d}" for i in range(shape["wells"])]
     load_before = os.getloadavg()[0]
     floor = draw_floor(size, n_c, 5 if quick else 20)
+    bookkeeping = bookkeeping_kb(100 if quick else 1152)
     copy_gbps = memcpy_gbps((size, size), "uint16")
     planes = plate_planes(size, n_c)
     trace = Path(tempfile.mkdtemp(prefix="viewerhub-bench-plate-fiji-"))
@@ -193,6 +232,7 @@ def run(quick: bool) -> dict[str, Any]:
         pid = status["viewers"]["fiji"]["pid"]
         follow: list[dict[str, Any]] = []
         monitor = Monitor(hub, pid, follow)
+        live = [hub.inspect("fiji", gc=True)["java_heap_live_mb"]]  # heap ImageJ keeps
         cpu_start = sum(monitor.process.cpu_times()[:2])
         monitor.start()
         accepted: list[float] = []
@@ -213,11 +253,14 @@ def run(quick: bool) -> dict[str, Any]:
         monitor.stop.set()
         monitor.join(timeout=30)
         cpu_s = sum(monitor.process.cpu_times()[:2]) - cpu_start
+        live.append(hub.inspect("fiji", gc=True)["java_heap_live_mb"])
         final = hub.status()["viewers"]["fiji"]
     finally:
         hub.stop()
     result = _summarise(shape, floor, copy_gbps, accepted, started, trace, monitor, cpu_s, final)
     result["load_average"] = [load_before, os.getloadavg()[0]]
+    result["live_heap_mb"] = live  # after a full collection: before the plate, after it
+    result["bookkeeping"] = bookkeeping
     return result
 
 

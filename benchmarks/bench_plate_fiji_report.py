@@ -103,18 +103,7 @@ def section(result: dict[str, Any], out: Path) -> str:
         f"({r['max_heartbeat_age_s']:.1f} s) | 0 | {ok['hung']} |",
         f"| Fiji CPU time for the run | {r['fiji_cpu_s']:.1f} s | | |",
         "",
-        "Memory: what Fiji keeps per plane is its position's bookkeeping (a FileInfo, a "
-        "PlaneRef, a slice label), so the Java heap just after a collection stays flat"
-        + (
-            f" ({1e3 * r['live_mb_per_plane']:+.1f} kB per plane; "
-            f"{r['live_first_last_mb'][0]:.0f} MB half-way, "
-            f"{r['live_first_last_mb'][1]:.0f} MB at the end)"
-            if "live_first_last_mb" in r
-            else ""
-        )
-        + "; the heap in use and RSS also count the garbage of the planes read "
-        f"({shape['size'] ** 2 * 2 / 1e6:.1f} MB each) until the collector runs, and G1 sizes "
-        "the heap to its pace, so their slope follows the collector's, not the plate's.",
+        _memory_note(r),
         "",
         f"Before: {PREVIOUS}. The machine is shared (2 cores; load average "
         f"{r['load_average'][0]:.1f} before the run, {r['load_average'][1]:.1f} after it): "
@@ -124,6 +113,30 @@ def section(result: dict[str, Any], out: Path) -> str:
     if plot:
         lines += ["", f"![Fiji memory against planes received]({plot})"]
     return "\n".join(lines) + "\n"
+
+
+def _memory_note(r: dict[str, Any]) -> str:
+    """What grows per plane, from the heap after a full collection before and after the plate."""
+    note = (
+        "Memory: what Fiji keeps per plane is its position's bookkeeping (a FileInfo, a "
+        "PlaneRef, a slice label); the heap in use and RSS also count the garbage of the "
+        f"planes read ({r['shape']['size'] ** 2 * 2 / 1e6:.1f} MB each) until the collector "
+        "runs, and G1 sizes the heap to its pace, so their slope follows the collector's, "
+        "not the plate's (the heap after the last collection steps when old garbage is "
+        "promoted and stays flat between)."
+    )
+    if "live_heap_mb" in r and "bookkeeping" in r:
+        (before, after), kept = r["live_heap_mb"], r["bookkeeping"]
+        note += (
+            f" After a full collection the Java heap holds {before:.0f} MB before the plate "
+            f"and {after:.0f} MB after it: the window's buffers for the frame on screen (its "
+            "channels' pixels, their 8-bit and RGB images) and the positions' bookkeeping, "
+            f"measured alone in the same run at {kept['java_kb_per_plane']:.2f} kB of Java heap "
+            f"and {kept['python_kb_per_plane']:.2f} kB of Python memory per plane "
+            f"({(kept['java_kb_per_plane'] + kept['python_kb_per_plane']) * 1.152:.1f} MB for "
+            "the 1,152-plane plate)."
+        )
+    return note
 
 
 def _plot(result: dict[str, Any], out: Path) -> str | None:

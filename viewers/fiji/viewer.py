@@ -192,7 +192,10 @@ class FijiViewer(Viewer):
         return found[0]
 
     def inspect(self, query: dict[str, Any]) -> dict[str, Any]:
-        """What ImageJ holds, read back from it: for tests, support and the curious."""
+        """What ImageJ holds, read back from it: for tests, support and the curious.
+
+        ``planes``: (c, z, t) of the current window to read back; ``gc``: also the Java heap
+        after a full collection (``java_heap_live_mb``)."""
         self.draw()  # read back what the user would see now, not the state before a draw
         planes = [tuple(p) for p in query.get("planes", [])]
         out: dict[str, Any] = {
@@ -203,6 +206,8 @@ class FijiViewer(Viewer):
         }
         if not self.headless and self.ij is not None:
             out["ui"] = screen.user_interface(self.ij)
+        if query.get("gc") and self.ij is not None:  # what the heap keeps, for support
+            out["java_heap_live_mb"] = jvm.live_heap_mb(self.ij)
         return out
 
     def status(self) -> dict[str, Any]:
