@@ -87,7 +87,8 @@ def section(result: dict[str, Any], out: Path) -> str:
         f"| {r['steady_draw_p50_s']:.2f} / {r['steady_draw_p99_s']:.2f} s | | |",
         f"| first site: accepted -> drawn in a new window (ImageJ opens a "
         f"{shape['channels']}-channel window from memory in "
-        f"{floor.get('open_composite_ms', float('nan')) / 1e3:.2f} s) "
+        f"{floor.get('open_composite_ms', float('nan')) / 1e3:.2f} s, the next in "
+        f"{floor.get('open_composite_again_ms', float('nan')) / 1e3:.2f} s) "
         f"| {r['first_window_s']:.2f} s | | |",
         f"| of which: accepted -> received by Fiji, p50 / p99 | {r['delivery_p50_s']:.2f} / "
         f"{r['delivery_p99_s']:.2f} s | | |",
