@@ -26,6 +26,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from contract.connection import HubError
 
 if TYPE_CHECKING:
@@ -79,6 +81,9 @@ class PipelinedSaves:
             stack_component,
             in_flight=self.depth,
         )
+        # Frames go out zero-copy from the caller's arrays, after this returns: send copies,
+        # or an array the caller reuses for its next plane would change on its way.
+        out.frames[:] = [np.array(frame, copy=True) for frame in out.frames]
         try:
             req = self.backend._conn.send(out.header, out.frames)
         except BaseException as exc:

@@ -115,6 +115,28 @@ def test_pipelined_saves_arrive_intact_in_order_and_a_refusal_surfaces_at_flush(
     assert got == want
 
 
+def test_pipelined_frames_are_the_pixels_at_save_time_not_later(hub) -> None:
+    """Across hosts pixels travel as frames: a pipelined save returns before they are sent,
+    so the caller may already reuse its array for the next plane."""
+    hub.clear()
+    buffer = _plane(400)
+    with (
+        StreamingBackend(hub=hub, transport="frames") as backend,
+        backend.pipelined(depth=2) as pipe,
+    ):
+        for i in range(4):
+            buffer[:] = _plane(400 + i)
+            pipe.save(buffer, "", channel=4, z_index=i)
+        buffer[:] = 0
+    hub.wait_viewers(n_items=4, timeout_s=60)
+    got = {
+        r["components"]["z_index"]: r["crc32"]
+        for r in read_received(hub.outdir)
+        if r["kind"] == "image" and r["components"].get("channel") == 4
+    }
+    assert got == {i: zlib.crc32(_plane(400 + i)) for i in range(4)}
+
+
 def test_a_lease_is_good_for_one_save_only(hub) -> None:
     hub.clear()
     with StreamingBackend(hub=hub, transport="shm") as backend:
