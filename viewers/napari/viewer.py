@@ -34,6 +34,9 @@ FLUSH_INTERVAL_S = 0.1
 FRAME_S = 1 / 60
 #: Longest a poll keeps taking items from the hub before napari gets to draw.
 DRAIN_S = 0.05
+#: Behind the stream (items still coming when a drain ends), napari keeps taking items
+#: rather than drawing planes already overtaken, for up to this long since the last draw.
+CATCH_UP_S = 0.25
 
 #: Qt bindings in the order napari prefers them (PyQt6 is its default; PyQt5 is deprecated
 #: and makes napari show a deprecation notice in every window).
@@ -237,17 +240,10 @@ class NapariViewer(Viewer):
                     self.closed_by_user = True
                     client.close(clean=True)
                 else:
-                    self._drain(client)
+                    behind = self._drain(client)
                     since = time.monotonic() - self._flushed
-                    scene = self.scene
-                    in_view = scene is not None and scene.view_changed
-                    if scene is not None and (
-                        since >= FLUSH_INTERVAL_S or (in_view and since >= FRAME_S)
-                    ):
-                        scene.flush(force=False)
-                        if in_view:
-                            self._paint_now()
-                        self._flushed = time.monotonic()  # after the paint: then drain again
+                    if not behind or since >= CATCH_UP_S:  # behind: draw the newest, later
+                        self._refresh(since)
             except Exception:  # an exception escaping a Qt slot aborts the process
                 log.exception("napari viewer tick failed")
             if client.closed:
@@ -260,20 +256,38 @@ class NapariViewer(Viewer):
         timer.start(POLL_INTERVAL_MS)
         app.exec()
 
-    @staticmethod
-    def _drain(client: Any) -> None:
-        """Take what the hub sent before drawing, for up to ``DRAIN_S``.
+    def _refresh(self, since: float) -> None:
+        """Hand napari what arrived and paint, when due (``since``: the last refresh)."""
+        scene = self.scene
+        if scene is None:
+            return
+        in_view = scene.view_changed
+        if since >= FLUSH_INTERVAL_S or (in_view and since >= FRAME_S):
+            scene.flush(force=False)
+            if in_view:
+                self._paint_now()
+            self._flushed = time.monotonic()  # after the paint: then drain again
 
-        Showing an item costs a few ms, drawing a 2048² composite 100 ms or more: a viewer
-        that drew after every poll would take at most a credit window of items per draw,
-        and on a loaded machine fall further behind the stream the longer it runs.
+    @staticmethod
+    def _drain(client: Any) -> bool:
+        """Take what the hub sent before drawing, for up to ``DRAIN_S``; True if items were
+        still coming at the deadline (napari is behind the stream).
+
+        Showing an item costs a millisecond or two, drawing a 2048² composite 100 ms or
+        more: a viewer that drew after every poll would take at most a credit window of
+        items per draw, and after a stall (a well's new layers, a loaded machine) draw one
+        overtaken plane after another while the stream's newest waited behind them
+        (profiled on the plate benchmark: seconds after napari made its first layers).
         """
         deadline = time.monotonic() + DRAIN_S
         while not client.closed:
             before = client.shown + client.errors
             client.poll_once(timeout_ms=0)
-            if client.shown + client.errors == before or time.monotonic() >= deadline:
-                return
+            if client.shown + client.errors == before:
+                return False
+            if time.monotonic() >= deadline:
+                return True
+        return False
 
     def _paint_now(self) -> None:
         """Draw the canvas now: with items arriving every few ms the poll timer keeps Qt's
