@@ -207,6 +207,13 @@ def _summarise(
         for d in draws
         if d["index"] in accept_of and d["index"] - first >= per_well
     ]
+    # planes accepted after napari's first draw: it has made its layers and caught up since
+    first_draw = min((d["drawn"] for d in draws), default=float("inf"))
+    settled = [
+        d["drawn"] - accept_of[d["index"]]
+        for d in draws
+        if d["index"] in accept_of and accept_of[d["index"]] > first_draw
+    ]
     first_shown = min((line["shown"] for line in shown), default=float("nan"))
     # hub -> napari: accepted -> the viewer client received it (napari's loop busy drawing
     # delays this too: a GUI thread polls the hub between paints)
@@ -258,6 +265,10 @@ def _summarise(
         "steady_draws": len(steady),
         "steady_draw_p50_s": percentile(steady, 50),
         "steady_draw_p99_s": percentile(steady, 99),
+        "settled_draws": len(settled),
+        "settled_draw_p50_s": percentile(settled, 50),
+        "settled_draw_p99_s": percentile(settled, 99),
+        "first_drawn_s": first_draw - accepted[0] if accepted else float("nan"),
         "first_shown_s": first_shown - accepted[0] if accepted else float("nan"),
         "catch_up_shown_s": all_shown - last_accept,
         "catch_up_drawn_s": last_drawn - last_accept,
