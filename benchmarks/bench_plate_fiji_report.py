@@ -133,9 +133,7 @@ def _memory_note(r: dict[str, Any]) -> str:
             f"and {after:.0f} MB after it: the window's buffers for the frame on screen (its "
             "channels' pixels, their 8-bit and RGB images) and the positions' bookkeeping, "
             f"measured alone in the same run at {kept['java_kb_per_plane']:.2f} kB of Java heap "
-            f"and {kept['python_kb_per_plane']:.2f} kB of Python memory per plane "
-            f"({(kept['java_kb_per_plane'] + kept['python_kb_per_plane']) * 1.152:.1f} MB for "
-            "the 1,152-plane plate)."
+            "per plane."
         )
     return note
 
