@@ -285,3 +285,20 @@ def test_follow_shows_the_newest_plane_once_per_flush(make_napari_viewer):
         shown = np.asarray(viewer.layers["channel=1"]._slice.image.raw)
         assert viewer.dims.current_step[:2] == (i, 1) and shown.max() == 10 * i + 2
     assert viewer.dims.nsteps[:2] == (3, 2)
+
+
+def test_a_grown_multiscale_layer_keeps_its_level_and_a_locked_one(make_napari_viewer):
+    """napari's data setter starts a multiscale layer at its coarsest level and drops a
+    level the user locked; a layer the stream grows keeps the level it was drawn at."""
+    viewer = make_napari_viewer()
+    scene = NapariScene(viewer)
+    plane = np.zeros((1024, 1024), np.uint16)
+    scene.show(image_item(0, {"channel": 1, "z_index": 1}, plane))
+    layer = viewer.layers["channel=1"]
+    assert layer.multiscale and len(layer.level_shapes) == 2
+    layer.data_level = 0  # as napari picks it for a close view
+    scene.show(image_item(1, {"channel": 1, "z_index": 2}, plane))
+    assert layer.data.shape[0] == 2 and layer.data_level == 0
+    layer.locked_data_level = 1  # the user's choice in the layer controls
+    scene.show(image_item(2, {"channel": 1, "z_index": 3}, plane))
+    assert layer.data.shape[0] == 3 and layer.locked_data_level == 1
