@@ -31,6 +31,8 @@ def test_refs_for_a_stack_read_each_plane_from_its_offset(segment):
         assert ref.hot
         np.testing.assert_array_equal(ref.read(), plane)
         np.testing.assert_array_equal(ref.read_sampled(8), plane[::8, ::8])
+        np.testing.assert_array_equal(ref.read_sampled(9), plane[::9, ::9])  # rows by pread
+        np.testing.assert_array_equal(ref.read_sampled(2), plane[::2, ::2])  # mapped
         path, offset = ref.file()
         assert path == f"/dev/shm/{name}" and offset == ref.offset
 
