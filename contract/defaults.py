@@ -14,7 +14,7 @@ MEMORY_BUDGET = 4 * 1024**3
 #: Requests that may wait for memory; more are refused at once.
 MAX_PENDING_REQUESTS = 32
 #: Items a viewer may have unacknowledged: enough for the hub's longest round of a fast stream
-#: (20 ms of items) while the viewer holds its acks (up to 25 ms, or half of these), few
+#: (20 ms of items) while the viewer holds its acks (up to 15 ms, or half of these), few
 #: enough that a GUI viewer's poll never takes many items at once.
 CREDITS = 32
 

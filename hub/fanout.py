@@ -57,6 +57,10 @@ BATCH_VIEWERS = 2
 #: Seconds: the longest interval, whatever the rate (an item of the fastest stream waits
 #: at most this long: about one screen refresh).
 BATCH_MAX_S = 0.02
+#: Share of the memory budget above which viewers' acks are read at once, not once a round:
+#: the scene evicts on-disk items that no viewer has in flight, oldest first, so an ack read
+#: late makes it evict newer items, which viewers not yet sent them then read from disk.
+NEAR_FULL = 0.75
 #: Seconds ``cold`` refs may wait to go out together (see :meth:`FanOut.relocated`), and
 #: how many may wait at most.
 COLD_BATCH_S = 0.1
@@ -238,6 +242,9 @@ class FanOut:
         longest interval) and heartbeats have seconds of slack: reading them once a round
         costs one wake-up of the poll loop for every viewer together.
         """
+        scene = self.scene
+        if scene.bytes_used > NEAR_FULL * scene.budget_bytes:
+            return 0  # acks free memory (items in flight keep their segments): read them now
         left = self.window.next_send - time.monotonic()
         return math.ceil(left * 1000) if left > 0 else 0
 

@@ -38,9 +38,11 @@ log = logging.getLogger(__name__)
 
 #: Seconds a viewer may hold the acks of shown items before sending them (they also go when
 #: half the credit window is used, at a heartbeat and at a new scene): a fast stream costs the
-#: hub one ack message for several of its batches (the hub sends a round at least every 5 ms
-#: and, from a fast stream, up to every 20 ms), not one per item or per batch.
-ACK_DELAY_S = 0.025
+#: hub one ack message for a few of its rounds, not one per item. Not longer: an item stays
+#: in flight until its ack, and the hub evicts on-disk items no viewer has in flight, so a
+#: longer hold makes it evict newer items that viewers then read from disk (25 ms did, with
+#: an 8 MiB budget: tests/integration/test_plane_refs.py).
+ACK_DELAY_S = 0.015
 #: Seconds: held acks due within this go out with the poll that handled a message (the hub
 #: sends a steady stream's rounds about this often), so acks ride on wake-ups the items
 #: messages cause and seldom need one of their own.

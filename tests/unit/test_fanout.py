@@ -153,3 +153,12 @@ def test_the_batch_interval_grows_with_the_number_of_viewers():
     assert window.interval() == 2 * fanout_module.BATCH_S
     window.sent(10.2, 1, 3, viewers=100)
     assert window.interval() == fanout_module.BATCH_MAX_S
+
+
+def test_acks_wait_for_the_end_of_a_round_unless_memory_is_short():
+    fan, sock, scene = _fanout(1)
+    _message(fan, b"r1", {"kind": "hello", "name": "v"})
+    fan.pump()  # a round went out: its interval runs
+    assert 0 < fan.quiet_ms() <= fanout_module.BATCH_S * 1000 + 1
+    scene.bytes_used = scene.budget_bytes  # near the budget: acks free memory, read them now
+    assert fan.quiet_ms() == 0
