@@ -126,14 +126,13 @@ def _memory_note(r: dict[str, Any]) -> str:
         "not the plate's (the heap after the last collection steps when old garbage is "
         "promoted and stays flat between)."
     )
-    if "live_heap_mb" in r and "bookkeeping" in r:
-        (before, after), kept = r["live_heap_mb"], r["bookkeeping"]
+    if "live_heap_end_mb" in r and "bookkeeping" in r:
+        kept, per_plane = r["live_heap_end_mb"], r["bookkeeping"]["java_kb_per_plane"]
         note += (
-            f" After a full collection the Java heap holds {before:.0f} MB before the plate "
-            f"and {after:.0f} MB after it: the window's buffers for the frame on screen (its "
-            "channels' pixels, their 8-bit and RGB images) and the positions' bookkeeping, "
-            f"measured alone in the same run at {kept['java_kb_per_plane']:.2f} kB of Java heap "
-            "per plane."
+            f" After a full collection at the end the Java heap holds {kept:.0f} MB: the "
+            "window's buffers for the frame on screen (its channels' pixels, their 8-bit and "
+            "RGB images) and the positions' bookkeeping, measured alone in the same run at "
+            f"{per_plane:.2f} kB per plane ({per_plane * r['planes'] / 1e3:.1f} MB here)."
         )
     return note
 

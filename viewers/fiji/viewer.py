@@ -23,7 +23,7 @@ from viewers.fiji import jvm, readback, screen, warmup
 from viewers.fiji.config import FijiDisplayConfig
 from viewers.fiji.draw_trace import DrawTrace
 from viewers.fiji.rois import reset_manager
-from viewers.fiji.virtual import Position
+from viewers.fiji.virtual import Position, sweep_dead_folders
 from viewers.fiji.window import HyperstackWindow
 from viewers.hyperstack import goto_target
 from viewers.placement import WindowKey, place, window_label
@@ -75,6 +75,7 @@ class FijiViewer(Viewer):
         self.fiji_luts = Path(fiji_home) / "luts" if fiji_home else None
         if self.ui:
             self.imagej_bar = screen.start_user_interface(self.ij)
+        sweep_dead_folders()  # now, not on the first plane
         if not self.headless:
             warmup.warm_up(self.ij)
             self.draw_trace = DrawTrace.from_env(self.trace_name)

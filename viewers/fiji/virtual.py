@@ -75,7 +75,7 @@ class PlaneFiles:
         self.ij = ij
         self.width, self.height, self.dtype = width, height, np.dtype(dtype)
         self._file_info = ij.jpype.JClass("ij.io.FileInfo")
-        _sweep_dead_folders()
+        sweep_dead_folders()
         self._private = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
         self.blank = self._private / "blank.raw"
         with open(self.blank, "wb") as handle:  # sparse: costs no memory or disk
@@ -308,9 +308,10 @@ _PREFIX = "viewerhub-fiji-"
 _swept = False
 
 
-def _sweep_dead_folders() -> None:
+def sweep_dead_folders() -> None:
     """Remove private folders left by Fiji viewers that ended without closing (killed by a
-    restart, a crash): once per process, folders whose process id is not running."""
+    restart, a crash): once per process, folders whose process id is not running. The viewer
+    calls it at start: on the first plane it delayed the first window (0.2-0.5 s, py-spy)."""
     global _swept
     if _swept:
         return
