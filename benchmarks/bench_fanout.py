@@ -332,8 +332,8 @@ def section(result: dict[str, Any], out: Path) -> str:
     quick = " (quick mode: small sizes, not representative)" if result.get("quick") else ""
     load = result.get("load")
     shared = (
-        f" The 1-minute load average was {load[0]:.1f} at the start and {load[1]:.1f} at the "
-        "end: other work shared the cores, which slows every process alike (see the message "
+        f"\nThe 1-minute load average was {load[0]:.1f} at the start and {load[1]:.1f} at the "
+        "end: other work\nshared the cores, which slows every process alike (see the message "
         "pair's cost beside it)."
         if load
         else ""
