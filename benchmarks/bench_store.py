@@ -23,6 +23,7 @@ Parts, each beside this machine's own limit measured in the same run:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -41,10 +42,12 @@ import psutil
 from backends import StreamingBackend
 from benchmarks import bench_ingest
 from benchmarks.bench_store_report import headlines, section  # noqa: F401  (registry API)
+from benchmarks.common import slope
 from contract import defaults, shm
 from hub.launcher import launch
 
 GB = 1e9
+MB = 1e6
 ROWS = "ABCDE"
 
 
@@ -105,13 +108,23 @@ def _hub_shm_bytes(pid: int) -> int:
 
 
 class Sampler(threading.Thread):
-    """Hub RSS, hub shared memory and accepted planes, every ``interval_s``."""
+    """Hub RSS, hub shared memory and accepted planes, every ``interval_s``; and each attached
+    viewer's RSS against planes accepted, so a viewer's memory is judged flat (or not) over a
+    plate three times the napari and Fiji plate parts' own."""
 
-    def __init__(self, hub_pid: int, progress: list[int], interval_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        hub_pid: int,
+        progress: list[int],
+        viewer_pids: dict[str, int] | None = None,
+        interval_s: float = 0.5,
+    ) -> None:
         super().__init__(daemon=True)
         self.process = psutil.Process(hub_pid)
         self.pid, self.progress, self.interval_s = hub_pid, progress, interval_s
         self.samples: list[tuple[float, float, float, int]] = []  # t, rss, shm, accepted
+        self.viewers = {name: psutil.Process(pid) for name, pid in (viewer_pids or {}).items()}
+        self.viewer_rss: dict[str, list[tuple[int, int]]] = {n: [] for n in self.viewers}
         self.stop = threading.Event()
         self.started = time.perf_counter()
 
@@ -124,7 +137,19 @@ class Sampler(threading.Thread):
             shm_bytes = _hub_shm_bytes(self.pid)
             now = time.perf_counter() - self.started
             self.samples.append((now, rss, shm_bytes, self.progress[0]))
+            for name, process in self.viewers.items():
+                with contextlib.suppress(psutil.Error):
+                    self.viewer_rss[name].append((self.progress[0], process.memory_info().rss))
             self.stop.wait(self.interval_s)
+
+    def viewer_memory(self) -> dict[str, dict[str, float]]:
+        """Per viewer: peak RSS and its growth per plane over the second half of the run."""
+        out = {}
+        for name, points in self.viewer_rss.items():
+            if points:
+                accepted, rss = [p[0] for p in points], [p[1] / MB for p in points]
+                out[name] = {"peak_rss": max(rss) * MB, "mb_per_plane": slope(accepted, rss)}
+        return out
 
 
 def _wait_written(hub: Any, n: int, timeout_s: float) -> float:
@@ -161,7 +186,10 @@ def plate(n: int, budget: int, directory: Path, viewers: list[str]) -> dict[str,
         if viewers:
             hub.wait_viewers(timeout_s=120)
         baseline_rss = psutil.Process(hub.pid).memory_info().rss
-        sampler = Sampler(hub.pid, progress)
+        viewer_pids = {
+            name: v["pid"] for name, v in hub.status()["viewers"].items() if v.get("pid")
+        }
+        sampler = Sampler(hub.pid, progress, viewer_pids)
         hub_process, me = psutil.Process(hub.pid), psutil.Process()
         cpu0 = (_cpu(hub_process), _cpu(me))
         sampler.start()
@@ -213,6 +241,7 @@ def plate(n: int, budget: int, directory: Path, viewers: list[str]) -> dict[str,
         "pool": status["hub"].get("pool", {}),
         "hub_errors": status["hub"].get("errors", {}),
         "samples": sampler.samples[:: max(1, len(sampler.samples) // 400)],
+        "viewer_memory": sampler.viewer_memory(),
     }
 
 

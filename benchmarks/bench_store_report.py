@@ -218,6 +218,17 @@ def _old_ingest_rows(i: dict[str, Any]) -> str:
 """
 
 
+def _viewer_rows(p: dict[str, Any]) -> str:
+    """Each viewer's memory over the whole plate: a longer run than its own plate part."""
+    rows = ""
+    for name, m in sorted(p.get("viewer_memory", {}).items()):
+        rows += (
+            f"| {name} RSS, peak; growth per plane over the 2nd half | "
+            f"{m['peak_rss'] / GB:.2f} GB; {m['mb_per_plane']:+.3f} MB | ≤ 1.5 GB; flat |\n"
+        )
+    return rows
+
+
 def section(result: dict[str, Any], out: Path) -> str:
     p, r, i, d = result["plate"], result["recovery"], result["ingest"], result["disk"]
     plot = _plot(result, out)
@@ -235,7 +246,7 @@ def section(result: dict[str, Any], out: Path) -> str:
 | hub RSS, peak (at start) | {p["peak_rss"] / GB:.2f} GB ({p["baseline_rss"] / GB:.2f} GB) | |
 | hub RSS + shared memory, peak | {p["peak_rss_plus_shm"] / GB:.2f} GB | budget + the interpreter's own RSS |
 | CPU per plane: hub (loop, store writer, fan-out), producer | {p["hub_cpu_ms_per_plane"]:.1f} ms, {p["producer_cpu_ms_per_plane"]:.1f} ms | |
-| segments evicted once written (recycled into leases) | {p["evicted"]} ({p["pool"].get("recycled", 0)}) | |
+{_viewer_rows(p)}| segments evicted once written (recycled into leases) | {p["evicted"]} ({p["pool"].get("recycled", 0)}) | |
 {_old_ingest_rows(i)}| recover a {r["bytes"] / GB:.1f} GB scene after SIGKILL: hub ready, every item back | {r["ready_s"]:.1f} s ({r["recovered_items"]} of {r["planes"]} items) | |
 | … and every plane on disk | {r["all_on_disk_s"]:.1f} s ({r["on_disk_at_kill"]} were on disk at the kill) | |"""
     return f"""## The scene store: a plate larger than RAM
