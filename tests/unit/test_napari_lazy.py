@@ -115,3 +115,32 @@ def test_slices_on_stack_axes_stay_lazy_and_levels_read_strided_samples():
     full, half = stack.levels(2)
     assert half.shape == (5, 2, 4, 4) and half[4, 0].max() == 40
     assert half[4, 0].shape == (4, 4)
+
+
+class SampleCountingRef(CountingRef):
+    """Counts strided reads too (a coarse level read from the plane's pages)."""
+
+    def __init__(self, plane: np.ndarray) -> None:
+        super().__init__(plane)
+        self.sampled = 0
+
+    def read_sampled(self, step: int) -> np.ndarray:
+        self.sampled += 1
+        return super().read_sampled(step)
+
+
+def test_a_coarse_level_comes_from_a_finer_one_already_read():
+    """napari reads the level it shows, then the coarsest for the thumbnail: the second is
+    strided from the first (no second read of the plane), and equals a read of its own."""
+    values = np.arange(9 * 11, dtype=np.uint16).reshape(9, 11)
+    ref = SampleCountingRef(values)
+    stack = LazyStack(1, (9, 11), np.uint16, PlaneCache())
+    stack.set((0,), ref)
+    full, half, quarter = stack.levels(3)
+    np.testing.assert_array_equal(half[0], values[::2, ::2])
+    assert ref.sampled == 1
+    np.testing.assert_array_equal(quarter[0], values[::4, ::4])
+    assert ref.sampled == 1 and quarter[0].flags.c_contiguous
+    stack.set((0,), ref)  # a new plane at that position: nothing stale is derived
+    np.testing.assert_array_equal(quarter[0], values[::4, ::4])
+    assert ref.sampled == 2
