@@ -47,11 +47,15 @@ class WindowView:
 
     def looking_at(self) -> Position:
         """The 0-based (c, z, t) the window shows, or will once its deferred goto is applied."""
+        return self._resolve(self.deferred)
+
+    def _resolve(self, target: Target | None) -> Position:
+        """``target`` with the axes it leaves out (None) at the window's current position."""
         imp = self.imp
         current = (0, 0, 0) if imp is None else (imp.getC() - 1, imp.getZ() - 1, imp.getT() - 1)
-        if self.deferred is None:
+        if target is None:
             return current
-        return tuple(cur if p is None else p for p, cur in zip(self.deferred, current))  # type: ignore[return-value]
+        return tuple(cur if p is None else p for p, cur in zip(target, current))  # type: ignore[return-value]
 
     def in_view(self, pos: Position) -> bool:
         """The plane at ``pos`` is (or, once settled, will be) part of what the window draws."""
@@ -112,11 +116,8 @@ class WindowView:
         """A goto to ``target`` now would draw a frame whose planes are still arriving."""
         if self.imp is None:
             return self.waiting()
-        deferred, self.deferred, self.deferred_at = self.deferred, target, time.monotonic()
-        try:
-            return self.waiting()
-        finally:
-            self.deferred = deferred
+        recent = time.monotonic() - self.last_plane < FIRST_WAIT_S
+        return recent and not self._whole(self._resolve(target))
 
     def goto_later(self, target: Target) -> tuple[int, int, int]:
         """A goto while :meth:`holds`: applied by ``settle`` once the frame is whole (or the
