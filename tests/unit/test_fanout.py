@@ -162,3 +162,13 @@ def test_acks_wait_for_the_end_of_a_round_unless_memory_is_short():
     assert 0 < fan.quiet_ms() <= fanout_module.BATCH_S * 1000 + 1
     scene.bytes_used = scene.budget_bytes  # near the budget: acks free memory, read them now
     assert fan.quiet_ms() == 0
+
+
+def test_above_a_pipelines_pace_the_interval_grows_by_steps_of_the_rate():
+    window = fanout_module.BatchWindow()
+    window.rate = fanout_module.BATCH_RATE
+    assert window.interval() == fanout_module.BATCH_S
+    window.rate = fanout_module.BATCH_RATE + fanout_module.BATCH_RATE_STEP
+    assert window.interval() == 2 * fanout_module.BATCH_S
+    window.rate = 100 * fanout_module.BATCH_RATE
+    assert window.interval() == fanout_module.BATCH_MAX_S
