@@ -49,6 +49,19 @@ def add_image_layer(viewer: Any, group: LayerGroup, colormap: Any, limits: Any) 
     return layer
 
 
+def add_looked_layer(viewer: Any, group: LayerGroup, auto_colors: dict, limits: Any) -> None:
+    """Make the group's image layer in the look settled at its first plane (``layer_look``):
+    the producer's colour or else ``auto_colors``' for its channel, fixed limits or else
+    ``limits``; the group remembers what was chosen for it, not given."""
+    colormap, fixed = group.look
+    group.look = None
+    auto = auto_colors.get(group.channel, "gray") if colormap is None else None
+    layer = add_image_layer(viewer, group, colormap or auto, fixed if fixed is not None else limits)
+    group.image_layer = layer
+    group.auto_limits = None if fixed is not None else tuple(layer.contrast_limits)
+    group.auto_colormap = auto
+
+
 def _sibling_level(viewer: Any, group: LayerGroup) -> int | None:
     """The level an image layer of the same size shows now (None: no such layer)."""
     if group.levels < 2 or group.image is None:

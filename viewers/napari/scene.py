@@ -45,7 +45,7 @@ from viewers.napari.config import NapariDisplayConfig
 from viewers.napari.contrast import RunningContrast, sample_step
 from viewers.napari.follow import Follow
 from viewers.napari.groups import ItemDoesNotFitError, LayerGroup
-from viewers.napari.handover import add_image_layer, layer_look, update_layer
+from viewers.napari.handover import add_looked_layer, layer_look, update_layer
 from viewers.napari.layout import slice_text
 from viewers.napari.lazy import LazyStack, MemoryPlane, PlaneCache, PlaneSource
 from viewers.napari.navigate import goto
@@ -60,6 +60,9 @@ log = logging.getLogger(__name__)
 
 #: Seconds between hand-overs of grown layers whose plane in view did not change.
 GROW_INTERVAL_S = 1.0
+#: Longest a refresh keeps making new layers (napari: ~0.1-0.15 s of CPU each) before the
+#: viewer loop gets to poll (and heartbeat) again.
+NEW_LAYERS_S = 0.5
 
 
 class NapariScene:
@@ -246,29 +249,27 @@ class NapariScene:
         if not self.deferred:
             self.flush()
 
-    def _add_new_layers(self) -> None:
+    def _add_new_layers(self, budget_s: float | None = None) -> None:
         """Make the image layers of the groups that got their first plane, all at once.
 
-        napari spends ~0.15 s of CPU on each new image layer (its Qt controls, vispy visual,
-        first slice); a well's channels arriving together get their layers in one batch,
-        each already in its final colour (chosen for all the channels so far), and are drawn
+        napari spends ~0.1-0.15 s of CPU on each new image layer (its Qt controls, vispy
+        visual, first slice); a well's channels arriving together get their layers in one
+        batch, each already in its final colour (chosen for all the channels so far), drawn
         once, instead of one layer and one draw per refresh while the rest queue behind.
+        ``budget_s``: leave the rest for the next refresh after this long, so a loaded
+        machine still hears from the viewer loop (the hub reports a silent viewer hung).
         """
         new, self._new_layers = self._new_layers, []
         for group in new:
             if group.channel is not None and group.channel not in self.channels:
                 self.channels.append(group.channel)
         colors = auto_colormaps(self.channels)
-        for group in new:
-            colormap, fixed = group.look
-            group.look = None
-            limits = fixed if fixed is not None else self.contrast[group.channel].limits()
-            auto = colors.get(group.channel, "gray") if colormap is None else None
-            group.image_layer = add_image_layer(self.viewer, group, colormap or auto, limits)
-            group.auto_limits = (
-                None if fixed is not None else tuple(group.image_layer.contrast_limits)
-            )
-            group.auto_colormap = auto
+        deadline = None if budget_s is None else time.monotonic() + budget_s
+        for n, group in enumerate(new):
+            if deadline is not None and n and time.monotonic() > deadline:
+                self._new_layers = new[n:]
+                break
+            add_looked_layer(self.viewer, group, colors, self.contrast[group.channel].limits())
             self._label_axes(group)
             self._place_on_plate(group)
         if new:
@@ -284,7 +285,7 @@ class NapariScene:
         at once, layers that only grew (a well or site arrived out of view) at most every
         ``GROW_INTERVAL_S``: sliders lag by that much, the plane a person looks at never.
         """
-        self._add_new_layers()
+        self._add_new_layers(None if force else NEW_LAYERS_S)
         now = time.monotonic()
         following = self.follow.pending  # sliders can only go where napari's shape reaches
         grow_due = force or following or now - self._grown_at >= GROW_INTERVAL_S
