@@ -13,10 +13,11 @@ VIEWER_ENDPOINT = f"tcp://{LOOPBACK}:{VIEWER_PORT}"
 MEMORY_BUDGET = 4 * 1024**3
 #: Requests that may wait for memory; more are refused at once.
 MAX_PENDING_REQUESTS = 32
-#: Items a viewer may have unacknowledged: enough for the hub's longest round of a fast stream
-#: (20 ms of items) while the viewer holds its acks (up to 15 ms, or half of these), few
-#: enough that a GUI viewer's poll never takes many items at once.
-CREDITS = 32
+#: Items a viewer may have unacknowledged: an item stays in flight while the viewer holds its
+#: ack (10-15 ms) and until the hub reads it (at the end of a round, up to 20 ms), so a fast
+#: stream (about 1000 items/s) needs some 40 in flight not to wait for credits. A GUI viewer
+#: still takes them a few at a time (``viewers.client.ITEMS_PER_POLL``).
+CREDITS = 64
 
 #: Seconds: a viewer silent this long is hung; hung this long, restarted (if the hub started
 #: it); a producer waits this long for memory before an error; a viewer answers a control

@@ -36,17 +36,17 @@ from viewers.client_planes import ClientPlanes
 
 log = logging.getLogger(__name__)
 
-#: Seconds a viewer may hold the acks of shown items before sending them (they also go when
-#: half the credit window is used, at a heartbeat and at a new scene): a fast stream costs the
-#: hub one ack message for a few of its rounds, not one per item. Not longer: an item stays
-#: in flight until its ack, and the hub evicts on-disk items no viewer has in flight, so a
-#: longer hold makes it evict newer items that viewers then read from disk (25 ms did, with
-#: an 8 MiB budget: tests/integration/test_plane_refs.py).
+#: Seconds a viewer may hold the acks of shown items (they also go at half the credits, at a
+#: heartbeat and at a new scene): one ack for a few rounds. Not longer: the hub evicts on-disk
+#: items no viewer has in flight, so a longer hold makes it evict newer items that viewers then
+#: read from disk (25 ms did, with an 8 MiB budget: tests/integration/test_plane_refs.py).
 ACK_DELAY_S = 0.015
-#: Seconds: held acks due within this go out with the poll that handled a message (the hub
-#: sends a steady stream's rounds about this often), so acks ride on wake-ups the items
-#: messages cause and seldom need one of their own.
+#: Seconds: held acks due within this go with the poll that handled a message (rounds come
+#: about this often), so acks ride on wake-ups the items cause.
 ACK_EARLY_S = 0.005
+#: Items after which a poll reads no further message (a message is taken whole): a GUI's
+#: event loop gets its turn, whatever the credit window.
+ITEMS_PER_POLL = 16
 
 
 class _GoneError(Exception):
@@ -138,6 +138,7 @@ class ViewerClient:
             wait_ms = math.ceil((self._ack_due - time.monotonic()) * 1000)
             timeout_ms = max(0, min(timeout_ms, wait_ms))
         if self._poller.poll(timeout_ms):
+            done = self.shown + self.errors
             for _ in range(64):
                 try:
                     frames = self._sock.recv_multipart(zmq.NOBLOCK)
@@ -146,6 +147,8 @@ class ViewerClient:
                 self._handle(frames)
                 if self.closed:
                     return
+                if self.shown + self.errors - done >= ITEMS_PER_POLL:
+                    break  # the rest waits for the next poll: a GUI's loop gets its turn
         if self._planes.held:
             self._expire_held()
         if self._acks and time.monotonic() >= self._ack_due - ACK_EARLY_S:
