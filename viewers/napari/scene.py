@@ -60,9 +60,10 @@ log = logging.getLogger(__name__)
 
 #: Seconds between hand-overs of grown layers whose plane in view did not change.
 GROW_INTERVAL_S = 1.0
-#: Longest a refresh keeps making new layers (napari: ~0.1-0.15 s of CPU each) before the
-#: viewer loop gets to poll (and heartbeat) again.
-NEW_LAYERS_S = 0.5
+#: Longest a refresh keeps making new layers (napari: ~0.1-0.15 s of CPU each, 0.6 s of wall
+#: time on a loaded machine) before the viewer loop polls (and heartbeats) again: well
+#: inside the hub's heartbeat timeout (5 s), long enough for a well's channels in one go.
+NEW_LAYERS_S = 2.0
 
 
 class NapariScene:
