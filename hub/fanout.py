@@ -53,7 +53,7 @@ BATCH_S = 0.005
 #: (on 2 shared cores each wake-up starts with cold caches: measured 5-7 times the CPU per
 #: item of a warm loop).
 BATCH_RATE = 400.0
-BATCH_RATE_STEP = 100.0
+BATCH_RATE_STEP = 50.0
 #: Weight of the newest round in the smoothed rate: a few rounds of a burst (a pipeline's
 #: items come two or three at a time now and then) do not stretch the interval at once.
 RATE_WEIGHT = 0.25
