@@ -47,13 +47,9 @@ class PipelinedSaves:
 
     def save(self, data: Any, path: str | Path = "", **components: Any) -> None:
         """Like ``StreamingBackend.save``, but returns once the request is sent."""
-        display_config = components.pop("display_config", None)
-        self.save_batch(
-            [data],
-            [path],
-            components=[components] if components else None,
-            display_config=display_config,
-        )
+        from backends.streaming import one_item_batch
+
+        self.save_batch(**one_item_batch(data, path, components))
 
     def save_batch(
         self,

@@ -62,6 +62,18 @@ def parse_components(path: str | Path) -> dict[str, int | str]:
     return out
 
 
+def one_item_batch(data: Any, path: str | Path, components: dict[str, Any]) -> dict[str, Any]:
+    """``save``'s arguments as ``save_batch``'s keywords: one rule for the blocking and the
+    pipelined ``save`` (a ``display_config`` keyword is the batch's, not a component)."""
+    display_config = components.pop("display_config", None)
+    return {
+        "data_list": [data],
+        "file_paths": [path],
+        "components": [components] if components else None,
+        "display_config": display_config,
+    }
+
+
 class StreamingBackend:
     """Streams arrays and shapes to a hub.
 
@@ -112,13 +124,7 @@ class StreamingBackend:
 
     def save(self, data: Any, path: str | Path = "", **components: Any) -> dict[str, Any]:
         """Stream one array or shape list; keyword arguments are its components."""
-        display_config = components.pop("display_config", None)
-        return self.save_batch(
-            [data],
-            [path],
-            components=[components] if components else None,
-            display_config=display_config,
-        )
+        return self.save_batch(**one_item_batch(data, path, components))
 
     def save_batch(
         self,
