@@ -156,18 +156,9 @@ class StreamingBackend:
                 raise
         return self._send_batch(*args, stack_component)  # once more, without stale leases
 
-    def _send_batch(
-        self,
-        data_list: Sequence[Any],
-        file_paths: Sequence[str | Path],
-        display_config: DisplayConfig | dict[str, Any] | None,
-        components: Sequence[dict[str, Any]] | None,
-        microscope_handler: Any,
-        stack_component: str | None,
-    ) -> dict[str, Any]:
-        out = self._prepare(
-            data_list, file_paths, display_config, components, microscope_handler, stack_component
-        )
+    def _send_batch(self, *batch: Any) -> dict[str, Any]:
+        """One request for ``batch`` (``_prepare``'s arguments), answered before returning."""
+        out = self._prepare(*batch)
         try:
             reply = self._conn.request(out.header, out.frames)
         except BaseException as exc:
