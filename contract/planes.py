@@ -170,12 +170,12 @@ class PlaneRef:
 
 def refs_for_header(header: dict[str, Any]) -> list[PlaneRef]:
     """One reference per 2-D plane of an image item's header, in C order of leading axes."""
-    dtype, shape = np.dtype(header["dtype"]), tuple(header["shape"])
-    plane_shape = (int(shape[-2]), int(shape[-1])) if len(shape) >= 2 else (1, int(shape[0]))
-    count = math.prod(shape[:-2]) if len(shape) > 2 else 1
-    plane_bytes = math.prod(plane_shape) * dtype.itemsize
+    dtype, plane_shape, count, plane_bytes = _plane_layout(header["dtype"], tuple(header["shape"]))
     segment = header.get("segment") or None
-    colds = cold_planes(header.get("cold"))
+    cold = header.get("cold")
+    if cold is None and count == 1:  # the usual item: one plane, still in shared memory
+        return [PlaneRef(plane_shape, dtype, segment)]
+    colds = cold_planes(cold)
     return [
         PlaneRef(
             plane_shape,
@@ -186,6 +186,18 @@ def refs_for_header(header: dict[str, Any]) -> list[PlaneRef]:
         )
         for i in range(count)
     ]
+
+
+@functools.lru_cache(maxsize=64)
+def _plane_layout(
+    dtype_name: str, shape: tuple[int, ...]
+) -> tuple[np.dtype, tuple[int, int], int, int]:
+    """(dtype, plane shape, planes, bytes per plane) of an item, once per dtype and shape: a
+    stream repeats a few, and numpy parses a dtype name anew on every call."""
+    dtype = np.dtype(dtype_name)
+    plane_shape = (int(shape[-2]), int(shape[-1])) if len(shape) >= 2 else (1, int(shape[0]))
+    count = math.prod(shape[:-2]) if len(shape) > 2 else 1
+    return dtype, plane_shape, count, math.prod(plane_shape) * dtype.itemsize
 
 
 def read_cold(cold: dict[str, Any], shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
