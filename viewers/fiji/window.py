@@ -226,7 +226,7 @@ class HyperstackWindow(ChannelDisplay, WindowView):
         self._configure_channels()  # before show: its first paint is the right one
         if self.show_window:
             self._shown_new = True
-            imp.show()
+            screen.show_blended_once(imp)
             screen.ensure_hyperstack_window(self.ij, imp)
             imp.setPosition(1, 1, 1)
         self._recheck()
