@@ -123,3 +123,20 @@ def test_shapes_item_validates_its_shapes():
     bad["shapes"][0]["coords"] = [[1, None]]
     with pytest.raises(ProtocolError):
         check(bad)
+
+
+@pytest.mark.parametrize(
+    "number", ["1e400", "-1e400", "1E+999", "1" + "0" * 30, "-" + "9" * 25, "1" + "0" * 400 + ".5"]
+)
+def test_numbers_out_of_range_are_refused(number):
+    with pytest.raises(ProtocolError) as info:
+        decode_header(b'{"segment":"viewerhub-1-2-3e471a2b","x":[1,' + number.encode() + b"]}")
+    assert info.value.code is ErrorCode.MALFORMED
+
+
+def test_exponent_like_text_in_strings_keeps_ints_and_small_floats():
+    # A hub segment's random hex tail can read like a three-digit exponent: the header
+    # still decodes to the same values (only floats are then checked one by one).
+    header = {"segment": "viewerhub-1-2-3e471a2b", "n": [9223372036854775807, -5], "f": 1e-7}
+    assert decode_header(encode_header(header)) == header
+    assert decode_header(b'{"a":"\\\\e000\\"","b":[[1]]}') == {"a": '\\e000"', "b": [[1]]}
