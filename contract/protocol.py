@@ -124,9 +124,14 @@ DEFAULT_LIMITS = Limits()
 MAX_NAME_LEN = 4096
 
 
+#: ``json.dumps(header, separators=(",", ":"), allow_nan=False)`` builds this encoder anew on
+#: every call; every message sent (an ack, an items message, a reply) paid for it.
+_HEADER_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def encode_header(header: dict[str, Any]) -> bytes:
     """Serialise a header. NaN/inf are not JSON; refusing them here keeps every peer strict."""
-    return json.dumps(header, separators=(",", ":"), allow_nan=False).encode()
+    return _HEADER_ENCODER.encode(header).encode()
 
 
 #: The deepest JSON nesting any message may have. Real headers nest 4-5 levels (batch ->
