@@ -37,10 +37,12 @@ from viewers.client_planes import ClientPlanes
 
 log = logging.getLogger(__name__)
 
-#: Seconds a viewer may hold the acks of shown items (they also go at half the credits, at a
-#: heartbeat and at a new scene): one ack for a few rounds. Not longer: the hub evicts on-disk
-#: items no viewer has in flight, so a longer hold makes it evict newer items that viewers then
-#: read from disk (25 ms did, with an 8 MiB budget: tests/integration/test_plane_refs.py).
+#: Seconds a viewer may hold the acks of shown items: one ack for a few rounds. They also go
+#: at half the credits, at a heartbeat, at a new scene, and at once when messages come further
+#: apart than this (a fast stream's 20 ms rounds): a hold cannot then join two messages' acks,
+#: it only costs a wake-up per message. Not longer: the hub evicts on-disk items no viewer has
+#: in flight, so a longer hold makes it evict newer items that viewers then read from disk
+#: (25 ms did, with an 8 MiB budget: tests/integration/test_plane_refs.py).
 ACK_DELAY_S = 0.015
 #: Seconds: held acks due within this go with the poll that handled a message (rounds come
 #: about this often), so acks ride on wake-ups the items cause.
@@ -103,6 +105,7 @@ class ViewerClient:
         self._acks: list[Any] = []  # shown since the last flush: index, or [index, error]
         self._ack_scene: int | None = None
         self._ack_due = 0.0  # monotonic time by which the held acks go out
+        self._last_message = 0.0  # monotonic time of the last wake-up that brought messages
         self._ack_batch = max(1, credits // 2)
         self.controls = ViewerControls(viewer, name, self.plugin)
         # VIEWERHUB_TRACE_DIR=/some/dir: one JSON line per item with receive and shown
@@ -124,10 +127,8 @@ class ViewerClient:
         self._sock.connect(endpoint)
         self._poller = zmq.Poller()  # one for the socket's life: poll_once runs per wake-up
         self._poller.register(self._sock, zmq.POLLIN)
-        # What exists now (modules, the started viewer) lives as long as the process. Every
-        # message makes many short-lived dicts, which trigger the cyclic collector; its full
-        # passes walked all of that again each time (15 % of a recorder's CPU under the
-        # fan-out benchmark). Frozen objects are skipped; objects made later are collected.
+        # What exists now (modules, the started viewer) lives as long as the process: the
+        # collector, set off by every message's short-lived dicts, need not walk it again.
         gc.freeze()
         self._send({"kind": "hello", **self._stats()})
 
@@ -143,7 +144,10 @@ class ViewerClient:
         if self._acks:  # wake in time to send held acks
             wait_ms = math.ceil((self._ack_due - time.monotonic()) * 1000)
             timeout_ms = max(0, min(timeout_ms, wait_ms))
+        sparse = False
         if self._poller.poll(timeout_ms):
+            now = time.monotonic()  # messages further apart than the hold: acks go now
+            sparse, self._last_message = now - self._last_message >= ACK_DELAY_S, now
             done = self.shown + self.errors
             for _ in range(64):
                 try:
@@ -157,7 +161,7 @@ class ViewerClient:
                     break  # the rest waits for the next poll: a GUI's loop gets its turn
         if self._planes.held:
             self._expire_held()
-        if self._acks and time.monotonic() >= self._ack_due - ACK_EARLY_S:
+        if self._acks and (sparse or time.monotonic() >= self._ack_due - ACK_EARLY_S):
             self._flush_acks()  # now, awake anyway, rather than waking again in a moment
         self._heartbeat_if_due()
 
@@ -303,19 +307,9 @@ class ViewerClient:
             log.debug("%s", traceback.format_exc())
         self.last_update = time.time()
         if self._trace is not None:
-            self._trace.write(
-                json.dumps(
-                    {
-                        "index": index,
-                        "id": item.get("id"),
-                        "meta": item.get("meta"),
-                        "received": received,
-                        "shown": self.last_update,
-                        "error": error,
-                    }
-                )
-                + "\n"
-            )
+            times = {"received": received, "shown": self.last_update, "error": error}
+            line = {"index": index, "id": item.get("id"), "meta": item.get("meta"), **times}
+            self._trace.write(json.dumps(line) + "\n")
         self._ack_scene = scene
         if not self._acks:
             self._ack_due = time.monotonic() + ACK_DELAY_S
