@@ -82,7 +82,15 @@ def _no_default(value: Any) -> Any:
 _C_ENCODER = json.encoder.c_make_encoder
 if _C_ENCODER is not None:
     _encode_chunks = _C_ENCODER(
-        None, _no_default, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True
+        None,  # markers: no circular check (a record is flat data we built)
+        _no_default,
+        json.encoder.encode_basestring_ascii,  # ensure_ascii=True
+        None,  # indent
+        ": ",  # key separator
+        ", ",  # item separator
+        False,  # sort_keys
+        False,  # skipkeys
+        True,  # allow_nan
     )
 
     def _log_line(record: dict[str, Any]) -> str:
