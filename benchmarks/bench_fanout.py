@@ -372,7 +372,9 @@ average, and an item after a pause goes at once); the interval grows with the ra
 the number of viewers, up to {ms["max"]:.0f} ms. While a round's interval runs, the hub reads
 no ack (they wait in ZeroMQ's queue and are read together when it ends: one wake-up of its
 loop for every viewer). A viewer acks at most every {ms["ack"]:.0f} ms or at half its
-{CREDITS} credits, so one ack covers several messages ("items per ack"). The per-message
+{CREDITS} credits, so one ack covers several messages ("items per ack"); when messages come
+further apart than that hold (a fast stream's long rounds), it acks in the wake-up that
+brought the message rather than waking again for the ack alone. The per-message
 costs (a wake-up, a receive, a decode and an ack on each side) are shared by the items of a
 message; a machine busy with other work gives the producer fewer planes per second and so
 fewer items per message, on top of slower cores.
