@@ -107,6 +107,11 @@ class Viewer(ABC):
     #: and dtype without mapping the hub's memory, which saves a map and an unmap per item
     #: (tens of microseconds each on a virtual machine: an unmap interrupts every core).
     needs_pixels: bool = True
+    #: True for a viewer whose objects made before it connects may be frozen out of Python's
+    #: cyclic collector (``gc.freeze``): its full passes, set off by every message's
+    #: short-lived dicts, otherwise walk them again and again (15 % of the recorder's CPU
+    #: under the fan-out benchmark). Not for GUI toolkits: napari crashed (SIGSEGV) with it.
+    freeze_gc: ClassVar[bool] = False
 
     def __init__(self, **options: Any) -> None:
         self.options = options

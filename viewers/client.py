@@ -127,9 +127,8 @@ class ViewerClient:
         self._sock.connect(endpoint)
         self._poller = zmq.Poller()  # one for the socket's life: poll_once runs per wake-up
         self._poller.register(self._sock, zmq.POLLIN)
-        # What exists now (modules, the started viewer) lives as long as the process: the
-        # collector, set off by every message's short-lived dicts, need not walk it again.
-        gc.freeze()
+        if viewer.freeze_gc:  # see Viewer.freeze_gc
+            gc.freeze()
         self._send({"kind": "hello", **self._stats()})
 
     def _prepare_socket(self, sock: zmq.Socket) -> None:
