@@ -23,6 +23,15 @@ def _plane(i: int) -> np.ndarray:
     return np.random.default_rng(i).integers(0, 4000, PLANE, dtype=np.uint16)
 
 
+def _checksums_by_z(hub, channel: int) -> dict[int, int]:
+    """The recorder's checksum of each plane of ``channel``, by its z_index."""
+    return {
+        r["components"]["z_index"]: r["crc32"]
+        for r in read_received(hub.outdir)
+        if r["kind"] == "image" and r["components"].get("channel") == channel
+    }
+
+
 def _leases_of(pid: int) -> list[str]:
     return [n for n in shm.list_ours() if (p := shm.parse_name(n)) and p.lessee_pid == pid]
 
@@ -56,11 +65,7 @@ def test_saves_fill_leased_segments_and_every_plane_arrives_intact(hub) -> None:
     wait_for(lambda: not _leases_of(os.getpid()), 5, "unfilled leases given back at close")
     status = hub.wait_viewers(n_items=n, timeout_s=60)
     assert status["hub"]["errors_total"] == 0
-    got = {
-        r["components"]["z_index"]: r["crc32"]
-        for r in read_received(hub.outdir)
-        if r["kind"] == "image" and r["components"].get("channel") == 1
-    }
+    got = _checksums_by_z(hub, channel=1)
     assert got == {i: zlib.crc32(_plane(i)) for i in range(n)}
 
 
@@ -80,11 +85,7 @@ def test_recycled_segments_are_filled_through_the_mappings_the_producer_kept(hub
         assert len(backend._leases.kept) <= stats["mapped"] + stats["created"]
     status = hub.wait_viewers(n_items=n, timeout_s=60)
     assert status["hub"]["errors_total"] == 0
-    got = {
-        r["components"]["z_index"]: r["crc32"]
-        for r in read_received(hub.outdir)
-        if r["kind"] == "image" and r["components"].get("channel") == 2
-    }
+    got = _checksums_by_z(hub, channel=2)
     assert got == {i: zlib.crc32(_plane(100 + i)) for i in range(n)}
 
 
@@ -106,11 +107,7 @@ def test_pipelined_saves_arrive_intact_in_order_and_a_refusal_surfaces_at_flush(
         pipe.save(_plane(300), "", channel=3, z_index=n)  # the pipeline goes on
     status = hub.wait_viewers(n_items=n + 1, timeout_s=60)
     assert status["hub"]["items"] == n + 1
-    got = {
-        r["components"]["z_index"]: r["crc32"]
-        for r in read_received(hub.outdir)
-        if r["kind"] == "image" and r["components"].get("channel") == 3
-    }
+    got = _checksums_by_z(hub, channel=3)
     want = {i: zlib.crc32(_plane(200 + i)) for i in range(n)} | {n: zlib.crc32(_plane(300))}
     assert got == want
 
@@ -129,11 +126,7 @@ def test_pipelined_frames_are_the_pixels_at_save_time_not_later(hub) -> None:
             pipe.save(buffer, "", channel=4, z_index=i)
         buffer[:] = 0
     hub.wait_viewers(n_items=4, timeout_s=60)
-    got = {
-        r["components"]["z_index"]: r["crc32"]
-        for r in read_received(hub.outdir)
-        if r["kind"] == "image" and r["components"].get("channel") == 4
-    }
+    got = _checksums_by_z(hub, channel=4)
     assert got == {i: zlib.crc32(_plane(400 + i)) for i in range(4)}
 
 
