@@ -98,6 +98,10 @@ def producer_segment_name(hub_pid: int, producer_pid: int, number: int) -> str:
     return f"{PREFIX}{hub_pid}-p{producer_pid}-{number}-{secrets.token_hex(4)}"
 
 
+#: Absent on platforms without it: mappings then fault their pages in on first use.
+_MAP_POPULATE = getattr(mmap, "MAP_POPULATE", 0)
+
+
 def create(name: str, size: int, populate: bool = False) -> mmap.mmap:
     """Create a new segment of ``size`` bytes (at least 1) and map it read-write.
 
@@ -113,7 +117,7 @@ def create_with_fd(name: str, size: int, populate: bool = False) -> tuple[int, m
     """:func:`create`, keeping the descriptor open (the caller closes it): a producer keeps
     it beside the mapping to see, by ``st_nlink``, when the hub has removed the segment."""
     fd = _posixshmem.shm_open("/" + name, os.O_CREAT | os.O_EXCL | os.O_RDWR, mode=0o600)
-    flags = mmap.MAP_SHARED | (getattr(mmap, "MAP_POPULATE", 0) if populate else 0)
+    flags = mmap.MAP_SHARED | (_MAP_POPULATE if populate else 0)
     try:
         os.ftruncate(fd, max(size, 1))
         return fd, mmap.mmap(fd, max(size, 1), flags=flags)
@@ -148,7 +152,6 @@ def create_allocated(name: str, size: int) -> None:
         os.close(fd)
 
 
-_MAP_POPULATE = getattr(mmap, "MAP_POPULATE", 0)
 _MADV_POPULATE_WRITE = 23  # Linux 5.14+
 _libc: ctypes.CDLL | None | bool = None
 
@@ -248,7 +251,7 @@ def open_readwrite(name: str, size: int, populate: bool = False) -> mmap.mmap:
     """
     fd, _info = open_lease(name, size)
     try:
-        flags = mmap.MAP_SHARED | (getattr(mmap, "MAP_POPULATE", 0) if populate else 0)
+        flags = mmap.MAP_SHARED | (_MAP_POPULATE if populate else 0)
         return mmap.mmap(fd, max(size, 1), flags=flags)
     finally:
         os.close(fd)
