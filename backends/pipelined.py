@@ -62,12 +62,6 @@ class PipelinedSaves:
         stack_component: str | None = None,
     ) -> None:
         """Like ``StreamingBackend.save_batch`` (all or nothing), but returns once sent."""
-        if len(data_list) != len(file_paths):
-            raise ValueError(
-                f"data_list has {len(data_list)} items but file_paths has {len(file_paths)}"
-            )
-        if components is not None and len(components) != len(data_list):
-            raise ValueError("components must have one dict per item")
         out = self.backend._prepare(
             data_list,
             file_paths,

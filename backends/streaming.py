@@ -142,12 +142,6 @@ class StreamingBackend:
         ``stack_component`` (for example ``"z_index"``) spreads the first axis of every 3-D
         array over that component; otherwise a 3-D array is shown as a z-stack.
         """
-        if len(data_list) != len(file_paths):
-            raise ValueError(
-                f"data_list has {len(data_list)} items but file_paths has {len(file_paths)}"
-            )
-        if components is not None and len(components) != len(data_list):
-            raise ValueError("components must have one dict per item")
         args = (data_list, file_paths, display_config, components, microscope_handler)
         try:
             return self._send_batch(*args, stack_component)
@@ -181,6 +175,12 @@ class StreamingBackend:
         ``in_flight``: how many such batches may await the hub at once (pipelined saves), so
         the lease wish covers all of them.
         """
+        if len(data_list) != len(file_paths):
+            raise ValueError(
+                f"data_list has {len(data_list)} items but file_paths has {len(file_paths)}"
+            )
+        if components is not None and len(components) != len(data_list):
+            raise ValueError("components must have one dict per item")
         config = display_config if display_config is not None else self.display_config
         wire_config = config.to_wire() if isinstance(config, DisplayConfig) else config
         out = Outgoing({"kind": "batch", "items": []})
