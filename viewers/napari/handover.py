@@ -19,6 +19,7 @@ from typing import Any
 from viewers.napari.config import NapariDisplayConfig, napari_colormap
 from viewers.napari.groups import LayerGroup
 from viewers.napari.lazy import multiscale_levels
+from viewers.napari.spares import SpareLayers
 
 
 def layer_look(config: NapariDisplayConfig, components: dict) -> tuple[Any, Any]:
@@ -31,32 +32,47 @@ def layer_look(config: NapariDisplayConfig, components: dict) -> tuple[Any, Any]
     return colormap, config.contrast_limits if fixed else None
 
 
-def add_image_layer(viewer: Any, group: LayerGroup, colormap: Any, limits: Any) -> Any:
-    """A new additive image layer over the group's lazy stack (a multiscale if large)."""
+def add_image_layer(
+    viewer: Any, group: LayerGroup, colormap: Any, limits: Any, spares: SpareLayers | None = None
+) -> Any:
+    """A new additive image layer over the group's lazy stack (a multiscale if large): a
+    spare layer filled, if there is one for it, else one made now."""
     assert group.image is not None
     group.levels = multiscale_levels(group.image.shape)
     sibling = _sibling_level(viewer, group)
-    layer = viewer.add_image(
-        group.image_data(),
-        multiscale=group.levels > 1,
-        name=group.name,
-        colormap=colormap,
-        contrast_limits=limits,
-        blending="additive",
-    )
+    data = group.image_data()
+    layer = None
+    if spares is not None and group.levels > 1:
+        layer = spares.take(data, group.name, colormap, limits)
+    if layer is None:
+        layer = viewer.add_image(
+            data,
+            multiscale=group.levels > 1,
+            name=group.name,
+            colormap=colormap,
+            contrast_limits=limits,
+            blending="additive",
+        )
     if sibling is not None:  # sliced at the coarsest level: once more at the one in view
         layer.data_level = sibling
     return layer
 
 
-def add_looked_layer(viewer: Any, group: LayerGroup, auto_colors: dict, limits: Any) -> None:
+def add_looked_layer(
+    viewer: Any,
+    group: LayerGroup,
+    auto_colors: dict,
+    limits: Any,
+    spares: SpareLayers | None = None,
+) -> None:
     """Make the group's image layer in the look settled at its first plane (``layer_look``):
     the producer's colour or else ``auto_colors``' for its channel, fixed limits or else
     ``limits``; the group remembers what was chosen for it, not given."""
     colormap, fixed = group.look
     group.look = None
     auto = auto_colors.get(group.channel, "gray") if colormap is None else None
-    layer = add_image_layer(viewer, group, colormap or auto, fixed if fixed is not None else limits)
+    look = (colormap or auto, fixed if fixed is not None else limits)
+    layer = add_image_layer(viewer, group, *look, spares)
     group.image_layer = layer
     group.auto_limits = None if fixed is not None else tuple(layer.contrast_limits)
     group.auto_colormap = auto

@@ -15,12 +15,16 @@ import numpy as np
 from viewers.base import ComponentValue
 from viewers.napari.groups import LayerGroup
 from viewers.napari.lazy import PlaneCache
+from viewers.napari.spares import is_spare
 
 
 def describe_layers(viewer: Any) -> list[dict[str, Any]]:
-    """Every layer of ``viewer``: name, type, visibility, blending, placement, and its look."""
+    """Every layer of ``viewer`` a person sees in its layer list (not the hidden spares):
+    name, type, visibility, blending, placement, and its look."""
     layers = []
     for layer in viewer.layers:
+        if is_spare(layer):
+            continue
         entry: dict[str, Any] = {
             "name": layer.name,
             "type": type(layer).__name__,

@@ -52,6 +52,7 @@ from viewers.napari.navigate import goto
 from viewers.napari.overview import PlateOverview
 from viewers.napari.plate_tiles import LABEL_COLOR, PlateTiles, camera, text_overlay
 from viewers.napari.report import data_report, describe_layers, group_layers
+from viewers.napari.spares import SpareLayers
 from viewers.placement import AxisIndex, WindowKey, place, window_label
 
 __all__ = ["ItemDoesNotFitError", "LayerGroup", "NapariScene"]
@@ -94,6 +95,9 @@ class NapariScene:
         self._grown_at = 0.0  # when grown shapes were last handed to napari
         self._stale_contrast: set[ComponentValue | None] = set()
         self._new_layers: list[LayerGroup] = []  # groups whose image layer is still to make
+        #: hidden layers made before the stream, filled by new channels (the standalone
+        #: viewer sets them; a host application's napari makes its layers as they come)
+        self.spares: SpareLayers | None = None
         self.label = text_overlay(viewer)
         self.label.visible = True
         self.label.position = "bottom_left"  # clear of the A01 tile's name
@@ -266,15 +270,20 @@ class NapariScene:
                 self.channels.append(group.channel)
         colors = auto_colormaps(self.channels)
         deadline = None if budget_s is None else time.monotonic() + budget_s
-        for n, group in enumerate(new):
-            if deadline is not None and n and time.monotonic() > deadline:
-                self._new_layers = new[n:]
+        made: list[LayerGroup] = []
+        for group in new:
+            if deadline is not None and made and time.monotonic() > deadline:
+                self._new_layers = new[len(made) :]
                 break
-            add_looked_layer(self.viewer, group, colors, self.contrast[group.channel].limits())
+            limits = self.contrast[group.channel].limits()
+            add_looked_layer(self.viewer, group, colors, limits, self.spares)
             self._label_axes(group)
             self._place_on_plate(group)
-        if new:
+            made.append(group)
+        if made:
             self._recolor()  # the older layers, for the channel count now
+            # the newest layer is the active one, as napari makes it (a spare filled is not)
+            self.viewer.layers.selection.active = made[-1].image_layer
 
     def flush(self, force: bool = True) -> None:
         """Bring deferred layer updates, contrast and the label up to date.

@@ -20,6 +20,7 @@ from viewers.base import Item, Viewer
 from viewers.napari.config import NapariDisplayConfig
 from viewers.napari.draw_trace import DrawTrace
 from viewers.napari.scene import NapariScene
+from viewers.napari.spares import SpareLayers
 from viewers.napari.warmup import warm_up
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,9 @@ DRAIN_S = 0.05
 #: Behind the stream (items still coming when a drain ends), napari keeps taking items
 #: rather than drawing planes already overtaken, for up to this long since the last draw.
 CATCH_UP_S = 0.25
+#: Spare layers (``viewers.napari.spares``) used by a stream are made again, one per check,
+#: once no item has arrived for this long: a stream that resumes waits for one at most.
+SPARES_IDLE_S = 1.0
 
 #: Qt bindings in the order napari prefers them (PyQt6 is its default; PyQt5 is deprecated
 #: and makes napari show a deprecation notice in every window).
@@ -96,6 +100,7 @@ class NapariViewer(Viewer):
         self.closed_by_user = False
         self._window_deleted = False
         self._flushed = 0.0
+        self._spares_checked = 0.0
         self.draw_trace: DrawTrace | None = None
 
     def start(self) -> None:
@@ -110,6 +115,9 @@ class NapariViewer(Viewer):
         if self.show_window:  # the first layer's one-time costs (~0.4 s), before the scene
             warm_up(self.viewer)
         self.scene = NapariScene(self.viewer)
+        if self.show_window:  # a window's layer costs ~0.15 s: made now, filled later
+            self.scene.spares = SpareLayers(self.viewer)
+            self.scene.spares.top_up()
         if self.cache_bytes is not None:
             self.scene.cache.limit = self.cache_bytes
         self.scene.follow.enabled = self.follow
@@ -244,6 +252,8 @@ class NapariViewer(Viewer):
                     since = time.monotonic() - self._flushed
                     if not behind or since >= CATCH_UP_S:  # behind: draw the newest, later
                         self._refresh(since)
+                    if not behind:
+                        self._top_up_spares()
             except Exception:  # an exception escaping a Qt slot aborts the process
                 log.exception("napari viewer tick failed")
             if client.closed:
@@ -267,6 +277,16 @@ class NapariViewer(Viewer):
             if in_view:
                 self._paint_now()
             self._flushed = time.monotonic()  # after the paint: then drain again
+
+    def _top_up_spares(self) -> None:
+        """Make one spare layer again if the stream has been idle (checked once a second)."""
+        scene = self.scene
+        now = time.time()
+        if scene is None or scene.spares is None or now - self._spares_checked < SPARES_IDLE_S:
+            return
+        if scene.last_update is None or now - scene.last_update >= SPARES_IDLE_S:
+            self._spares_checked = now
+            scene.spares.top_up(most=1)
 
     @staticmethod
     def _drain(client: Any) -> bool:
