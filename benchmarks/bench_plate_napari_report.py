@@ -59,7 +59,7 @@ def section(result: dict[str, Any], out: Path) -> str:
         f"p50 / p99 ({r.get('settled_draws', 0)} planes) "
         f"| {r.get('settled_draw_p50_s', float('nan')):.2f} / "
         f"{r.get('settled_draw_p99_s', float('nan')):.2f} s | | | |",
-        f"| first plane accepted -> drawn (napari makes a well's channel layers at once) "
+        f"| first plane accepted -> drawn (the well's channels fill spare layers) "
         f"| {r.get('first_drawn_s', float('nan')):.2f} s | | | |",
         f"| first plane accepted -> shown (napari creates its first layer) "
         f"| {r.get('first_shown_s', float('nan')):.2f} s | | | |",
@@ -80,17 +80,21 @@ def section(result: dict[str, Any], out: Path) -> str:
         "during the run from other benchmarks and tests): the wall-clock latencies are "
         "pessimistic; napari's CPU time is the figure to compare. napari pays a first layer's "
         "one-time costs (pint's units, first widgets, shaders, glyphs) at start "
-        "(viewers/napari/warmup.py).",
+        "(viewers/napari/warmup.py), and makes four hidden spare layers that a well's "
+        "channels fill when their first planes arrive (viewers/napari/spares.py).",
         "",
         "Where napari's time goes (py-spy on this benchmark's napari process, cProfile of the "
         "same scene in-process; 2026-11-26, shared machine): a refresh of a 4-channel 2048² "
         "well is ~150 ms of CPU: the paint ~70 ms (Mesa's software GL under Xvfb renders four "
         "1024² textures, Qt composes the window), the slider move ~30 ms (napari re-slices "
-        "the four layers), each arriving plane's 64 x 64 sample ~0.4 ms. The first well's "
-        "four channel layers are made together at one refresh (~0.5 s of CPU, ~0.15 s each: "
-        "napari's Qt controls, vispy visual, first slice); planes accepted meanwhile wait for "
-        "it, which the first draws show, and napari then catches up before drawing again "
-        "(it draws the newest plane, not the overtaken ones). Gone since the first run: a "
+        "the four layers), each arriving plane's 64 x 64 sample ~0.4 ms. napari makes a new "
+        "image layer in 0.10-0.21 s of CPU (its Qt controls, vispy visual, selection); a "
+        "spare layer is filled in ~21 ms (in-process, same machine), so the first well's "
+        "four channels cost ~0.2 s (the first one ~0.1 s: napari makes its sliders anew "
+        "when the number of dimensions changes) and its first paint ~0.23 s, where the "
+        "layers made at that refresh held the canvas for ~1 s before. napari then catches up "
+        "before drawing again (it draws the newest plane, not the overtaken ones). Gone "
+        "since the first run: a "
         "second paint after every refresh (napari's post-draw overlay and level updates, "
         "now run before the paint), a coarsest-level slice and paint of every grown layer "
         "(napari's data setter reset the level), a 256-page sample of every plane.",
