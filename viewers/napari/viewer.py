@@ -118,6 +118,11 @@ class NapariViewer(Viewer):
         if self.show_window:  # a window's layer costs ~0.15 s: made now, filled later
             self.scene.spares = SpareLayers(self.viewer)
             self.scene.spares.top_up()
+            from qtpy.QtWidgets import QApplication
+
+            # the layer list's and controls' own updates for them (~0.15 s), before the
+            # hub hears the viewer is ready: paid later, they delayed the first items
+            QApplication.processEvents()
         if self.cache_bytes is not None:
             self.scene.cache.limit = self.cache_bytes
         self.scene.follow.enabled = self.follow
