@@ -34,8 +34,10 @@ Every producer message carries ``req`` (int or str), echoed in the reply. A repl
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -124,14 +126,39 @@ DEFAULT_LIMITS = Limits()
 MAX_NAME_LEN = 4096
 
 
-#: ``json.dumps(header, separators=(",", ":"), allow_nan=False)`` builds this encoder anew on
-#: every call; every message sent (an ack, an items message, a reply) paid for it.
-_HEADER_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+def _not_serializable(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def json_encoder(separators: tuple[str, str], allow_nan: bool) -> Callable[[Any], str]:
+    """``json.dumps(value, separators=separators, allow_nan=allow_nan)`` as one C encoder made
+    once: ``json.dumps`` (and ``JSONEncoder.encode``) make a new one in every call, which every
+    message sent (an ack, a reply) and every recorder log line paid for. Same text; no check
+    for circular references (what we encode is data we built or decoded), ASCII only."""
+    make = json.encoder.c_make_encoder
+    if make is None:  # pragma: no cover - CPython always has the C encoder
+        return functools.partial(json.dumps, separators=separators, allow_nan=allow_nan)
+    chunks = make(
+        None,  # markers: no circular check
+        _not_serializable,  # default
+        json.encoder.encode_basestring_ascii,  # ensure_ascii=True
+        None,  # indent
+        separators[1],  # key separator
+        separators[0],  # item separator
+        False,  # sort_keys
+        False,  # skipkeys
+        allow_nan,
+    )
+    return lambda value: "".join(chunks(value, 0))
+
+
+#: ``json.dumps(header, separators=(",", ":"), allow_nan=False)``, made once.
+_encode_json = json_encoder((",", ":"), allow_nan=False)
 
 
 def encode_header(header: dict[str, Any]) -> bytes:
     """Serialise a header. NaN/inf are not JSON; refusing them here keeps every peer strict."""
-    return _HEADER_ENCODER.encode(header).encode()
+    return _encode_json(header).encode()
 
 
 #: The deepest JSON nesting any message may have. Real headers nest 4-5 levels (batch ->
@@ -201,6 +228,26 @@ def decode_header(frame: bytes | memoryview, limits: Limits = DEFAULT_LIMITS) ->
     try:
         header = decoder.decode(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, ValueError, RecursionError) as exc:
+        raise ProtocolError(ErrorCode.MALFORMED, f"header is not valid JSON: {exc}") from None
+    if not isinstance(header, dict):
+        raise ProtocolError(
+            ErrorCode.MALFORMED, f"header must be a JSON object, got {type(header).__name__}"
+        )
+    return header
+
+
+def decode_from_hub(frame: bytes | memoryview) -> dict[str, Any]:
+    """Parse a message the hub sent to one of its viewers, or raise ProtocolError.
+
+    Only the hub can send on a viewer's connection (CURVE: the viewer checks the hub's key),
+    and what it sends it built itself from what :func:`decode_header` accepted (producers'
+    items, control arguments) and :func:`encode_header` wrote: the depth and number checks
+    would only repeat the hub's, a scan of every message (a few microseconds per items
+    message, which a viewer pays for every message of a stream). UTF-8 JSON, an object.
+    """
+    try:
+        header = _DECODERS[None].decode(bytes(frame).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ProtocolError(ErrorCode.MALFORMED, f"header is not valid JSON: {exc}") from None
     if not isinstance(header, dict):
         raise ProtocolError(

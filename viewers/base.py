@@ -107,6 +107,10 @@ class Viewer(ABC):
     #: and dtype without mapping the hub's memory, which saves a map and an unmap per item
     #: (tens of microseconds each on a virtual machine: an unmap interrupts every core).
     needs_pixels: bool = True
+    #: False for a viewer that never reads ``item.refs`` (the recorder logs and copies what
+    #: arrived): the client then builds no plane references for it and keeps none for
+    #: ``cold`` messages to re-point, a few objects and calls per item saved.
+    keeps_refs: ClassVar[bool] = True
     #: True for a viewer whose objects made before it connects may be frozen out of Python's
     #: cyclic collector (``gc.freeze``): its full passes, set off by every message's
     #: short-lived dicts, otherwise walk them again and again (15 % of the recorder's CPU

@@ -29,11 +29,12 @@ from contract import defaults, shm
 from contract.defaults import TOKEN_ENV
 from contract.keys import client_curve, keys_dir_for
 from contract.planes import read_cold, refs_for_header
-from contract.protocol import ProtocolError, decode_header, encode_header
+from contract.protocol import ProtocolError, decode_from_hub, encode_header
 from contract.shapes import ShapeError, parse_shapes
 from viewers.base import DisplayConfig, Item, Viewer
 from viewers.client_controls import ViewerControls
 from viewers.client_planes import ClientPlanes
+from viewers.client_trace import ItemTrace
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +58,12 @@ class _GoneError(Exception):
 
 
 @functools.lru_cache(maxsize=64)
-def _dtype(name: str) -> np.dtype:
-    """``np.dtype(name)``, once per name (numpy parses the name in every call)."""
-    return np.dtype(name)
-
-
-@functools.lru_cache(maxsize=64)
-def _placeholder(dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
-    """A read-only array of this shape and dtype that holds no pixels (one zero, broadcast),
-    for viewers that do not read pixels; the same few shapes come again and again."""
-    return np.broadcast_to(np.zeros((), dtype), shape)
+def _format(name: str, shape: tuple[int, ...]) -> tuple[np.dtype, np.ndarray]:
+    """``np.dtype(name)`` (numpy parses a name anew in every call) and a read-only array of
+    that shape holding no pixels (one zero, broadcast) for viewers that read none: once per
+    dtype and shape, which a stream repeats."""
+    dtype = np.dtype(name)
+    return dtype, np.broadcast_to(np.zeros((), dtype), shape)
 
 
 class ViewerClient:
@@ -93,8 +90,7 @@ class ViewerClient:
         self.heartbeat_s = heartbeat_s
         self.closed = False
         self.scene: int | None = None
-        self.shown = 0
-        self.errors = 0
+        self.shown = self.errors = 0
         self.last_error: str | None = None
         self.last_update: float | None = None
         self._configs: dict[str, DisplayConfig] = {}
@@ -108,14 +104,8 @@ class ViewerClient:
         self._last_message = 0.0  # monotonic time of the last wake-up that brought messages
         self._ack_batch = max(1, credits // 2)
         self.controls = ViewerControls(viewer, name, self.plugin)
-        # VIEWERHUB_TRACE_DIR=/some/dir: one JSON line per item with receive and shown
-        # times (benchmarks and debugging; off by default).
-        trace_dir = os.environ.get("VIEWERHUB_TRACE_DIR")
-        self._trace = (
-            open(Path(trace_dir) / f"{name}.jsonl", "a", buffering=1)  # noqa: SIM115
-            if trace_dir
-            else None
-        )
+        self._keeps_refs = getattr(viewer, "keeps_refs", True)  # see Viewer.keeps_refs
+        self._trace = ItemTrace.from_env(name)  # off unless VIEWERHUB_TRACE_DIR is set
         self._ctx = zmq.Context.instance()
         self._sock = self._ctx.socket(zmq.DEALER)
         # The hub knows us by the name and token in hello, never by a routing id anybody
@@ -125,8 +115,7 @@ class ViewerClient:
         client_curve(self._sock, keys_dir_for(keys_dir))  # the hub admits only its user's keys
         self._prepare_socket(self._sock)
         self._sock.connect(endpoint)
-        self._poller = zmq.Poller()  # one for the socket's life: poll_once runs per wake-up
-        self._poller.register(self._sock, zmq.POLLIN)
+        self._wait_ms = -1  # the socket's receive timeout (RCVTIMEO) as last set
         if viewer.freeze_gc:  # see Viewer.freeze_gc
             gc.freeze()
         self._send({"kind": "hello", **self._stats()})
@@ -143,26 +132,38 @@ class ViewerClient:
         if self._acks:  # wake in time to send held acks
             wait_ms = math.ceil((self._ack_due - time.monotonic()) * 1000)
             timeout_ms = max(0, min(timeout_ms, wait_ms))
-        sparse = False
-        if self._poller.poll(timeout_ms):
+        sparse, frames = False, self._receive(timeout_ms)
+        if frames is not None:
             now = time.monotonic()  # messages further apart than the hold: acks go now
             sparse, self._last_message = now - self._last_message >= ACK_DELAY_S, now
-            done = self.shown + self.errors
+            done, sock = self.shown + self.errors, self._sock
             for _ in range(64):
-                try:
-                    frames = self._sock.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
                 self._handle(frames)
                 if self.closed:
                     return
                 if self.shown + self.errors - done >= ITEMS_PER_POLL:
                     break  # the rest waits for the next poll: a GUI's loop gets its turn
+                if not sock.get(zmq.EVENTS) & zmq.POLLIN:
+                    break  # asked, not tried: a failed receive raises, which costs more
+                frames = sock.recv_multipart(zmq.NOBLOCK)
         if self._planes.held:
             self._expire_held()
         if self._acks and (sparse or time.monotonic() >= self._ack_due - ACK_EARLY_S):
             self._flush_acks()  # now, awake anyway, rather than waking again in a moment
         self._heartbeat_if_due()
+
+    def _receive(self, timeout_ms: int) -> list[bytes] | None:
+        """The next message, waiting up to ``timeout_ms``, or None. A receive that waits (the
+        socket's RCVTIMEO), not a poll then a receive: one call into ZeroMQ per wake-up, not a
+        poll's several (each checks the command mailbox with a system call of its own)."""
+        sock = self._sock
+        if timeout_ms > 0 and timeout_ms != self._wait_ms:
+            sock.setsockopt(zmq.RCVTIMEO, timeout_ms)
+            self._wait_ms = timeout_ms
+        try:
+            return sock.recv_multipart(0 if timeout_ms > 0 else zmq.NOBLOCK)
+        except zmq.Again:
+            return None
 
     def _expire_held(self) -> None:
         """Ack, unshown, the held items whose cold message never came: the hub replaced them
@@ -175,12 +176,9 @@ class ViewerClient:
             self._acks.append(held.index)
 
     def _heartbeat_if_due(self) -> None:
-        """Heartbeat when due: from each poll, and between items of a long burst.
-
-        A viewer busy showing items is alive: beating between items keeps a burst that
-        takes longer than the hub's heartbeat timeout from being reported hung. A frozen
-        event loop shows no items and sends nothing, so the hub still notices it.
-        """
+        """Heartbeat when due: from each poll, and between items of a long burst (a viewer busy
+        showing items is alive: a burst longer than the hub's heartbeat timeout is not hung).
+        A frozen event loop shows no items and sends nothing, so the hub still notices it."""
         now = time.monotonic()
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + self.heartbeat_s
@@ -232,14 +230,15 @@ class ViewerClient:
 
     def _handle(self, frames: list[bytes]) -> None:
         try:
-            body = decode_header(frames[0])
+            body = decode_from_hub(frames[0])
         except ProtocolError as exc:
             log.error("bad message from hub: %s", exc)
             return
         kind = body.get("kind")
         if kind == "items":
+            scene, on_item = body.get("scene"), self._on_item
             for entry in body.get("items", []):
-                self._on_item(body.get("scene"), entry.get("index"), entry.get("item", {}))
+                on_item(scene, entry.get("index"), entry.get("item", {}))
         elif kind == "cold":
             self._on_cold(body)
         elif kind == "welcome":
@@ -306,17 +305,17 @@ class ViewerClient:
             log.debug("%s", traceback.format_exc())
         self.last_update = time.time()
         if self._trace is not None:
-            times = {"received": received, "shown": self.last_update, "error": error}
-            line = {"index": index, "id": item.get("id"), "meta": item.get("meta"), **times}
-            self._trace.write(json.dumps(line) + "\n")
+            self._trace.write(index, item, received, self.last_update, error)
         self._ack_scene = scene
+        now = time.monotonic()
         if not self._acks:
-            self._ack_due = time.monotonic() + ACK_DELAY_S
+            self._ack_due = now + ACK_DELAY_S
         # An index acks a shown item, [index, error] one that failed: cheap to send and read.
         self._acks.append(index if error is None else [index, error])
         if len(self._acks) >= self._ack_batch:
             self._flush_acks()  # half the credit window: the hub must never run dry
-        self._heartbeat_if_due()
+        if now >= self._next_heartbeat:
+            self._heartbeat_if_due()
 
     def _config(self, wire: dict[str, Any] | None) -> DisplayConfig:
         if wire == self._last_config[0]:  # a stream repeats one config: no re-encoding
@@ -372,24 +371,24 @@ class ViewerClient:
         Here: the hub's segment, or its store once evicted. A viewer on another host gets
         the pixels as frames instead (``viewers.remote`` overrides this).
         """
-        dtype, shape = _dtype(header["dtype"]), tuple(header["shape"])
-        item.refs = refs_for_header(header)
-        self._planes.keep(index, item.refs)
+        shape = tuple(header["shape"])
+        dtype, placeholder = _format(header["dtype"], shape)
+        if self._keeps_refs:
+            item.refs = refs_for_header(header)
+            self._planes.keep(index, item.refs)
         if not getattr(self.viewer, "needs_pixels", True):
-            item.array = _placeholder(dtype, shape)
+            item.array = placeholder
             return None
-        count = math.prod(shape)
-        nbytes = count * dtype.itemsize
-        mapping = None
+        count, mapping = math.prod(shape), None
         try:
-            mapping, inode = shm.open_pinned(header.get("segment") or "", nbytes)
+            mapping, inode = shm.open_pinned(header.get("segment") or "", count * dtype.itemsize)
             self._pin = (header["segment"], inode)
             item.array = np.frombuffer(mapping, dtype=dtype, count=count).reshape(shape)
         except shm.SegmentError:
             if getattr(self.viewer, "reads_refs", False):
                 # A lazy viewer reads item.refs when it needs pixels; a segment evicted while
                 # this message waited is re-pointed by the cold message behind it (relocated).
-                item.array = np.broadcast_to(np.zeros((), dtype), shape)
+                item.array = placeholder
                 return None
             if "cold" not in header:
                 raise _GoneError from None

@@ -35,6 +35,7 @@ import roifile
 import tifffile
 
 from contract.display_config import auto_limits
+from contract.protocol import json_encoder
 from viewers.base import Item, Viewer
 from viewers.dtypes import imagej_dtype, to_imagej
 from viewers.hyperstack import HyperstackDisplayConfig, HyperstackLayout, goto_target
@@ -72,32 +73,9 @@ def _dtype_name(dtype: np.dtype) -> str:
     return str(dtype)
 
 
-def _no_default(value: Any) -> Any:
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-#: ``json.dumps`` with its default settings, minus what it rebuilds on every call (a
-#: JSONEncoder's iterencode makes a new C encoder each time): a log line per item is this
-#: viewer's main work in the fan-out benchmark. Same bytes as ``json.dumps(record)``.
-_C_ENCODER = json.encoder.c_make_encoder
-if _C_ENCODER is not None:
-    _encode_chunks = _C_ENCODER(
-        None,  # markers: no circular check (a record is flat data we built)
-        _no_default,
-        json.encoder.encode_basestring_ascii,  # ensure_ascii=True
-        None,  # indent
-        ": ",  # key separator
-        ", ",  # item separator
-        False,  # sort_keys
-        False,  # skipkeys
-        True,  # allow_nan
-    )
-
-    def _log_line(record: dict[str, Any]) -> str:
-        return "".join(_encode_chunks(record, 0))
-
-else:  # pragma: no cover - CPython always has the C encoder
-    _log_line = json.dumps
+#: ``json.dumps(record)`` made once (a log line per item is this viewer's main work in the
+#: fan-out benchmark): the same bytes.
+_log_line = json_encoder((", ", ": "), allow_nan=True)
 
 
 class RecorderDisplayConfig(HyperstackDisplayConfig):
@@ -150,6 +128,7 @@ DEFAULT_OUTDIR = "viewerhub-recorder"
 class RecorderViewer(Viewer):
     config_class = RecorderDisplayConfig
     freeze_gc = True  # no GUI toolkit: safe, and a tenth of its CPU per item
+    keeps_refs = False  # it copies pixels in show or logs only
 
     def __init__(
         self,
