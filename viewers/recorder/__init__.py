@@ -157,7 +157,8 @@ class RecorderViewer(Viewer):
     def start(self) -> None:
         self.outdir.mkdir(parents=True, exist_ok=True)
         log.info("recording to %s", self.outdir)
-        self._log = open(self.outdir / "received.jsonl", "a")  # noqa: SIM115
+        # bytes: the lines are ASCII JSON, no text layer needed on every flush
+        self._log = open(self.outdir / "received.jsonl", "ab")  # noqa: SIM115
 
     def show(self, item: Item) -> None:
         self._last_config = item.config
@@ -171,12 +172,11 @@ class RecorderViewer(Viewer):
             "time": time.time(),
         }
         if item.kind == "image":
-            assert item.array is not None
-            record.update(
-                dtype=_dtype_name(item.array.dtype),
-                shape=list(item.array.shape),
-                crc32=zlib.crc32(np.ascontiguousarray(item.array)) if self.checksum else None,
-            )
+            array = item.array
+            assert array is not None
+            record["dtype"] = _dtype_name(array.dtype)  # not update(**...): a dict fewer
+            record["shape"] = list(array.shape)
+            record["crc32"] = zlib.crc32(np.ascontiguousarray(array)) if self.checksum else None
             if self.keep_pixels:
                 for components, plane in item.planes():
                     window = self._window(components, item.config)
@@ -202,7 +202,7 @@ class RecorderViewer(Viewer):
     def flush(self) -> None:
         """Write the log lines of the items shown since the last flush, in one write."""
         if self._lines and self._log is not None:
-            self._log.write("\n".join(self._lines) + "\n")
+            self._log.write(("\n".join(self._lines) + "\n").encode())
             self._log.flush()
         self._lines = []
 
