@@ -125,7 +125,7 @@ class PlaneRef:
 
     def _read_segment_rows(self, name: str, step: int) -> np.ndarray:
         """Every ``step``-th row and column read with ``pread``, the segment never mapped."""
-        fd, size = shm._open_checked(name)
+        fd, size = shm.open_fd(name)
         try:
             if size < self.offset + self.nbytes:
                 raise shm.SegmentError(f"segment {name!r} is shorter than its plane")

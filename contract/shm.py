@@ -290,7 +290,7 @@ def rename(old: str, new: str) -> None:
 
 def open_fd(name: str) -> tuple[int, int]:
     """A checked read-only descriptor of a segment and its size (the caller closes it): for
-    copying it to a file by ``sendfile`` without mapping it."""
+    reading it without mapping it (``sendfile`` to a file, ``pread`` of sampled rows)."""
     return _open_checked(name)
 
 
