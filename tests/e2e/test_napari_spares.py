@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from contract import shapes
 from viewers.base import Item
 from viewers.napari.config import NapariDisplayConfig
 from viewers.napari.scene import NapariScene
@@ -97,3 +98,119 @@ def test_a_person_never_sees_a_spare_and_keeps_their_selection(make_napari_viewe
     assert set(viewer.layers.selection) == {viewer.layers["channel=1"]}
     assert listed.rowCount() == 3 and is_spare(viewer.layers[0])
     assert [layer["name"] for layer in scene.inspect()["layers"]] == names[-3:]
+
+
+def framed(size: int) -> np.ndarray:
+    """A dim plane with a bright frame at its edges: the frame on screen is the plane's extent."""
+    image = np.full((size, size), 100, np.uint16)
+    edge = size // 32
+    image[:edge], image[-edge:], image[:, :edge], image[:, -edge:] = 1000, 1000, 1000, 1000
+    return image
+
+
+def frame_on_canvas(viewer) -> tuple[float, bool]:
+    """(how much of the canvas the plane's frame spans, whether all of it is in view)."""
+    shot = viewer.screenshot(canvas_only=True, flash=False)[..., :3].max(axis=-1)
+    rows, cols = np.nonzero(shot > 200)
+    if not len(rows):
+        return 0.0, False
+    height, width = shot.shape
+    span = max((rows.max() - rows.min()) / height, (cols.max() - cols.min()) / width)
+    inside = min(rows.min(), cols.min()) > 2 and rows.max() < height - 3 and cols.max() < width - 3
+    return float(span), bool(inside)
+
+
+def spared_scene(make_napari_viewer) -> tuple:
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_viewer.canvas.native.setFixedSize(500, 400)
+    scene = NapariScene(viewer)
+    scene.spares = SpareLayers(viewer)
+    scene.spares.top_up()
+    return viewer, scene
+
+
+def test_the_first_layer_a_person_sees_is_fitted_to_the_view(make_napari_viewer):
+    """napari fits the view only to a layer added to an empty list: with the spares there, 2-D
+    planes with no slider (no new axis to make napari refit) stayed at a 2 x 2 spare's zoom,
+    one pixel over the canvas; images after their shapes stayed fitted to the shapes."""
+    flat, flat_scene = spared_scene(make_napari_viewer)  # 512²: layers napari makes
+    for channel in range(2):
+        item = Item(
+            channel, "image", {"channel": channel}, NapariDisplayConfig(), array=framed(512)
+        )
+        flat_scene.show(item)
+    flat_scene.flush()
+    span, inside = frame_on_canvas(flat)
+    assert inside and span > 0.8, (span, inside, flat.camera.zoom)
+
+    viewer, scene = spared_scene(make_napari_viewer)  # ROIs first, then their 1024² image
+    box = shapes.parse_shape({"kind": "rectangle", "coords": [[100, 100], [300, 400]]})
+    comps = {"well": "A01", "channel": 0, "z_index": 0}
+    scene.show(Item(0, "shapes", comps, NapariDisplayConfig(), shapes=[box]))
+    scene.show(Item(1, "image", comps, NapariDisplayConfig(), array=framed(SIZE)))
+    scene.flush()
+    span, inside = frame_on_canvas(viewer)
+    assert inside and span > 0.8, (span, inside, viewer.camera.zoom)
+
+
+def test_an_idle_top_up_leaves_what_a_person_is_using_alone(make_napari_viewer):
+    """Spares made again while the stream pauses: no selection change (napari activated each
+    new layer, swapping the layer controls under a person dragging a contrast slider), and
+    the view, sliders and shown layers stay as the person left them."""
+    from qtpy.QtWidgets import QApplication
+
+    viewer, scene = spared_scene(make_napari_viewer)
+    show_well(scene, "A01")
+    show_well(scene, "B02")
+    viewer.layers.selection.active = viewer.layers["channel=1"]
+    viewer.dims.set_current_step(viewer.dims.axis_labels.index("z_index"), 1)
+    viewer.camera.zoom, viewer.camera.center = 2.0, (0.0, 300.0, 200.0)
+    controls = viewer.window._qt_viewer.controls  # the layer controls a person drags in
+    QApplication.processEvents()
+
+    def seen() -> tuple:
+        return (
+            controls.currentWidget(),
+            set(viewer.layers.selection),
+            viewer.layers.selection.active,
+            tuple(viewer.dims.current_step),
+            tuple(viewer.dims.axis_labels),
+            tuple(viewer.camera.center),
+            viewer.camera.zoom,
+            [layer.name for layer in viewer.layers if not is_spare(layer)],
+        )
+
+    before, events = seen(), []
+    viewer.layers.selection.events.connect(lambda event: events.append(event.type))
+    controls.currentChanged.connect(lambda index: events.append(("controls", index)))
+    assert scene.spares.top_up() == 3  # as the idle viewer does, one a second
+    QApplication.processEvents()
+    assert events == [] and seen() == before
+
+
+def test_a_row_dropped_below_the_list_goes_to_its_bottom_not_below_the_spares(
+    make_napari_viewer,
+):
+    """A row dropped on the empty space under the layer list (Qt's row -1; reproduced with
+    xdotool under Xvfb) went below the hidden spares, and later drops landed a row off."""
+    from qtpy.QtCore import QModelIndex, Qt
+
+    viewer, scene = spared_scene(make_napari_viewer)
+    show_well(scene, "A01")
+    listed = viewer.window._qt_viewer.layers.model()
+
+    def rows() -> list[str]:
+        return [listed.index(row, 0).data() for row in range(listed.rowCount())]
+
+    def drop(row_from: int, row_to: int) -> None:
+        data = listed.mimeData([listed.index(row_from, 0)])
+        assert listed.dropMimeData(data, Qt.DropAction.MoveAction, row_to, 0, QModelIndex())
+
+    assert rows() == ["channel=2", "channel=1", "channel=0"]
+    drop(0, -1)  # the top row onto the empty space below the rows
+    assert rows() == ["channel=1", "channel=0", "channel=2"]
+    assert all(is_spare(layer) for layer in viewer.layers[: len(scene.spares.spares())])
+    drop(0, 3)  # the top row to the bottom edge of the last row
+    assert rows() == ["channel=0", "channel=2", "channel=1"]
+    drop(2, 1)  # the bottom row between the first two
+    assert rows() == ["channel=0", "channel=1", "channel=2"]

@@ -11,9 +11,22 @@ made 0.10-0.21 s each, four spares filled 0.016 s each).
 So the standalone viewer makes a few hidden multiscale layers at start, before it tells the
 hub it is ready, and tops them up whenever the stream is idle. They sit at the bottom of the
 layer list and napari's layer list view leaves them out (its proxy model filters on the
-name), so a person sees only layers that hold data, and drag-and-drop rows still map to the
-right layers (the hidden rows are all below the shown ones). A spare's data is a 2 x 2
-plane: no slider, no extent beyond the first tile, nothing to slice while hidden.
+name), so a person sees only layers that hold data. A spare's data is a 2 x 2 plane: no
+slider, no extent beyond the first tile, nothing to slice while hidden.
+
+What napari does for a layer list it thinks it shows in full is done here for the rows a
+person sees (each found by trying it as a person would, under Xvfb):
+
+- napari fits the view to a first layer only when the list was empty; with spares there it
+  never was, so a stream with no slider (2-D planes, where no new axis made napari refit)
+  was shown at the zoom of a 2 x 2 spare: one pixel over the whole canvas. The first layer
+  a person sees is fitted here, and so is the first image after shapes that came before it
+  (ROIs first: the view fitted to the boxes cropped the image).
+- A spare made while the stream is idle is inserted without becoming the active layer: made
+  active and back, it swapped the layer controls under a person dragging a contrast slider.
+- A row dropped on the empty space below the list went to the bottom of napari's list,
+  below the spares, and later drops landed a row off: drops are mapped through the rows
+  shown (``_ShownLayersProxy``).
 
 Only multiscale layers are kept spare (planes of 1024² and more, where a plate's cost is);
 smaller planes get a layer made as before.
@@ -46,6 +59,8 @@ class SpareLayers:
         self.count = count
         self._made = 0  # for unique names
         _hide_in_layer_list(viewer)
+        # after napari's own handler (dims and extent updated): see _first_shown
+        viewer.layers.events.inserted.connect(self._on_inserted, position="last")
 
     def spares(self) -> list[Any]:
         """The spare layers still in the viewer, bottom first (a user may have removed one)."""
@@ -54,15 +69,34 @@ class SpareLayers:
     def top_up(self, most: int | None = None) -> int:
         """Make spares until there are ``count`` (at most ``most`` now); returns how many.
 
-        What the user had selected stays selected (napari selects a layer it inserts)."""
-        from napari.layers import Image
-
+        The selection is not touched: napari makes a layer it inserts the active one, which
+        swaps the layer controls a person may be using (``_activate_on_insert``, private, is
+        napari's own switch for that; without it the selection is put back afterwards)."""
         missing = max(0, self.count - len(self.spares()))
         made = min(missing, missing if most is None else most)
         if not made:
             return 0
-        selection = self.viewer.layers.selection
+        layers = self.viewer.layers
+        selection = layers.selection
         selected, active = set(selection), selection.active
+        activate = getattr(layers, "_activate_on_insert", None)
+        if activate is not None:
+            layers._activate_on_insert = False
+        try:
+            self._insert(made)
+        finally:
+            if activate is not None:
+                layers._activate_on_insert = activate
+        if set(selection) != selected or selection.active is not active:
+            selection.clear()
+            if active is not None:
+                selection.active = active
+            selection.update(selected)
+        return made
+
+    def _insert(self, made: int) -> None:
+        from napari.layers import Image
+
         for _ in range(made):
             self._made += 1
             levels = [np.zeros((2, 2), np.uint16), np.zeros((1, 1), np.uint16)]
@@ -76,11 +110,6 @@ class SpareLayers:
                 contrast_limits=(0, 1),
             )
             self.viewer.layers.insert(0, spare)  # below everything
-        selection.clear()
-        if active is not None:
-            selection.active = active
-        selection.update(selected)
-        return made
 
     def take(self, levels: list[Any], name: str, colormap: Any, limits: Any) -> Any | None:
         """A spare holding ``levels`` (a multiscale's arrays), named and coloured, shown;
@@ -89,7 +118,6 @@ class SpareLayers:
         spares = self.spares()
         if not spares:
             return None
-        first = len(spares) == len(self.viewer.layers)  # napari fits the view to a first layer
         layer = spares[-1]  # the top one: the spares left stay below every shown layer
         layer._clear_extent()  # napari's extent cache, read by the data event (new ndim)
         layer.data = levels  # hidden: napari does not slice it yet
@@ -105,9 +133,28 @@ class SpareLayers:
         layer.visible = True
         layers = self.viewer.layers
         layers.move(layers.index(layer), len(layers))  # on top, where add_image puts a layer
-        if first:
+        if _first_shown(self.viewer, layer):
             self.viewer.reset_view()
         return layer
+
+    def _on_inserted(self, event: Any) -> None:
+        """A layer napari made: fit the view if it is the first a person sees (see above)."""
+        layer = event.value
+        if not is_spare(layer) and _first_shown(self.viewer, layer):
+            self.viewer.reset_view()
+
+
+def _first_shown(viewer: Any, layer: Any) -> bool:
+    """Whether ``layer`` is the first layer in view, or the first image after shapes: what
+    napari fits the view to, were the spares not there."""
+    others = [other for other in viewer.layers if other is not layer and not is_spare(other)]
+    if not others:
+        return True
+    return _is_image(layer) and not any(_is_image(other) for other in others)
+
+
+def _is_image(layer: Any) -> bool:
+    return type(layer).__name__ == "Image"
 
 
 def _start_at_coarsest_level(layer: Any, ndisplay: int) -> None:
@@ -128,6 +175,39 @@ def _hide_in_layer_list(viewer: Any) -> None:
         return
     from qtpy.QtCore import QRegularExpression
 
-    proxy = view.model()  # napari's ReverseProxyModel, a QSortFilterProxyModel
-    if hasattr(proxy, "setFilterRegularExpression"):
-        proxy.setFilterRegularExpression(QRegularExpression(f"^(?!{SPARE_PREFIX})"))
+    proxy = _shown_layers_proxy()(view.model().sourceModel())
+    proxy.setFilterRegularExpression(QRegularExpression(f"^(?!{SPARE_PREFIX})"))
+    view.setModel(proxy)
+    view._sync_selection_models()  # napari's: the new selection model from its selection
+
+
+_PROXY: Any = None
+
+
+def _shown_layers_proxy() -> Any:
+    """napari's layer list proxy (reversed rows), with drops mapped through the rows shown.
+
+    napari maps a drop at view row ``r`` to list position ``len(layers) - r``, and a drop
+    on the empty space below the rows (Qt's row -1) to position 0: counted with hidden
+    rows, so such a drop put the layer below the spares, and every drop after it landed a
+    row off. Here row ``r`` is just above the layer shown in that row, and the end of the
+    view (or row -1) just below the bottom layer shown. Made once, on first use (Qt)."""
+    global _PROXY
+    if _PROXY is None:
+        from napari._qt.containers.qt_layer_list import ReverseProxyModel  # no public one
+
+        class _ShownLayersProxy(ReverseProxyModel):
+            def dropMimeData(  # noqa: N802 (Qt's name)
+                self, data: Any, action: Any, row: int, column: int, parent: Any
+            ) -> bool:
+                shown = self.rowCount()
+                if not shown:
+                    target = 0
+                elif 0 <= row < shown:
+                    target = self.mapToSource(self.index(row, 0)).row() + 1
+                else:
+                    target = self.mapToSource(self.index(shown - 1, 0)).row()
+                return self.sourceModel().dropMimeData(data, action, target, column, parent)
+
+        _PROXY = _ShownLayersProxy
+    return _PROXY
