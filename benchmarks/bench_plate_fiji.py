@@ -32,7 +32,6 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -45,8 +44,16 @@ from benchmarks.bench_plate_fiji_report import (  # noqa: F401  (headlines, sect
     headlines,
     section,
 )
-from benchmarks.bench_plate_napari import FULL, QUICK, ROWS, plate_planes
-from benchmarks.common import count_lines, machine, memcpy_gbps, percentile, read_jsonl, slope
+from benchmarks.bench_plate_napari import (
+    FULL,
+    QUICK,
+    ViewerMonitor,
+    plate_planes,
+    plate_wells,
+    stream_plate,
+    wait_for_lines,
+)
+from benchmarks.common import machine, memcpy_gbps, percentile, read_jsonl, slope
 
 SAMPLE_S = 0.25  # monitor period
 GOTO_RETRY_S = 0.02  # a goto to a frame Fiji has not received yet is retried this soon
@@ -158,22 +165,15 @@ def bookkeeping_kb(planes: int) -> dict[str, float]:
     return {"java_kb_per_plane": java}
 
 
-class Monitor(threading.Thread):
+class Monitor(ViewerMonitor):
     """Follows the stream (goto the site being acquired, retried until Fiji has its frame, at
     most every GOTO_EVERY_S) and samples Fiji's memory and the hub's view of it."""
 
     def __init__(self, hub: Any, pid: int, follow: list[dict[str, Any]]) -> None:
-        super().__init__(daemon=True)
-        import psutil
-
-        self.hub, self.follow = hub, follow
-        self.process = psutil.Process(pid)
-        self.samples: list[dict[str, Any]] = []
-        self.hung: list[float] = []
-        self.max_heartbeat_age = 0.0
+        super().__init__(hub, pid, "fiji")
+        self.follow = follow
         self.gotos = 0
         self.final = False  # the last site: gone to at once, whatever GOTO_EVERY_S says
-        self.stop = threading.Event()
 
     def run(self) -> None:
         shown_at: dict[str, Any] | None = None
@@ -196,10 +196,7 @@ class Monitor(threading.Thread):
 
     def _sample(self) -> None:
         with contextlib.suppress(Exception):
-            status = self.hub.status()["viewers"]["fiji"]
-            if status["state"] == "hung":
-                self.hung.append(time.time())
-            self.max_heartbeat_age = max(self.max_heartbeat_age, status["heartbeat_age_s"] or 0)
+            status = self.viewer_status()
             self.samples.append(
                 {
                     "t": time.time(),
@@ -212,12 +209,11 @@ class Monitor(threading.Thread):
 
 
 def run(quick: bool) -> dict[str, Any]:
-    from backends import StreamingBackend
     from hub.launcher import launch
 
     shape = QUICK if quick else FULL
     size, n_c = shape["size"], shape["channels"]
-    wells = [f"{ROWS[i // 12]}{i % 12 + 1:02d}" for i in range(shape["wells"])]
+    last_site = (plate_wells(shape["wells"])[-1], shape["sites"])
     load_before = os.getloadavg()[0]
     floor = draw_floor(size, n_c, 5 if quick else 20)
     copy_gbps = memcpy_gbps((size, size), "uint16")
@@ -231,20 +227,13 @@ def run(quick: bool) -> dict[str, Any]:
         monitor = Monitor(hub, pid, follow)
         cpu_start = sum(monitor.process.cpu_times()[:2])
         monitor.start()
-        accepted: list[float] = []
-        started = time.time()
-        with StreamingBackend(hub=hub) as backend:
-            for well in wells:
-                for site in range(1, shape["sites"] + 1):
-                    monitor.final = well == wells[-1] and site == shape["sites"]
-                    follow.append({"well": well, "site": site})
-                    for c in range(n_c):
-                        backend.save(planes[c], "", well=well, site=site, channel=c + 1)
-                        accepted.append(time.time())
-        n = len(accepted)
-        waited = time.time()
-        while time.time() - waited < 600 and count_lines(trace / "fiji.jsonl") < n:
-            time.sleep(0.05)
+
+        def on_site(well: str, site: int) -> None:  # the monitor follows the acquisition
+            monitor.final = (well, site) == last_site
+            follow.append({"well": well, "site": site})
+
+        accepted, started = stream_plate(hub, shape, planes, on_site)
+        wait_for_lines(trace / "fiji.jsonl", len(accepted))
         time.sleep(1.0)  # the last draw, and a few more memory samples
         monitor.stop.set()
         monitor.join(timeout=30)

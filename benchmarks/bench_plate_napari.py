@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,43 @@ ROWS = "ABCDEFGH"
 FULL = {"wells": 96, "sites": 3, "channels": 4, "size": 2048}
 QUICK = {"wells": 4, "sites": 2, "channels": 2, "size": 256}
 SAMPLE_S = 0.25  # monitor period
+
+
+def plate_wells(count: int) -> list[str]:
+    """The first ``count`` wells of a 96-well plate, row by row (A01..A12, B01..)."""
+    return [f"{ROWS[i // 12]}{i % 12 + 1:02d}" for i in range(count)]
+
+
+def stream_plate(
+    hub: Any,
+    shape: dict[str, int],
+    planes: list[np.ndarray],
+    on_site: Callable[[str, int], None] | None = None,
+) -> tuple[list[float], float]:
+    """Stream the plate as an acquisition does (well by well, site by site, every channel),
+    at full speed from one producer; ``on_site(well, site)`` runs before a site's planes.
+    Returns when the hub accepted each plane, and when the stream started."""
+    from backends import StreamingBackend
+
+    accepted: list[float] = []
+    started = time.time()
+    with StreamingBackend(hub=hub) as backend:
+        for well in plate_wells(shape["wells"]):
+            for site in range(1, shape["sites"] + 1):
+                if on_site is not None:
+                    on_site(well, site)
+                for c in range(shape["channels"]):
+                    backend.save(planes[c], "", well=well, site=site, channel=c + 1)
+                    accepted.append(time.time())
+    return accepted, started
+
+
+def wait_for_lines(path: Path, n: int, timeout_s: float = 600.0) -> None:
+    """Until the trace ``path`` has ``n`` lines (the viewer took every plane), at most
+    ``timeout_s``: a viewer that falls behind shows in the result, it does not hang the run."""
+    waited = time.time()
+    while time.time() - waited < timeout_s and count_lines(path) < n:
+        time.sleep(0.05)
 
 
 def plate_planes(size: int, channels: int) -> list[np.ndarray]:
@@ -93,28 +131,41 @@ def draw_floor(size: int, repeats: int) -> dict[str, float]:
     return {"p50_ms": percentile(costs, 50) * 1e3, "p99_ms": percentile(costs, 99) * 1e3}
 
 
-class Monitor(threading.Thread):
-    """Samples napari's memory and CPU, and the hub's view of it (hung or not)."""
+class ViewerMonitor(threading.Thread):
+    """A thread that samples a viewer's process and the hub's view of it while a plate streams:
+    ``samples`` (a subclass's), the times the hub saw it hung, its oldest heartbeat."""
 
-    def __init__(self, hub: Any, pid: int) -> None:
+    def __init__(self, hub: Any, pid: int, name: str) -> None:
         super().__init__(daemon=True)
         import psutil
 
-        self.hub = hub
+        self.hub, self.name = hub, name
         self.process = psutil.Process(pid)
         self.samples: list[dict[str, Any]] = []
         self.hung: list[float] = []
         self.max_heartbeat_age = 0.0
         self.stop = threading.Event()
 
+    def viewer_status(self) -> dict[str, Any]:
+        """The hub's status of the viewer; notes whether it was hung, and its heartbeat age."""
+        status = self.hub.status()["viewers"][self.name]
+        if status["state"] == "hung":
+            self.hung.append(time.time())
+        self.max_heartbeat_age = max(self.max_heartbeat_age, status["heartbeat_age_s"] or 0)
+        return status
+
+
+class Monitor(ViewerMonitor):
+    """Samples napari's memory and CPU, and the hub's view of it (hung or not)."""
+
+    def __init__(self, hub: Any, pid: int) -> None:
+        super().__init__(hub, pid, "napari")
+
     def run(self) -> None:
         while not self.stop.is_set():
             now = time.time()
             with contextlib.suppress(Exception):  # a sample lost is not a failed run
-                status = self.hub.status()["viewers"]["napari"]
-                if status["state"] == "hung":
-                    self.hung.append(now)
-                self.max_heartbeat_age = max(self.max_heartbeat_age, status["heartbeat_age_s"] or 0)
+                status = self.viewer_status()
                 info = self.process.memory_full_info()
                 self.samples.append(
                     {
@@ -131,14 +182,12 @@ class Monitor(threading.Thread):
 
 def run(quick: bool, wells: int | None = None, budget: int | None = None) -> dict[str, Any]:
     """The plate (``wells`` fewer for a trial; ``budget``: the hub's memory budget)."""
-    from backends import StreamingBackend
     from hub.launcher import launch
 
     shape = dict(QUICK if quick else FULL)
     if wells:
         shape["wells"] = wells
     size, n_c = shape["size"], shape["channels"]
-    wells = [f"{ROWS[i // 12]}{i % 12 + 1:02d}" for i in range(shape["wells"])]
     floor = draw_floor(size, 5 if quick else 20)
     copy_gbps = memcpy_gbps((size, size), "uint16")
     planes = plate_planes(size, n_c)
@@ -156,19 +205,9 @@ def run(quick: bool, wells: int | None = None, budget: int | None = None) -> dic
         monitor = Monitor(hub, pid)
         cpu_start = sum(monitor.process.cpu_times()[:2])
         monitor.start()
-        accepted: list[float] = []
-        started = time.time()
-        with StreamingBackend(hub=hub) as backend:
-            for well in wells:
-                for site in range(1, shape["sites"] + 1):
-                    for c in range(n_c):
-                        backend.save(planes[c], "", well=well, site=site, channel=c + 1)
-                        accepted.append(time.time())
-        n = len(accepted)
+        accepted, started = stream_plate(hub, shape, planes)
         (trace / "accepted.json").write_text(json.dumps(accepted))  # for a closer look
-        hub_wait = time.time()
-        while time.time() - hub_wait < 600 and count_lines(trace / "napari.jsonl") < n:
-            time.sleep(0.05)
+        wait_for_lines(trace / "napari.jsonl", len(accepted))
         time.sleep(1.0)  # the last flush and paint, and a few more memory samples
         monitor.stop.set()
         monitor.join(timeout=30)
