@@ -115,7 +115,7 @@ class ViewerClient:
         client_curve(self._sock, keys_dir_for(keys_dir))  # the hub admits only its user's keys
         self._prepare_socket(self._sock)
         self._sock.connect(endpoint)
-        self._wait_ms = -1  # the socket's receive timeout (RCVTIMEO) as last set
+        self._wait_ms = -1  # the socket's receive timeout (RCVTIMEO) as last set (-1: none)
         if viewer.freeze_gc:  # see Viewer.freeze_gc
             gc.freeze()
         self._send({"kind": "hello", **self._stats()})
@@ -156,12 +156,12 @@ class ViewerClient:
         """The next message, waiting up to ``timeout_ms``, or None. A receive that waits (the
         socket's RCVTIMEO), not a poll then a receive: one call into ZeroMQ per wake-up, not a
         poll's several (each checks the command mailbox with a system call of its own)."""
-        sock = self._sock
-        if timeout_ms > 0 and timeout_ms != self._wait_ms:
+        sock, timeout_ms = self._sock, max(int(timeout_ms), -1)  # -1: wait for one
+        if timeout_ms and timeout_ms != self._wait_ms:
             sock.setsockopt(zmq.RCVTIMEO, timeout_ms)
             self._wait_ms = timeout_ms
         try:
-            return sock.recv_multipart(0 if timeout_ms > 0 else zmq.NOBLOCK)
+            return sock.recv_multipart(zmq.NOBLOCK if timeout_ms == 0 else 0)
         except zmq.Again:
             return None
 
