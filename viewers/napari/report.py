@@ -40,6 +40,16 @@ def describe_layers(viewer: Any) -> list[dict[str, Any]]:
     return layers
 
 
+def listed_layers(viewer: Any) -> list[str] | None:
+    """The rows of napari's layer list view, top first: what a person reads there (None: no
+    window). Read from Qt's view, so a hidden layer that leaked into it would show here."""
+    try:
+        model = viewer.window._qt_viewer.layers.model()  # no public accessor
+    except AttributeError:
+        return None
+    return [str(model.index(row, 0).data()) for row in range(model.rowCount())]
+
+
 def group_layers(groups: Iterable[LayerGroup]) -> list[dict[str, Any]]:
     """The scene's own layers with their data shapes (heartbeat status)."""
     layers = []

@@ -19,6 +19,7 @@ from typing import Any
 from viewers.base import Item, Viewer
 from viewers.napari.config import NapariDisplayConfig
 from viewers.napari.draw_trace import DrawTrace
+from viewers.napari.report import listed_layers
 from viewers.napari.scene import NapariScene
 from viewers.napari.spares import SpareLayers
 from viewers.napari.warmup import warm_up
@@ -165,6 +166,9 @@ class NapariViewer(Viewer):
         assert self.scene is not None
         result = self.scene.inspect()
         result["canvas_rect"] = self._canvas_rect()
+        result["layer_list"] = listed_layers(self.viewer)  # the rows a person sees
+        if self.scene.spares is not None:
+            result["spares"] = len(self.scene.spares.spares())
         if self.overview_widget is not None:
             overview = self.scene.overview
             self.overview_widget.refresh()
