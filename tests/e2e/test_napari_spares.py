@@ -214,3 +214,10 @@ def test_a_row_dropped_below_the_list_goes_to_its_bottom_not_below_the_spares(
     assert rows() == ["channel=0", "channel=2", "channel=1"]
     drop(2, 1)  # the bottom row between the first two
     assert rows() == ["channel=0", "channel=1", "channel=2"]
+
+    # a drag runs Qt's event loop, so the viewer polls meanwhile: a spare made (or filled)
+    # during the drag shifts every layer's list position under it
+    dragged = listed.mimeData([listed.index(0, 0)])  # channel=0, picked up
+    assert scene.spares.top_up() == 3
+    assert listed.dropMimeData(dragged, Qt.DropAction.MoveAction, 3, 0, QModelIndex())
+    assert rows() == ["channel=1", "channel=2", "channel=0"]

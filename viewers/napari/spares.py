@@ -191,7 +191,8 @@ def _shown_layers_proxy() -> Any:
     on the empty space below the rows (Qt's row -1) to position 0: counted with hidden
     rows, so such a drop put the layer below the spares, and every drop after it landed a
     row off. Here row ``r`` is just above the layer shown in that row, and the end of the
-    view (or row -1) just below the bottom layer shown. Made once, on first use (Qt)."""
+    view (or row -1) just below the bottom layer shown; the layers dragged are found where
+    they are at the drop (``_moving_now``). Made once, on first use (Qt)."""
     global _PROXY
     if _PROXY is None:
         from napari._qt.containers.qt_layer_list import ReverseProxyModel  # no public one
@@ -200,6 +201,7 @@ def _shown_layers_proxy() -> Any:
             def dropMimeData(  # noqa: N802 (Qt's name)
                 self, data: Any, action: Any, row: int, column: int, parent: Any
             ) -> bool:
+                _moving_now(data, self.sourceModel())
                 shown = self.rowCount()
                 if not shown:
                     target = 0
@@ -211,3 +213,16 @@ def _shown_layers_proxy() -> Any:
 
         _PROXY = _ShownLayersProxy
     return _PROXY
+
+
+def _moving_now(data: Any, source: Any) -> None:
+    """Point a drag's list positions at its layers' positions now.
+
+    napari's drag data holds the positions the layers had when the drag began, and a drag
+    runs Qt's event loop, so the viewer keeps polling the hub meanwhile: a spare made (at the
+    bottom) or filled (moved to the top) shifted the positions and the drop moved another
+    layer than the one under the person's mouse. The layers themselves travel with the drag
+    (``ItemMimeData.items``)."""
+    items, root = getattr(data, "items", None), getattr(source, "_root", None)
+    if items and root is not None and all(item in root for item in items):
+        data.indices = tuple(sorted(root.index(item) for item in items))
