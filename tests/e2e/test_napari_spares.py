@@ -221,3 +221,29 @@ def test_a_row_dropped_below_the_list_goes_to_its_bottom_not_below_the_spares(
     assert scene.spares.top_up() == 3
     assert listed.dropMimeData(dragged, Qt.DropAction.MoveAction, 3, 0, QModelIndex())
     assert rows() == ["channel=1", "channel=2", "channel=0"]
+
+
+def test_show_all_layers_leaves_the_spares_out_of_grid_mode(make_napari_viewer):
+    """napari's "Show All Unselected Layers" (the layer list's context menu) showed the
+    spares too; grid mode then gave each an empty panel, the channels pushed to a corner."""
+    from napari._app_model import get_app_model
+
+    viewer, scene = spared_scene(make_napari_viewer)
+    for channel in range(2):
+        image = np.full((SIZE, SIZE), 100, np.uint16)
+        image[200:800, 200:800] = 1000
+        comps = {"well": "A01", "channel": channel}
+        scene.show(Item(channel, "image", comps, NapariDisplayConfig(), array=image))
+    scene.flush()
+    viewer.layers.selection.active = viewer.layers["channel=0"]
+    commands = get_app_model().commands
+    commands.execute_command("napari.layer.hide_unselected").result()
+    commands.execute_command("napari.layer.show_unselected").result()
+    assert [layer.name for layer in viewer.layers if layer.visible] == ["channel=0", "channel=1"]
+
+    viewer.canvas.grid.enabled = True  # one panel per channel, side by side, no empty one
+    viewer.reset_view()
+    shot = viewer.screenshot(canvas_only=True, flash=False)[..., :3].max(axis=-1)
+    rows = np.nonzero(shot.max(axis=1) > 200)[0]
+    height = shot.shape[0]
+    assert abs((rows.min() + rows.max()) / 2 - height / 2) < height / 8, (rows.min(), rows.max())

@@ -24,6 +24,8 @@ person sees (each found by trying it as a person would, under Xvfb):
   (ROIs first: the view fitted to the boxes cropped the image).
 - A spare made while the stream is idle is inserted without becoming the active layer: made
   active and back, it swapped the layer controls under a person dragging a contrast slider.
+- "Show All Unselected Layers" (the layer list's context menu) showed the spares: in grid
+  mode each took an empty panel. A spare stays hidden until it is filled.
 - A row dropped on the empty space below the list went to the bottom of napari's list,
   below the spares, and later drops landed a row off: drops are mapped through the rows
   shown (``_ShownLayersProxy``).
@@ -109,6 +111,7 @@ class SpareLayers:
                 blending="additive",
                 contrast_limits=(0, 1),
             )
+            spare.events.visible.connect(_keep_hidden)
             self.viewer.layers.insert(0, spare)  # below everything
 
     def take(self, levels: list[Any], name: str, colormap: Any, limits: Any) -> Any | None:
@@ -142,6 +145,15 @@ class SpareLayers:
         layer = event.value
         if not is_spare(layer) and _first_shown(self.viewer, layer):
             self.viewer.reset_view()
+
+
+def _keep_hidden(event: Any) -> None:
+    """A spare stays hidden until it is filled (renamed first, so no longer a spare):
+    napari's "Show All Unselected Layers" showed the spares too, and grid mode then gave
+    each an empty panel beside the channels."""
+    layer = event.source
+    if is_spare(layer) and layer.visible:
+        layer.visible = False
 
 
 def _first_shown(viewer: Any, layer: Any) -> bool:
