@@ -44,6 +44,10 @@ class ClientPlanes:
         self.refs.clear()
         self.held.clear()
 
+    def waiting(self) -> bool:
+        """Whether a ``cold`` message can matter: refs to re-point or items held for one."""
+        return bool(self.refs or self.held)
+
     def keep(self, index: int, refs: list[PlaneRef]) -> None:
         self.refs[index] = refs
 
@@ -59,7 +63,8 @@ class ClientPlanes:
             if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], int)):
                 continue
             index, cold = entry
-            refs, colds = self.refs.get(index), cold_planes(cold)
+            refs = self.refs.get(index)
+            colds = cold_planes(cold) if refs is not None else None  # parsed only if kept
             if refs is not None and colds is not None and len(colds) == len(refs):
                 for ref, plane in zip(refs, colds):
                     ref.make_cold(plane)

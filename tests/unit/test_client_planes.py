@@ -37,3 +37,14 @@ def test_a_new_scene_forgets_everything():
     planes.hold(1, 2, {})
     planes.clear()
     assert not planes.refs and not planes.held
+
+
+def test_cold_refs_of_items_not_kept_are_not_parsed(monkeypatch):
+    """A cold message names every stored item; only the ones a viewer keeps refs for (or
+    holds) are parsed: the recorder keeps none and reads none."""
+    planes = ClientPlanes()
+    assert not planes.waiting()
+    parsed: list = []
+    monkeypatch.setattr(client_planes, "cold_planes", lambda cold: parsed.append(cold))
+    moved, ready = planes.apply_cold([[0, {"root": "/nowhere", "planes": []}]])
+    assert (moved, ready, parsed) == ([], [], [])
