@@ -3,6 +3,8 @@ spare looks and slices as a layer napari made for it, and a person never sees a 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -247,3 +249,15 @@ def test_show_all_layers_leaves_the_spares_out_of_grid_mode(make_napari_viewer):
     rows = np.nonzero(shot.max(axis=1) > 200)[0]
     height = shot.shape[0]
     assert abs((rows.min() + rows.max()) / 2 - height / 2) < height / 8, (rows.min(), rows.max())
+
+
+def test_save_all_layers_saves_the_channels_not_the_spares(make_napari_viewer, tmp_path):
+    """File > Save All Layers (``LayerList.save``) wrote the spares too and failed on them
+    (napari cannot write a multiscale), for small planes that save fine alone."""
+    viewer, scene = spared_scene(make_napari_viewer)
+    for channel in range(2):
+        comps = {"well": "A01", "channel": channel}
+        scene.show(Item(channel, "image", comps, NapariDisplayConfig(), array=framed(256)))
+    scene.flush()
+    saved = viewer.layers.save(str(tmp_path / "saved"), plugin="napari")
+    assert sorted(Path(path).name for path in saved) == ["channel=0.tif", "channel=1.tif"]

@@ -26,6 +26,8 @@ person sees (each found by trying it as a person would, under Xvfb):
   active and back, it swapped the layer controls under a person dragging a contrast slider.
 - "Show All Unselected Layers" (the layer list's context menu) showed the spares: in grid
   mode each took an empty panel. A spare stays hidden until it is filled.
+- "Save All Layers" saved the spares too, and failed on them (napari cannot write a
+  multiscale): spares are left out of what is saved.
 - A row dropped on the empty space below the list went to the bottom of napari's list,
   below the spares, and later drops landed a row off: drops are mapped through the rows
   shown (``_ShownLayersProxy``).
@@ -37,6 +39,7 @@ smaller planes get a layer made as before.
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any
 
 import numpy as np
@@ -61,6 +64,7 @@ class SpareLayers:
         self.count = count
         self._made = 0  # for unique names
         _hide_in_layer_list(viewer)
+        _save_without_spares(viewer)
         # after napari's own handler (dims and extent updated): see _first_shown
         viewer.layers.events.inserted.connect(self._on_inserted, position="last")
 
@@ -145,6 +149,31 @@ class SpareLayers:
         layer = event.value
         if not is_spare(layer) and _first_shown(self.viewer, layer):
             self.viewer.reset_view()
+
+
+def _save_without_spares(viewer: Any) -> None:
+    """napari's "Save All Layers" (``LayerList.save``, which its File menu calls) without the
+    spares: it wrote every layer of the list, and a spare, a multiscale, made napari's writer
+    fail (``MultiScaleData.__array__``) for a scene of small planes that saved fine alone.
+    The same selection rule as napari's, on this viewer's list only."""
+    layers = viewer.layers
+
+    def save(
+        path: str, *, selected: bool = False, plugin: str | None = None, _writer: Any = None
+    ) -> list[str]:
+        from napari.plugins.io import save_layers
+
+        chosen = [
+            layer
+            for layer in layers
+            if not is_spare(layer) and (not selected or layer in layers.selection)
+        ]
+        if not chosen:
+            warnings.warn("No layers selected" if selected else "No layers to save", stacklevel=2)
+            return []
+        return save_layers(path, chosen, plugin=plugin, _writer=_writer)
+
+    layers.save = save
 
 
 def _keep_hidden(event: Any) -> None:
