@@ -261,3 +261,21 @@ def test_save_all_layers_saves_the_channels_not_the_spares(make_napari_viewer, t
     scene.flush()
     saved = viewer.layers.save(str(tmp_path / "saved"), plugin="napari")
     assert sorted(Path(path).name for path in saved) == ["channel=0.tif", "channel=1.tif"]
+
+
+def test_a_first_well_as_a_tile_fills_the_view_with_the_spares_at_hand(make_napari_viewer):
+    """napari fits the view to every layer, hidden ones too: spares left at the origin pulled
+    a tile layout's first well (B03, not at the plate's corner) into a corner of the canvas,
+    and the label lost the well's name."""
+    viewer, scene = spared_scene(make_napari_viewer)
+    config = NapariDisplayConfig(component_modes={"well": "layer", "z_index": "stack"})
+    for channel in range(2):  # identical planes: the composite's frame is white
+        comps = {"well": "B03", "channel": channel, "z_index": 0}
+        scene.show(Item(channel, "image", comps, config, array=framed(SIZE)))
+    scene.flush()
+    assert scene.label.text.startswith("well B03"), scene.label.text
+    shot = viewer.screenshot(canvas_only=True, flash=False)[..., :3].min(axis=-1)
+    rows, cols = np.nonzero(shot > 200)  # white: the frame (the light blue labels are not)
+    height, width = shot.shape
+    span = max((rows.max() - rows.min()) / height, (cols.max() - cols.min()) / width)
+    assert span > 0.8 and min(rows.min(), cols.min()) > 2, (span, rows.min(), cols.min())

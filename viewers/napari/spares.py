@@ -28,6 +28,8 @@ person sees (each found by trying it as a person would, under Xvfb):
   mode each took an empty panel. A spare stays hidden until it is filled.
 - "Save All Layers" saved the spares too, and failed on them (napari cannot write a
   multiscale): spares are left out of what is saved.
+- napari fits the view to every layer, hidden ones too: spares at the origin pulled a tile
+  layout's first well (B03) into a corner. Spares sit at an image layer's corner instead.
 - A row dropped on the empty space below the list went to the bottom of napari's list,
   below the spares, and later drops landed a row off: drops are mapped through the rows
   shown (``_ShownLayersProxy``).
@@ -114,6 +116,7 @@ class SpareLayers:
                 visible=False,
                 blending="additive",
                 contrast_limits=(0, 1),
+                translate=self._corner(),
             )
             spare.events.visible.connect(_keep_hidden)
             self.viewer.layers.insert(0, spare)  # below everything
@@ -126,6 +129,8 @@ class SpareLayers:
         if not spares:
             return None
         layer = spares[-1]  # the top one: the spares left stay below every shown layer
+        if np.any(layer.translate):  # where _follow put it: at the origin, as napari's
+            layer.translate = np.zeros(layer.ndim)
         layer._clear_extent()  # napari's extent cache, read by the data event (new ndim)
         layer.data = levels  # hidden: napari does not slice it yet
         _start_at_coarsest_level(layer, self.viewer.dims.ndisplay)
@@ -140,6 +145,7 @@ class SpareLayers:
         layer.visible = True
         layers = self.viewer.layers
         layers.move(layers.index(layer), len(layers))  # on top, where add_image puts a layer
+        self._watch(layer)
         if _first_shown(self.viewer, layer):
             self.viewer.reset_view()
         return layer
@@ -147,8 +153,40 @@ class SpareLayers:
     def _on_inserted(self, event: Any) -> None:
         """A layer napari made: fit the view if it is the first a person sees (see above)."""
         layer = event.value
-        if not is_spare(layer) and _first_shown(self.viewer, layer):
+        if is_spare(layer):
+            return
+        self._watch(layer)
+        if _first_shown(self.viewer, layer):
             self.viewer.reset_view()
+
+    def _watch(self, layer: Any) -> None:
+        """Keep the spares inside what is shown, wherever image layers are moved."""
+        if _is_image(layer):
+            layer.events.translate.connect(self._follow)
+            self._follow()
+
+    def _follow(self, event: Any = None) -> None:
+        """Put the spares at the corner of the bottom image layer shown (``_corner``).
+
+        napari fits the view (its home button, a tile layout's fit, a new axis) to every
+        layer's extent, hidden ones included: spares left at the origin stretched it to the
+        plate's top-left corner, so a first well streamed as a tile (``well: layer``) at B03
+        sat small in a corner of the canvas, and the label lost its well name. One layer
+        followed, not each: a tile layout moves every layer when its grid grows."""
+        corner = self._corner()
+        if event is not None and tuple(event.source.translate[-2:]) != corner:
+            return  # another layer moved
+        for spare in self.spares():
+            if tuple(spare.translate) != corner:
+                spare.translate = corner
+
+    def _corner(self) -> tuple[float, float]:
+        """The corner of the bottom image layer shown (the origin if none): where spares go."""
+        for layer in self.viewer.layers:
+            if _is_image(layer) and not is_spare(layer):
+                y, x = (float(v) for v in layer.translate[-2:])
+                return y, x
+        return 0.0, 0.0
 
 
 def _save_without_spares(viewer: Any) -> None:
