@@ -279,3 +279,25 @@ def test_a_first_well_as_a_tile_fills_the_view_with_the_spares_at_hand(make_napa
     height, width = shot.shape
     span = max((rows.max() - rows.min()) / height, (cols.max() - cols.min()) / width)
     assert span > 0.8 and min(rows.min(), cols.min()) > 2, (span, rows.min(), cols.min())
+
+
+def test_stepping_through_layers_with_the_keyboard_stops_at_the_bottom_channel(
+    make_napari_viewer,
+):
+    """napari's Ctrl+Down / Shift+Alt+Down ("select (and show only) the layer below") step
+    through the whole list: from the bottom channel they selected a hidden spare, and "show
+    only" hid every channel, leaving a black canvas. napari.layers.select_all() (console)
+    took the spares too. Nothing a person cannot see is selected."""
+    from napari.components._viewer_key_bindings import show_only_layer_below
+
+    viewer, scene = spared_scene(make_napari_viewer)
+    show_well(scene, "A01")
+    viewer.layers.selection.active = viewer.layers["channel=0"]  # the bottom row
+    show_only_layer_below(viewer)  # as the keys do: nothing below, the channel stays
+    assert viewer.layers.selection.active is viewer.layers["channel=0"]
+    assert [layer.name for layer in viewer.layers if layer.visible] == ["channel=0"]
+    assert viewer.screenshot(canvas_only=True, flash=False)[..., :3].max() > 200
+
+    viewer.layers.select_all()
+    assert not any(is_spare(layer) for layer in viewer.layers.selection)
+    assert len(viewer.layers.selection) == 3

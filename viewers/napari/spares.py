@@ -30,6 +30,8 @@ person sees (each found by trying it as a person would, under Xvfb):
   multiscale): spares are left out of what is saved.
 - napari fits the view to every layer, hidden ones too: spares at the origin pulled a tile
   layout's first well (B03) into a corner. Spares sit at an image layer's corner instead.
+- napari's keys that step through layers (Ctrl+Down, Shift+Alt+Down) reached the spares
+  below the bottom channel: a spare is never selected.
 - A row dropped on the empty space below the list went to the bottom of napari's list,
   below the spares, and later drops landed a row off: drops are mapped through the rows
   shown (``_ShownLayersProxy``).
@@ -65,10 +67,12 @@ class SpareLayers:
         self.viewer = viewer
         self.count = count
         self._made = 0  # for unique names
+        self._last_active: Any = None  # the last layer a person had active
         _hide_in_layer_list(viewer)
         _save_without_spares(viewer)
         # after napari's own handler (dims and extent updated): see _first_shown
         viewer.layers.events.inserted.connect(self._on_inserted, position="last")
+        viewer.layers.selection.events.changed.connect(self._unselect_spares)
 
     def spares(self) -> list[Any]:
         """The spare layers still in the viewer, bottom first (a user may have removed one)."""
@@ -158,6 +162,22 @@ class SpareLayers:
         self._watch(layer)
         if _first_shown(self.viewer, layer):
             self.viewer.reset_view()
+
+    def _unselect_spares(self, event: Any = None) -> None:
+        """Take spares out of the selection; if nothing else was picked, the layer that was.
+
+        napari's keys step through the whole list (Ctrl+Down, Shift+Alt+Down "show only the
+        layer below"): from the bottom channel they picked a hidden spare, and "show only"
+        then hid every channel, a black canvas. ``layers.select_all()`` took them too."""
+        selection = self.viewer.layers.selection
+        picked = [layer for layer in selection if is_spare(layer)]
+        if not picked:
+            if selection.active is not None:
+                self._last_active = selection.active
+            return
+        selection.difference_update(picked)
+        if not selection and self._last_active in self.viewer.layers:
+            selection.active = self._last_active
 
     def _watch(self, layer: Any) -> None:
         """Keep the spares inside what is shown, wherever image layers are moved."""
