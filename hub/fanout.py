@@ -133,6 +133,9 @@ class FanOut:
         self._cold: list[list[Any]] = []  # [index, cold] the viewers have not heard of yet
         self._cold_since = 0.0
         self._cold_scene = scene.scene_id
+        #: viewers whose hello said they want no ``cold`` messages (no plane references to
+        #: re-point and no pixels to wait for: the recorder); each would be a wake-up for nothing
+        self._no_cold: set[str] = set()
         scene.before_evict = self.flush_cold
         self.frames = FrameSender(sock)  # viewers on other hosts: pixels as frames
 
@@ -150,10 +153,13 @@ class FanOut:
         except zmq.ZMQError as exc:
             log.warning("could not send to viewer %s: %s", name, exc)
 
-    def broadcast(self, body: dict[str, Any]) -> None:
+    def broadcast(
+        self, body: dict[str, Any], skip: set[str] | frozenset[str] = frozenset()
+    ) -> None:
         payload = encode_header(body)
         for name in list(self.scene.cursors):
-            self._send_raw(name, payload)
+            if name not in skip:
+                self._send_raw(name, payload)
 
     def relocated(self, moved: list[list[Any]]) -> None:
         """Items the store wrote (``[index, cold]`` each): tell every viewer, in batches.
@@ -171,7 +177,8 @@ class FanOut:
         """Send the held ``cold`` refs now."""
         self._drop_stale_cold()
         if self._cold:
-            self.broadcast({"kind": "cold", "scene": self.scene.scene_id, "refs": self._cold})
+            body = {"kind": "cold", "scene": self.scene.scene_id, "refs": self._cold}
+            self.broadcast(body, skip=self._no_cold)
             self._cold = []
 
     def _drop_stale_cold(self) -> None:
@@ -262,6 +269,7 @@ class FanOut:
         if route is not None:
             self._names.pop(route, None)
         self.frames.forget(name)
+        self._no_cold.discard(name)
         self.scene.detach(name)
 
     # ------------------------------------------------------------------ receiving
@@ -358,6 +366,10 @@ class FanOut:
             self._names.pop(old, None)
         self._routes[name], self._names[route] = route, name
         self.frames.hello(name, body)
+        if body.get("cold") is False:
+            self._no_cold.add(name)
+        else:
+            self._no_cold.discard(name)
         self.supervisor.heartbeat(name, body)
         credits = body.get("credits")
         window = credits if isinstance(credits, int) and not isinstance(credits, bool) else 0

@@ -110,6 +110,9 @@ class ViewerClient:
         self._ack_batch = max(1, credits // 2)
         self.controls = ViewerControls(viewer, name, self.plugin)
         self._keeps_refs = getattr(viewer, "keeps_refs", True)  # see Viewer.keeps_refs
+        #: whether the hub's ``cold`` messages are of use here: refs to re-point, or an
+        #: item held for its planes' cold location (a viewer that reads pixels)
+        self._wants_cold = self._keeps_refs or getattr(viewer, "needs_pixels", True)
         self._trace = ItemTrace.from_env(name)  # off unless VIEWERHUB_TRACE_DIR is set
         self._ctx = zmq.Context.instance()
         self._sock = self._ctx.socket(zmq.DEALER)
@@ -226,6 +229,7 @@ class ViewerClient:
             "pid": os.getpid(),
             "plugin": self.plugin,
             "credits": self.credits,
+            "cold": self._wants_cold,
             "shown": self.shown,
             "errors": self.errors,
             "last_error": self.last_error,

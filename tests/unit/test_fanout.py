@@ -172,3 +172,35 @@ def test_above_a_pipelines_pace_the_interval_grows_by_steps_of_the_rate():
     assert window.interval() == 2 * fanout_module.BATCH_S
     window.rate = 100 * fanout_module.BATCH_RATE
     assert window.interval() == fanout_module.BATCH_MAX_S
+
+
+def test_cold_refs_go_only_to_viewers_that_use_them():
+    """A viewer that keeps no plane references and reads no pixels (the recorder) says
+    ``"cold": false`` in hello: each ``cold`` message would only wake it up for nothing."""
+    fan, sock, _scene = _fanout(2)
+    _message(fan, b"r1", {"kind": "hello", "name": "napari"})
+    _message(fan, b"r2", {"kind": "hello", "name": "recorder", "cold": False})
+    fan.relocated([[0, {"root": "/plate", "planes": []}]])
+    fan.flush_cold()
+    cold = [route for route, body in sock.sent if body["kind"] == "cold"]
+    assert cold == [b"r1"]
+    _message(fan, b"r3", {"kind": "hello", "name": "recorder"})  # a new session that wants them
+    fan.relocated([[1, {"root": "/plate", "planes": []}]])
+    fan.flush_cold()
+    cold = [route for route, body in sock.sent if body["kind"] == "cold"]
+    assert sorted(cold) == [b"r1", b"r1", b"r3"]
+
+
+def test_a_viewer_says_in_hello_whether_it_uses_cold_refs(tmp_path):
+    from viewers.client import ViewerClient
+    from viewers.recorder import RecorderViewer
+
+    wants = {}
+    cases = (("logs only", {"tiff": False, "checksum": False}), ("tiff", {"tiff": True}))
+    for label, options in cases:
+        client = ViewerClient(
+            "tcp://127.0.0.1:9", "recorder", RecorderViewer(outdir=str(tmp_path), **options)
+        )
+        wants[label] = client._stats()["cold"]
+        client.close()
+    assert wants == {"logs only": False, "tiff": True}  # a tiff writer may wait for a plane
