@@ -12,10 +12,11 @@ So the standalone viewer makes a few hidden multiscale layers at start, before i
 hub it is ready, and tops them up whenever the stream is idle. They sit at the bottom of the
 layer list and napari's layer list view leaves them out (its proxy model filters on the
 name), so a person sees only layers that hold data. A spare's data is a 2 x 2 plane: no
-slider, no extent beyond the first tile, nothing to slice while hidden.
+slider, nothing to slice while hidden.
 
 What napari does for a layer list it thinks it shows in full is done here for the rows a
-person sees (each found by trying it as a person would, under Xvfb):
+person sees (each found by trying it as a person would, under Xvfb; the guards on napari's
+list-wide features are in ``spare_guards``):
 
 - napari fits the view to a first layer only when the list was empty; with spares there it
   never was, so a stream with no slider (2-D planes, where no new axis made napari refit)
@@ -34,7 +35,7 @@ person sees (each found by trying it as a person would, under Xvfb):
   below the bottom channel: a spare is never selected.
 - A row dropped on the empty space below the list went to the bottom of napari's list,
   below the spares, and later drops landed a row off: drops are mapped through the rows
-  shown (``_ShownLayersProxy``).
+  shown, and find the dragged layers where they are at the drop.
 
 Only multiscale layers are kept spare (planes of 1024² and more, where a plate's cost is);
 smaller planes get a layer made as before.
@@ -43,21 +44,24 @@ smaller planes get a layer made as before.
 from __future__ import annotations
 
 import logging
-import warnings
 from typing import Any
 
 import numpy as np
 
+from viewers.napari.spare_guards import (
+    SPARE_PREFIX,
+    hide_in_layer_list,
+    is_spare,
+    keep_hidden,
+    save_without_spares,
+)
+
+__all__ = ["SPARES", "SPARE_PREFIX", "SpareLayers", "is_spare"]
+
 log = logging.getLogger(__name__)
 
-#: Name prefix of a spare layer (and what the layer list view filters out).
-SPARE_PREFIX = "viewerhub spare layer"
 #: Spare layers kept: a typical plate's channels (1-4) fill from them.
 SPARES = 4
-
-
-def is_spare(layer: Any) -> bool:
-    return str(getattr(layer, "name", "")).startswith(SPARE_PREFIX)
 
 
 class SpareLayers:
@@ -68,8 +72,8 @@ class SpareLayers:
         self.count = count
         self._made = 0  # for unique names
         self._last_active: Any = None  # the last layer a person had active
-        _hide_in_layer_list(viewer)
-        _save_without_spares(viewer)
+        hide_in_layer_list(viewer)
+        save_without_spares(viewer)
         # after napari's own handler (dims and extent updated): see _first_shown
         viewer.layers.events.inserted.connect(self._on_inserted, position="last")
         viewer.layers.selection.events.changed.connect(self._unselect_spares)
@@ -122,7 +126,7 @@ class SpareLayers:
                 contrast_limits=(0, 1),
                 translate=self._corner(),
             )
-            spare.events.visible.connect(_keep_hidden)
+            spare.events.visible.connect(keep_hidden)
             self.viewer.layers.insert(0, spare)  # below everything
 
     def take(self, levels: list[Any], name: str, colormap: Any, limits: Any) -> Any | None:
@@ -209,40 +213,6 @@ class SpareLayers:
         return 0.0, 0.0
 
 
-def _save_without_spares(viewer: Any) -> None:
-    """napari's "Save All Layers" (``LayerList.save``, which its File menu calls) without the
-    spares: it wrote every layer of the list, and a spare, a multiscale, made napari's writer
-    fail (``MultiScaleData.__array__``) for a scene of small planes that saved fine alone.
-    The same selection rule as napari's, on this viewer's list only."""
-    layers = viewer.layers
-
-    def save(
-        path: str, *, selected: bool = False, plugin: str | None = None, _writer: Any = None
-    ) -> list[str]:
-        from napari.plugins.io import save_layers
-
-        chosen = [
-            layer
-            for layer in layers
-            if not is_spare(layer) and (not selected or layer in layers.selection)
-        ]
-        if not chosen:
-            warnings.warn("No layers selected" if selected else "No layers to save", stacklevel=2)
-            return []
-        return save_layers(path, chosen, plugin=plugin, _writer=_writer)
-
-    layers.save = save
-
-
-def _keep_hidden(event: Any) -> None:
-    """A spare stays hidden until it is filled (renamed first, so no longer a spare):
-    napari's "Show All Unselected Layers" showed the spares too, and grid mode then gave
-    each an empty panel beside the channels."""
-    layer = event.source
-    if is_spare(layer) and layer.visible:
-        layer.visible = False
-
-
 def _first_shown(viewer: Any, layer: Any) -> bool:
     """Whether ``layer`` is the first layer in view, or the first image after shapes: what
     napari fits the view to, were the spares not there."""
@@ -264,64 +234,3 @@ def _start_at_coarsest_level(layer: Any, ndisplay: int) -> None:
     corners = np.zeros((2, layer.ndim), dtype=int)
     corners[1, -ndisplay:] = np.asarray(layer.level_shapes[coarsest])[-ndisplay:] - 1
     layer.corner_pixels = corners
-
-
-def _hide_in_layer_list(viewer: Any) -> None:
-    """Leave spare layers out of napari's layer list view (no window: nothing to hide)."""
-    try:
-        view = viewer.window._qt_viewer.layers  # no public accessor
-    except AttributeError:
-        return
-    from qtpy.QtCore import QRegularExpression
-
-    proxy = _shown_layers_proxy()(view.model().sourceModel())
-    proxy.setFilterRegularExpression(QRegularExpression(f"^(?!{SPARE_PREFIX})"))
-    view.setModel(proxy)
-    view._sync_selection_models()  # napari's: the new selection model from its selection
-
-
-_PROXY: Any = None
-
-
-def _shown_layers_proxy() -> Any:
-    """napari's layer list proxy (reversed rows), with drops mapped through the rows shown.
-
-    napari maps a drop at view row ``r`` to list position ``len(layers) - r``, and a drop
-    on the empty space below the rows (Qt's row -1) to position 0: counted with hidden
-    rows, so such a drop put the layer below the spares, and every drop after it landed a
-    row off. Here row ``r`` is just above the layer shown in that row, and the end of the
-    view (or row -1) just below the bottom layer shown; the layers dragged are found where
-    they are at the drop (``_moving_now``). Made once, on first use (Qt)."""
-    global _PROXY
-    if _PROXY is None:
-        from napari._qt.containers.qt_layer_list import ReverseProxyModel  # no public one
-
-        class _ShownLayersProxy(ReverseProxyModel):
-            def dropMimeData(  # noqa: N802 (Qt's name)
-                self, data: Any, action: Any, row: int, column: int, parent: Any
-            ) -> bool:
-                _moving_now(data, self.sourceModel())
-                shown = self.rowCount()
-                if not shown:
-                    target = 0
-                elif 0 <= row < shown:
-                    target = self.mapToSource(self.index(row, 0)).row() + 1
-                else:
-                    target = self.mapToSource(self.index(shown - 1, 0)).row()
-                return self.sourceModel().dropMimeData(data, action, target, column, parent)
-
-        _PROXY = _ShownLayersProxy
-    return _PROXY
-
-
-def _moving_now(data: Any, source: Any) -> None:
-    """Point a drag's list positions at its layers' positions now.
-
-    napari's drag data holds the positions the layers had when the drag began, and a drag
-    runs Qt's event loop, so the viewer keeps polling the hub meanwhile: a spare made (at the
-    bottom) or filled (moved to the top) shifted the positions and the drop moved another
-    layer than the one under the person's mouse. The layers themselves travel with the drag
-    (``ItemMimeData.items``)."""
-    items, root = getattr(data, "items", None), getattr(source, "_root", None)
-    if items and root is not None and all(item in root for item in items):
-        data.indices = tuple(sorted(root.index(item) for item in items))
