@@ -137,8 +137,8 @@ class SpareLayers:
         if not spares:
             return None
         layer = spares[-1]  # the top one: the spares left stay below every shown layer
-        if np.any(layer.translate):  # where _follow put it: at the origin, as napari's
-            layer.translate = np.zeros(layer.ndim)
+        if np.any(layer.translate):  # spares sit where _follow put them; a layer napari
+            layer.translate = np.zeros(layer.ndim)  # makes starts at the origin
         layer._clear_extent()  # napari's extent cache, read by the data event (new ndim)
         layer.data = levels  # hidden: napari does not slice it yet
         _start_at_coarsest_level(layer, self.viewer.dims.ndisplay)
@@ -214,8 +214,8 @@ class SpareLayers:
 
 
 def _first_shown(viewer: Any, layer: Any) -> bool:
-    """Whether ``layer`` is the first layer in view, or the first image after shapes: what
-    napari fits the view to, were the spares not there."""
+    """Whether ``layer`` is the first layer a person sees (napari would fit the view to it,
+    were the spares not there), or the first image after shapes that came before it."""
     others = [other for other in viewer.layers if other is not layer and not is_spare(other)]
     if not others:
         return True
