@@ -113,3 +113,11 @@ def test_an_arriving_plane_is_sampled_by_a_few_pages():
     assert sample_step((2048, 2048)) == 32
     assert sample_step((1, 2048, 2048)) == 32
     assert sample_step((64, 64)) == 1
+
+
+def test_slider_values_are_the_values_sent_at_each_step():
+    from viewers.napari.layout import slider_values
+
+    keys = {"well": [("A01",), ("B03",)], "z_index": [(1,), (3,)]}
+    assert slider_values(["well", "z_index"], [1, 0], keys) == [("well", "B03"), ("z_index", 1)]
+    assert slider_values(["well", "0"], [5, 0], keys) == [("well", None)]  # past known; not ours

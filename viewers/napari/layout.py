@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from viewers.base import ComponentValue
@@ -143,3 +143,18 @@ def well_at(
 def slice_text(values: Sequence[tuple[str, ComponentValue | None]]) -> str:
     """One line naming what the sliders show: ``well B03   site 2   z_index 3``."""
     return "   ".join(f"{name} {'-' if value is None else value}" for name, value in values)
+
+
+def slider_values(
+    sliders: Sequence[str],
+    steps: Sequence[int],
+    keys: Mapping[str, Sequence[tuple[ComponentValue, ...]]],
+) -> list[tuple[str, ComponentValue | None]]:
+    """(component, value as sent) for each slider at its step; None past the values known,
+    and sliders that stand for no component (none of ours) left out."""
+    out: list[tuple[str, ComponentValue | None]] = []
+    for axis, step in zip(sliders, steps):
+        values = keys.get(axis)
+        if values is not None:
+            out.append((axis, values[step][0] if 0 <= step < len(values) else None))
+    return out

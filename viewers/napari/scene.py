@@ -46,7 +46,7 @@ from viewers.napari.contrast import RunningContrast, sample_step
 from viewers.napari.follow import Follow
 from viewers.napari.groups import ItemDoesNotFitError, LayerGroup
 from viewers.napari.handover import add_looked_layer, layer_look, update_layer
-from viewers.napari.layout import slice_text
+from viewers.napari.layout import slice_text, slider_values
 from viewers.napari.lazy import LazyStack, MemoryPlane, PlaneCache, PlaneSource
 from viewers.napari.navigate import goto
 from viewers.napari.overview import PlateOverview
@@ -277,11 +277,13 @@ class NapariScene:
                 break
             limits = self.contrast[group.channel].limits()
             add_looked_layer(self.viewer, group, colors, limits, self.spares)
-            self._label_axes(group)
+            labels = [*group.stack_axes, "y", "x"]
+            if self.viewer.dims.ndim == len(labels):
+                self.viewer.dims.axis_labels = labels
             self._place_on_plate(group)
             made.append(group)
         if made:
-            self._recolor()  # the older layers, for the channel count now
+            recolor_channels(self.groups.values(), self.channels)  # older ones, for the count
             # the newest layer is the active one, as napari makes it (a spare filled is not)
             self.viewer.layers.selection.active = made[-1].image_layer
 
@@ -320,18 +322,10 @@ class NapariScene:
         if items and self.on_flush is not None:
             self.on_flush(items)
 
-    def _recolor(self) -> None:
-        recolor_channels(self.groups.values(), self.channels)
-
     def _apply_contrast(self, channel: ComponentValue | None) -> None:
         limits = self.contrast[channel].limits()
         if limits is not None:
             apply_contrast(self.groups.values(), channel, limits)
-
-    def _label_axes(self, group: LayerGroup) -> None:
-        labels = [*group.stack_axes, "y", "x"]
-        if self.viewer.dims.ndim == len(labels):
-            self.viewer.dims.axis_labels = labels
 
     def _place_on_plate(self, group: LayerGroup) -> None:
         """Wells as layers: move the group's layers to the well's plate tile."""
@@ -344,13 +338,8 @@ class NapariScene:
     def current_values(self) -> list[tuple[str, ComponentValue | None]]:
         """(component, value as sent) for every slider, at the sliders' current positions."""
         dims = self.viewer.dims
-        out: list[tuple[str, ComponentValue | None]] = []
-        for axis, step in zip(dims.axis_labels[: max(0, dims.ndim - 2)], dims.current_step):
-            keys = self.index.keys.get(axis)
-            if keys is None:
-                continue
-            value = keys[step][0] if 0 <= step < len(keys) else None
-            out.append((axis, value))
+        sliders = dims.axis_labels[: max(0, dims.ndim - 2)]
+        out = slider_values(sliders, dims.current_step, self.index.keys)
         well = self.tiles.well_in_view()  # wells as plate tiles: the one in the middle
         if well is not None:
             out.insert(0, ("well", well))
@@ -403,9 +392,8 @@ class NapariScene:
         tick did not see it, so nothing painted the new view until some later paint
         (seconds at 2048², profiled on the plate benchmark).
         """
-        layers = group_layers(self.groups.values())
         return {
-            "layers": layers,
+            "layers": group_layers(self.groups.values()),
             "items": self.items_shown,
             "last_update": self.last_update,
             "cache_bytes": self.cache.bytes,  # pixels kept for re-display (bounded)
