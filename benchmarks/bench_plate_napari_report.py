@@ -61,7 +61,7 @@ def section(result: dict[str, Any], out: Path) -> str:
         f"{r.get('settled_draw_p99_s', float('nan')):.2f} s | | | |",
         f"| first plane accepted -> drawn (the well's channels fill spare layers) "
         f"| {r.get('first_drawn_s', float('nan')):.2f} s | | | |",
-        f"| first plane accepted -> shown (napari creates its first layer) "
+        f"| first plane accepted -> shown (handed to the scene, before any layer) "
         f"| {r.get('first_shown_s', float('nan')):.2f} s | | | |",
         f"| last plane accepted -> all shown / newest drawn | {r['catch_up_shown_s']:.2f} / "
         f"{r['catch_up_drawn_s']:.2f} s | <= {TARGET['catch_up_s']} s | {verdict['catch']} | |",
