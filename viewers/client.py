@@ -52,7 +52,6 @@ ACK_EARLY_S = 0.005
 #: event loop gets its turn, whatever the credit window.
 ITEMS_PER_POLL = 16
 
-
 #: How the hub's ``cold`` messages begin (keys in order): a viewer with no refs to re-point
 #: skips them undecoded (~100 bytes per stored item); another spelling is simply decoded.
 _COLD_PREFIX = b'{"kind":"cold",'
@@ -110,8 +109,7 @@ class ViewerClient:
         self._ack_batch = max(1, credits // 2)
         self.controls = ViewerControls(viewer, name, self.plugin)
         self._keeps_refs = getattr(viewer, "keeps_refs", True)  # see Viewer.keeps_refs
-        #: whether the hub's ``cold`` messages are of use here: refs to re-point, or an
-        #: item held for its planes' cold location (a viewer that reads pixels)
+        #: ``cold`` messages are of use: refs to re-point, or an item held for its cold planes
         self._wants_cold = self._keeps_refs or getattr(viewer, "needs_pixels", True)
         self._trace = ItemTrace.from_env(name)  # off unless VIEWERHUB_TRACE_DIR is set
         self._ctx = zmq.Context.instance()
@@ -161,9 +159,9 @@ class ViewerClient:
         self._heartbeat_if_due()
 
     def _receive(self, timeout_ms: int) -> list[bytes] | None:
-        """The next message, waiting up to ``timeout_ms``, or None. A receive that waits (the
-        socket's RCVTIMEO), not a poll then a receive: one call into ZeroMQ per wake-up, not a
-        poll's several (each checks the command mailbox with a system call of its own)."""
+        """The next message, waiting up to ``timeout_ms``, or None: a receive that waits
+        (RCVTIMEO), one call into ZeroMQ per wake-up, not a poll's several (each checks the
+        command mailbox with a system call of its own) and then a receive."""
         sock, timeout_ms = self._sock, max(int(timeout_ms), -1)  # -1: wait for one
         if timeout_ms and timeout_ms != self._wait_ms:
             sock.setsockopt(zmq.RCVTIMEO, timeout_ms)
@@ -184,9 +182,8 @@ class ViewerClient:
             self._acks.append(held.index)
 
     def _heartbeat_if_due(self) -> None:
-        """Heartbeat when due: from each poll, and between items of a long burst (a viewer busy
-        showing items is alive: a burst longer than the hub's heartbeat timeout is not hung).
-        A frozen event loop shows no items and sends nothing, so the hub still notices it."""
+        """Heartbeat when due, also between items of a long burst (busy showing items is alive,
+        not hung); a frozen event loop shows no items and sends nothing: the hub notices."""
         now = time.monotonic()
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + self.heartbeat_s
