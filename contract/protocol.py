@@ -178,11 +178,6 @@ _LONG_DIGITS = b"0" * 19
 _BIG_EXPONENTS = (b"e000", b"e+000")
 
 
-def _suspicious_number(data: bytes) -> bool:
-    """True if ``data`` may hold a number out of range (then each number is checked)."""
-    return _suspicion(data) is not None
-
-
 def _suspicion(data: bytes) -> str | None:
     """Which numbers of ``data`` must be checked: ``"all"``, ``"floats"`` or None.
 
@@ -224,16 +219,7 @@ def decode_header(frame: bytes | memoryview, limits: Limits = DEFAULT_LIMITS) ->
         )
     # The number hooks cost a Python call per number: only pay it when a number could be
     # out of range (the common header has no such digit run).
-    decoder = _DECODERS[_suspicion(data)]
-    try:
-        header = decoder.decode(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, ValueError, RecursionError) as exc:
-        raise ProtocolError(ErrorCode.MALFORMED, f"header is not valid JSON: {exc}") from None
-    if not isinstance(header, dict):
-        raise ProtocolError(
-            ErrorCode.MALFORMED, f"header must be a JSON object, got {type(header).__name__}"
-        )
-    return header
+    return _decode_object(_DECODERS[_suspicion(data)], data)
 
 
 def decode_from_hub(frame: bytes | memoryview) -> dict[str, Any]:
@@ -245,9 +231,14 @@ def decode_from_hub(frame: bytes | memoryview) -> dict[str, Any]:
     would only repeat the hub's, a scan of every message (a few microseconds per items
     message, which a viewer pays for every message of a stream). UTF-8 JSON, an object.
     """
+    return _decode_object(_DECODERS[None], bytes(frame))
+
+
+def _decode_object(decoder: json.JSONDecoder, data: bytes) -> dict[str, Any]:
+    """``data`` as UTF-8 JSON holding an object, or ProtocolError."""
     try:
-        header = _DECODERS[None].decode(bytes(frame).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        header = decoder.decode(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # JSONDecodeError too
         raise ProtocolError(ErrorCode.MALFORMED, f"header is not valid JSON: {exc}") from None
     if not isinstance(header, dict):
         raise ProtocolError(
