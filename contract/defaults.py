@@ -11,6 +11,11 @@ VIEWER_ENDPOINT = f"tcp://{LOOPBACK}:{VIEWER_PORT}"
 
 #: Bytes the scene may hold in memory (pixels, expanded shapes, headers).
 MEMORY_BUDGET = 4 * 1024**3
+#: Share of the memory budget above which the hub works to make room before requests must
+#: wait: the store writer stops yielding to ingest (``hub.ingest``), and viewers' acks are
+#: read at once, not once a round (``hub.fanout``): the scene evicts on-disk items no viewer
+#: has in flight, oldest first, so an ack read late makes it evict newer items instead.
+NEAR_FULL = 0.75
 #: Requests that may wait for memory; more are refused at once.
 MAX_PENDING_REQUESTS = 32
 #: Items a viewer may have unacknowledged: an item stays in flight while the viewer holds its

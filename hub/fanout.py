@@ -29,6 +29,7 @@ from typing import Any
 
 import zmq
 
+from contract import defaults
 from contract.protocol import ProtocolError, decode_header, encode_header
 from hub.remote_viewers import FrameSender
 from hub.scene import SceneLog
@@ -64,10 +65,6 @@ BATCH_VIEWERS = 2
 #: Seconds: the longest interval, whatever the rate (an item of the fastest stream waits
 #: at most this long: about one screen refresh).
 BATCH_MAX_S = 0.02
-#: Share of the memory budget above which viewers' acks are read at once, not once a round:
-#: the scene evicts on-disk items that no viewer has in flight, oldest first, so an ack read
-#: late makes it evict newer items, which viewers not yet sent them then read from disk.
-NEAR_FULL = 0.75
 #: Seconds ``cold`` refs may wait to go out together (see :meth:`FanOut.relocated`), and
 #: how many may wait at most.
 COLD_BATCH_S = 0.1
@@ -258,7 +255,7 @@ class FanOut:
         costs one wake-up of the poll loop for every viewer together.
         """
         scene = self.scene
-        if scene.bytes_used > NEAR_FULL * scene.budget_bytes:
+        if scene.bytes_used > defaults.NEAR_FULL * scene.budget_bytes:
             return 0  # acks free memory (items in flight keep their segments): read them now
         left = self.window.next_send - time.monotonic()
         return math.ceil(left * 1000) if left > 0 else 0

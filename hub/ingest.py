@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from contract import shm
+from contract import defaults, shm
 from contract.items import declared_components, item_key, item_nbytes, items_of
 from contract.protocol import (
     ErrorCode,
@@ -213,10 +213,11 @@ class Ingest:
 
     def _hurry_store(self) -> None:
         """The store writer stops yielding to ingest (``SceneStore._defer``) while requests
-        wait for memory or the budget is three quarters full: written planes make room."""
+        wait for memory or the budget is nearly full (``defaults.NEAR_FULL``): written planes
+        make room."""
         if self.store is not None:
             held = self.scene.bytes_used + self.pool.held_bytes
-            self.store.hurry = bool(self.pending) or held * 4 > self.budget * 3
+            self.store.hurry = bool(self.pending) or held > defaults.NEAR_FULL * self.budget
 
     def _fit(self, request: Request) -> bool:
         """Make room for a request: scene + pool within the budget, free segments go first.

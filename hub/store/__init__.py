@@ -89,7 +89,8 @@ class SceneStore:
         self.written_items = 0
         self.written_bytes = 0
         self.write_errors = 0
-        self.hurry = False  # set by the hub loop: requests wait for memory, or budget 3/4 full
+        #: set by the hub loop: requests wait for memory, or the budget is nearly full
+        self.hurry = False
         self._last_write_queued = 0.0
 
     # ------------------------------------------------------------------ lifecycle
