@@ -5,8 +5,9 @@ controls, its vispy visual, the selection change (profiled in-process at 2048²,
 warm-up). A plate's first well brings all its channels at once, so its layers were made in
 one go while the canvas drew nothing for ~1 s: the planes in view at the start of a plate
 were the slowest of the whole run (the p99 of the plate benchmark). Handing data, name and
-look to a layer that already exists costs ~16 ms (measured in the same process: four layers
-made 0.10-0.21 s each, four spares filled 0.016 s each).
+look to a layer that already exists costs ~21 ms (measured in the same process: four layers
+made 0.10-0.21 s each, four spares filled 0.02-0.025 s each, the first ~0.1 s: napari
+makes its sliders anew when the number of dimensions changes).
 
 So the standalone viewer makes a few hidden multiscale layers at start, before it tells the
 hub it is ready, and tops them up whenever the stream is idle. They sit at the bottom of the
